@@ -1,0 +1,93 @@
+//! `cargo xtask`: the project's automation, in the style of rust-analyzer's xtask.
+//!
+//! * `setup`     — install libtorch 2.11.0 into `.libtorch/` (idempotent).
+//! * `test`      — set-up, then fmt check, clippy, and the whole test suite.
+//! * `reproduce` — set-up, then every question's stage and the merged summary.
+//!
+//! It links no libtorch itself, so it always compiles; it drives cargo with the environment
+//! the libtorch crates need.
+
+mod libtorch;
+mod reproduce;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    version,
+    about = "Build, test and reproduce the homework."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install libtorch 2.11.0 into .libtorch/ (skipped when present or LIBTORCH is set).
+    Setup(libtorch::SetupArgs),
+    /// Set-up, then `cargo fmt --check`, `cargo clippy -D warnings` and `cargo test --workspace`.
+    Test {
+        /// Skip fmt and clippy; only run the tests.
+        #[arg(long)]
+        no_lint: bool,
+        /// Extra arguments passed to `cargo test` (after `--`).
+        #[arg(last = true)]
+        cargo_args: Vec<String>,
+    },
+    /// Set-up, then run the homework's stages and write the results.
+    Reproduce(reproduce::Args),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    std::env::set_current_dir(&root)?;
+    match cli.command {
+        Command::Setup(args) => libtorch::setup(&root, &args).map(|_| ()),
+        Command::Test {
+            no_lint,
+            cargo_args,
+        } => test(&root, no_lint, &cargo_args),
+        Command::Reproduce(args) => reproduce::run(&root, &args),
+    }
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+fn test(root: &std::path::Path, no_lint: bool, cargo_args: &[String]) -> Result<()> {
+    let torch = libtorch::ensure(root)?;
+    if !no_lint {
+        libtorch::cargo(&torch, &["fmt", "--all", "--check"])?;
+        libtorch::cargo(
+            &torch,
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )?;
+    }
+    // libtorch's OpenMP threads busy-wait when the test harness already keeps every core
+    // busy; one thread per test is much faster here.
+    if std::env::var_os("OMP_NUM_THREADS").is_none() {
+        std::env::set_var("OMP_NUM_THREADS", "1");
+    }
+    let mut args = vec!["test", "--workspace"];
+    if !cargo_args.is_empty() {
+        args.push("--");
+        args.extend(cargo_args.iter().map(String::as_str));
+    }
+    libtorch::cargo(&torch, &args)
+}

@@ -1,0 +1,121 @@
+//! `cargo xtask reproduce`: runs each question's stage binary and merges their summaries.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use crate::libtorch;
+
+/// Options of `cargo xtask reproduce`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Comma-separated stages to run (available: q1).
+    #[arg(long, value_delimiter = ',', default_value = "q1")]
+    only: Vec<String>,
+    /// Output folder (default: reports/<UTC timestamp>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Small, fast versions of every stage (labelled as such; not the homework numbers).
+    #[arg(long)]
+    quick: bool,
+    /// Seed of every stage.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+const STAGES: &[&str] = &["q1"];
+
+/// Runs the requested stages in order, then writes `OUT/summary.json`.
+pub fn run(root: &Path, args: &Args) -> Result<()> {
+    for s in &args.only {
+        if !STAGES.contains(&s.as_str()) {
+            bail!(
+                "unknown stage '{s}' in --only; available: {}",
+                STAGES.join(", ")
+            );
+        }
+    }
+    let out = match &args.out {
+        Some(dir) => dir.clone(),
+        None => root.join("reports").join(utc_timestamp()),
+    };
+    let torch = libtorch::ensure(root)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let mut merged = serde_json::Map::new();
+    let mut table = Vec::new();
+    for stage in STAGES.iter().filter(|s| args.only.iter().any(|o| o == *s)) {
+        eprintln!("== {stage}: running");
+        let start = Instant::now();
+        let dir = out.join(stage);
+        let seed = args.seed.to_string();
+        let mut stage_args = vec![
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "hopfield",
+            "--bin",
+            "q1",
+            "--",
+            "--seed",
+            &seed,
+        ];
+        if args.quick {
+            stage_args.push("--quick");
+        }
+        let mut cmd = libtorch::cargo_command(&torch);
+        cmd.args(&stage_args).arg("--out").arg(&dir);
+        if !cmd.status().context("running cargo")?.success() {
+            bail!("stage {stage} failed (see its output above)");
+        }
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("summary.json"))
+                .context("reading the stage summary")?,
+        )?;
+        merged.insert(stage.to_string(), summary);
+        table.push((stage.to_string(), start.elapsed().as_secs_f64()));
+    }
+    merged.insert("quick".into(), args.quick.into());
+    artifacts::write_json(out.join("summary.json"), &merged)?;
+    eprintln!("\n{:<8} {:>10}", "stage", "seconds");
+    for (stage, secs) in table {
+        eprintln!("{stage:<8} {secs:>10.1}");
+    }
+    eprintln!("Results in {}", out.display());
+    Ok(())
+}
+
+/// `YYYYMMDDTHHMMSSZ` for now, from the system clock (civil-from-days, proleptic Gregorian).
+fn utc_timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamp_has_the_documented_shape() {
+        let t = super::utc_timestamp();
+        assert_eq!(t.len(), 16, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z') && t.as_bytes()[8] == b'T');
+    }
+}
