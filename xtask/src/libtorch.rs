@@ -71,8 +71,16 @@ fn local_dir(root: &Path) -> PathBuf {
 
 /// `cargo xtask setup`: respects LIBTORCH, else installs into `.libtorch/` unless present.
 pub fn setup(root: &Path, args: &SetupArgs) -> Result<Libtorch> {
-    if let Some(dir) = std::env::var_os("LIBTORCH") {
-        let torch = check(Path::new(&dir), "LIBTORCH")?;
+    // `.cargo/config.toml` sets LIBTORCH to the local install for every cargo command, this
+    // one included; only a different value is the user's own choice.
+    let user_dir = std::env::var_os("LIBTORCH")
+        .map(PathBuf::from)
+        .filter(|dir| {
+            dir.canonicalize().ok() != local_dir(root).canonicalize().ok()
+                && *dir != local_dir(root)
+        });
+    if let Some(dir) = user_dir {
+        let torch = check(&dir, "LIBTORCH")?;
         eprintln!(
             "libtorch {} from LIBTORCH={}",
             torch.version,
