@@ -1,0 +1,62 @@
+//! The encoder: embedding → dropout → packed bidirectional LSTM → dropout.
+
+use tch::{nn, Tensor};
+
+use crate::vocab::PAD;
+
+/// Bidirectional one-layer LSTM encoder over packed sequences.
+#[derive(Debug)]
+pub struct Encoder {
+    embedding: Tensor,
+    lstm: Vec<Tensor>,
+    hidden: i64,
+    dropout: f64,
+}
+
+/// The encoder's outputs.
+#[derive(Debug)]
+pub struct Encoded {
+    /// (B, max length, 2·hidden/2): forward and backward outputs concatenated; zero at padding.
+    pub outputs: Tensor,
+    /// Final hidden states, (2, B, hidden/2): forward then backward.
+    pub h: Tensor,
+    /// Final cell states, (2, B, hidden/2).
+    pub c: Tensor,
+}
+
+impl Encoder {
+    /// `encoder.embedding` (vocab × hidden) and `encoder.lstm` (hidden → hidden/2 per direction).
+    pub fn new(path: &nn::Path, vocab: i64, hidden: i64, dropout: f64) -> Self {
+        let embedding = torchkit::init::embedding(&(path / "embedding"), vocab, hidden, Some(PAD));
+        let lstm = torchkit::init::lstm(&(path / "lstm"), hidden, hidden / 2, true);
+        Self { embedding, lstm, hidden: hidden / 2, dropout }
+    }
+
+    /// Encodes `src` (B, T) with `lengths` (B, int64, CPU). Like PyTorch's
+    /// `pack_padded_sequence(enforce_sorted=False)`, the batch is sorted by length for
+    /// packing and every output — the final states too — is put back in the input order, so
+    /// padding never reaches the states and extra padding columns change nothing.
+    pub fn forward_t(&self, src: &Tensor, lengths: &Tensor, train: bool) -> Encoded {
+        let emb = Tensor::embedding(&self.embedding, src, PAD, false, false).dropout(self.dropout, train);
+        let (sorted_lengths, order) = lengths.sort(0, true);
+        let restore = order.argsort(0, false);
+        let device = src.device();
+        let (order_d, restore_d) = (order.to_device(device), restore.to_device(device));
+        let (data, batch_sizes) = emb.index_select(0, &order_d).internal_pack_padded_sequence(&sorted_lengths, true);
+        let b = src.size()[0];
+        let zeros = Tensor::zeros([2, b, self.hidden], (emb.kind(), device));
+        let (out, h, c) = Tensor::lstm_data(&data, &batch_sizes, &[&zeros, &zeros], &self.lstm.iter().collect::<Vec<_>>(), true, 1, 0.0, train, true);
+        let max_len = sorted_lengths.max().int64_value(&[]);
+        let (padded, _) = Tensor::internal_pad_packed_sequence(&out, &batch_sizes, true, 0.0, max_len);
+        Encoded {
+            outputs: padded.index_select(0, &restore_d).dropout(self.dropout, train),
+            h: h.index_select(1, &restore_d),
+            c: c.index_select(1, &restore_d),
+        }
+    }
+}
+
+/// The state bridge: (2, B, H) forward/backward finals → (1, B, 2H), forward first.
+pub fn bridge(state: &Tensor) -> Tensor {
+    Tensor::cat(&[state.get(0), state.get(1)], -1).unsqueeze(0)
+}

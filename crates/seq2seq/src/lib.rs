@@ -1,0 +1,21 @@
+//! Q3 of the homework: phoneme-to-grapheme conversion with a character-level seq2seq model.
+//!
+//! * [`data`]: the TSV files; [`vocab`]: vocabularies in first-occurrence order;
+//!   [`batch`]: encoded, padded batches.
+//! * [`encoder`], [`attention`], [`decoder`], [`model`]: the network, with PyTorch's
+//!   parameter names, shapes and initialisation (257,117 / 322,781 parameters).
+//! * [`decode`]: batched greedy, nucleus (top-p) and beam search decoding.
+//! * [`train`]: the homework's training loop; [`evaluate`]: CER / WER / WER@k.
+//! * [`stage`]: the report's Q3 stage — (a) no attention, (b) attention, (c) nucleus, beam.
+
+pub mod attention;
+pub mod batch;
+pub mod data;
+pub mod decode;
+pub mod decoder;
+pub mod encoder;
+pub mod evaluate;
+pub mod model;
+pub mod stage;
+pub mod train;
+pub mod vocab;

@@ -1,0 +1,156 @@
+//! The whole network: encoder, state bridge, decoder and the tied generator.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::batch::{source_mask, Batch};
+use crate::decoder::{Decoder, Memory};
+use crate::encoder::{bridge, Encoder};
+use crate::vocab::PAD;
+
+/// Sizes and options of the model.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ModelConfig {
+    /// Source vocabulary size (107 on the homework data).
+    pub src_vocab: i64,
+    /// Target vocabulary size (93).
+    pub tgt_vocab: i64,
+    /// Hidden size H (128): embeddings, decoder LSTM; the encoder uses H/2 per direction.
+    pub hidden: i64,
+    /// Dropout on embeddings and outputs (0.3).
+    pub dropout: f64,
+    /// Bahdanau attention on the decoder outputs.
+    pub attention: bool,
+}
+
+/// The names PyTorch stores the tied generator weight under.
+pub const TIED: &[torchkit::checkpoint::Alias<'static>] = &[("generator.weight", "decoder.embedding.weight")];
+
+/// Encoder–decoder with a generator whose weight is the decoder embedding.
+#[derive(Debug)]
+pub struct Seq2Seq {
+    /// The encoder.
+    pub encoder: Encoder,
+    /// The decoder.
+    pub decoder: Decoder,
+    generator_bias: Tensor,
+    /// The options it was built with.
+    pub config: ModelConfig,
+}
+
+impl Seq2Seq {
+    /// Creates every parameter under `root`, named and initialised as the PyTorch homework's
+    /// `Seq2Seq` (encoder, attention, decoder, generator — in that order of construction).
+    pub fn new(root: &nn::Path, config: &ModelConfig) -> Self {
+        let encoder = Encoder::new(&(root / "encoder"), config.src_vocab, config.hidden, config.dropout);
+        let decoder = Decoder::new(&(root / "decoder"), config.tgt_vocab, config.hidden, config.dropout, config.attention);
+        // PyTorch draws the generator's own weight before tying it to the embedding.
+        torchkit::init::skip_linear_weight(config.hidden, config.tgt_vocab, root.device());
+        let bound = 1.0 / (config.hidden as f64).sqrt();
+        let generator_bias = (root / "generator").var("bias", &[config.tgt_vocab], nn::Init::Uniform { lo: -bound, up: bound });
+        Self { encoder, decoder, generator_bias, config: config.clone() }
+    }
+
+    /// Logits over the target vocabulary for decoder outputs (…, H).
+    pub fn generate(&self, outputs: &Tensor) -> Tensor {
+        outputs.matmul(&self.decoder.embedding.tr()) + &self.generator_bias
+    }
+
+    /// Encodes a source batch; returns the decoder memory and initial state (h, c).
+    pub fn encode(&self, src: &Tensor, lengths: &Tensor, train: bool) -> (Memory, (Tensor, Tensor)) {
+        let enc = self.encoder.forward_t(src, lengths, train);
+        let mask = source_mask(lengths, src.device());
+        let state = (bridge(&enc.h), bridge(&enc.c));
+        (self.decoder.memory(enc.outputs, mask), state)
+    }
+
+    /// Teacher-forced logits (B, T−1, V) for `tgt[:, :-1]`.
+    pub fn forward_t(&self, batch: &Batch, train: bool) -> Tensor {
+        let (memory, (h, c)) = self.encode(&batch.src, &batch.src_lengths, train);
+        let t = batch.tgt.size()[1];
+        let input = batch.tgt.narrow(1, 0, t - 1);
+        let (out, _) = self.decoder.forward_t(&input, (&h, &c), &memory, train);
+        self.generate(&out)
+    }
+
+    /// Mean cross-entropy of `tgt[:, 1:]` given the logits, ignoring PAD.
+    pub fn loss(&self, batch: &Batch, train: bool) -> Tensor {
+        let logits = self.forward_t(batch, train);
+        let t = batch.tgt.size()[1];
+        let gold = batch.tgt.narrow(1, 1, t - 1);
+        logits
+            .reshape([-1, self.config.tgt_vocab])
+            .cross_entropy_loss::<Tensor>(&gold.reshape([-1]), None, tch::Reduction::Mean, PAD, 0.0)
+    }
+}
+
+/// A model with its VarStore, for loading, saving and counting.
+#[derive(Debug)]
+pub struct Model {
+    /// The parameters.
+    pub vs: nn::VarStore,
+    /// The network.
+    pub net: Seq2Seq,
+}
+
+impl Model {
+    /// Creates a freshly initialised model on `device` (draws from libtorch's generator).
+    pub fn new(config: &ModelConfig, device: Device) -> Self {
+        let vs = nn::VarStore::new(device);
+        let net = Seq2Seq::new(&vs.root(), config);
+        Self { vs, net }
+    }
+
+    /// Trainable parameters (the tied generator weight counted once).
+    pub fn parameters(&self) -> i64 {
+        torchkit::init::trainable_parameters(&self.vs)
+    }
+
+    /// Saves a safetensors checkpoint with PyTorch's state_dict names (atomic).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        torchkit::checkpoint::save(&self.vs, TIED, path)
+    }
+
+    /// Loads a safetensors checkpoint saved by [`Model::save`] or by PyTorch.
+    pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        torchkit::checkpoint::load(&mut self.vs, TIED, path)
+    }
+
+    /// Float kind of the parameters.
+    pub fn kind(&self) -> Kind {
+        self.net.decoder.embedding.kind()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(attention: bool) -> ModelConfig {
+        ModelConfig { src_vocab: 107, tgt_vocab: 93, hidden: 128, dropout: 0.3, attention }
+    }
+
+    #[test]
+    fn parameter_counts_match_the_homework() {
+        assert_eq!(Model::new(&config(false), Device::Cpu).parameters(), 257_117);
+        assert_eq!(Model::new(&config(true), Device::Cpu).parameters(), 322_781);
+    }
+
+    #[test]
+    fn names_and_shapes_are_pytorch_state_dict() {
+        let m = Model::new(&config(true), Device::Cpu);
+        let vars = m.vs.variables();
+        let shape = |n: &str| vars.get(n).unwrap_or_else(|| panic!("missing {n}")).size();
+        assert_eq!(shape("encoder.embedding.weight"), [107, 128]);
+        assert_eq!(shape("encoder.lstm.weight_ih_l0_reverse"), [256, 128]);
+        assert_eq!(shape("encoder.lstm.weight_hh_l0"), [256, 64]);
+        assert_eq!(shape("decoder.lstm.weight_ih_l0"), [512, 128]);
+        assert_eq!(shape("decoder.attn.v.weight"), [1, 128]);
+        assert_eq!(shape("decoder.attn.W_out.weight"), [128, 256]);
+        assert_eq!(shape("generator.bias"), [93]);
+        assert_eq!(vars.len(), 19, "generator.weight is tied, not a variable of its own");
+    }
+}

@@ -1,0 +1,1 @@
+//! The report's Q3 stage.

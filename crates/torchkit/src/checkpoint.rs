@@ -1,0 +1,144 @@
+//! Safetensors checkpoints under PyTorch `state_dict` names.
+//!
+//! A VarStore's variable names are already PyTorch's (`encoder.lstm.weight_ih_l0`), so a
+//! checkpoint is the store's tensors plus any **aliases** — names under which PyTorch also
+//! stores a tied tensor (`generator.weight` = `decoder.embedding.weight`). Loading is strict:
+//! every variable must be in the file with the right shape, and nothing unknown may be in it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use tch::nn::VarStore;
+use tch::Tensor;
+
+/// A tied tensor stored twice: `(alias, variable)`.
+pub type Alias<'a> = (&'a str, &'a str);
+
+/// Writes every variable of `vs` (and the aliases) to `path` as safetensors, atomically.
+pub fn save(vs: &VarStore, aliases: &[Alias], path: impl AsRef<Path>) -> Result<()> {
+    let vars = vs.variables();
+    let mut named: Vec<(String, Tensor)> = vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_device(tch::Device::Cpu)))
+        .collect();
+    for (alias, target) in aliases {
+        let t = vars.get(*target).with_context(|| format!("alias {alias} names unknown variable {target}"))?;
+        named.push((alias.to_string(), t.to_device(tch::Device::Cpu)));
+    }
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    artifacts::with_temp_file(path.as_ref(), |tmp| {
+        Tensor::write_safetensors(&named, tmp).map_err(anyhow::Error::from)
+    })
+    .with_context(|| format!("saving checkpoint {}", path.as_ref().display()))
+}
+
+/// Loads `path` into `vs`: every variable must be present with its shape; aliases, when
+/// present, must equal their variable; any other tensor in the file is an error.
+pub fn load(vs: &mut VarStore, aliases: &[Alias], path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let file: HashMap<String, Tensor> = Tensor::read_safetensors(path)
+        .with_context(|| format!("reading checkpoint {} (is it a safetensors file?)", path.display()))?
+        .into_iter()
+        .collect();
+    let vars = vs.variables();
+    for (name, var) in &vars {
+        let Some(t) = file.get(name) else {
+            bail!("checkpoint {} has no tensor '{name}' (was it saved by a model with the same options, e.g. --use-attn?)", path.display());
+        };
+        if t.size() != var.size() {
+            bail!("checkpoint {}: '{name}' has shape {:?}, the model expects {:?}", path.display(), t.size(), var.size());
+        }
+    }
+    for (alias, target) in aliases {
+        if let Some(t) = file.get(*alias) {
+            let same = t.size() == file[*target].size() && t.equal(&file[*target]);
+            if !same {
+                bail!("checkpoint {}: '{alias}' must equal '{target}' (tied weights) but differs", path.display());
+            }
+        }
+    }
+    let unknown: Vec<&String> = file
+        .keys()
+        .filter(|k| !vars.contains_key(*k) && !aliases.iter().any(|(a, _)| a == k))
+        .collect();
+    if !unknown.is_empty() {
+        bail!("checkpoint {} has tensors the model does not: {unknown:?} (was it saved with different options?)", path.display());
+    }
+    tch::no_grad(|| {
+        for (name, mut var) in vars {
+            var.copy_(&file[&name]);
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{nn, Device, Kind};
+
+    fn store() -> VarStore {
+        let vs = VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let _ = crate::init::linear(&(&root / "a"), 3, 2, true);
+        let _ = crate::init::embedding(&(&root / "emb"), 4, 3, Some(0));
+        vs
+    }
+
+    fn tmp(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("torchkit-{name}-{}.safetensors", std::process::id()))
+    }
+
+    #[test]
+    fn round_trip_with_alias() {
+        let path = tmp("rt");
+        let vs = store();
+        save(&vs, &[("gen.weight", "emb.weight")], &path).unwrap();
+        let names: Vec<String> = Tensor::read_safetensors(&path).unwrap().into_iter().map(|x| x.0).collect();
+        assert_eq!(names.len(), 4);
+        let mut other = store();
+        load(&mut other, &[("gen.weight", "emb.weight")], &path).unwrap();
+        for (k, v) in vs.variables() {
+            assert!(v.equal(&other.variables()[&k]), "{k} differs after load");
+        }
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn strict_errors_name_the_tensor() {
+        let path = tmp("strict");
+        let small = VarStore::new(Device::Cpu);
+        let _ = crate::init::linear(&(&small.root() / "a"), 3, 2, true);
+        save(&small, &[], &path).unwrap();
+        let mut vs = store();
+        let err = load(&mut vs, &[], &path).unwrap_err().to_string();
+        assert!(err.contains("no tensor 'emb.weight'"), "{err}");
+
+        let wrong = VarStore::new(Device::Cpu);
+        let _ = crate::init::linear(&(&wrong.root() / "a"), 5, 2, true);
+        let _ = crate::init::embedding(&(&wrong.root() / "emb"), 4, 3, Some(0));
+        save(&wrong, &[], &path).unwrap();
+        let err = load(&mut vs, &[], &path).unwrap_err().to_string();
+        assert!(err.contains("'a.weight' has shape [2, 5]"), "{err}");
+
+        let extra = store();
+        let _ = extra.root().var("extra", &[1], nn::Init::Const(0.0));
+        save(&extra, &[], &path).unwrap();
+        let err = load(&mut vs, &[], &path).unwrap_err().to_string();
+        assert!(err.contains("\"extra\""), "{err}");
+
+        let tied = store();
+        save(&tied, &[("gen.weight", "emb.weight")], &path).unwrap();
+        let mut entries = Tensor::read_safetensors(&path).unwrap();
+        for (name, t) in &mut entries {
+            if name == "gen.weight" {
+                *t = t.ones_like().to_kind(Kind::Float);
+            }
+        }
+        Tensor::write_safetensors(&entries, &path).unwrap();
+        let err = load(&mut vs, &[("gen.weight", "emb.weight")], &path).unwrap_err().to_string();
+        assert!(err.contains("tied weights"), "{err}");
+        std::fs::remove_file(path).unwrap();
+    }
+}

@@ -1,0 +1,40 @@
+//! Choosing where tensors live, from a command-line flag.
+
+use anyhow::{bail, Result};
+use tch::Device;
+
+/// `--device auto|cpu|cuda`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// CUDA when libtorch sees a GPU, else CPU.
+    #[default]
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The first CUDA GPU; an error when there is none.
+    Cuda,
+}
+
+impl DeviceChoice {
+    /// Resolves the choice to a libtorch device.
+    pub fn resolve(self) -> Result<Device> {
+        match self {
+            DeviceChoice::Auto => Ok(Device::cuda_if_available()),
+            DeviceChoice::Cpu => Ok(Device::Cpu),
+            DeviceChoice::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+            DeviceChoice::Cuda => bail!(
+                "--device cuda: libtorch sees no CUDA GPU (build with --features cuda, install libtorch with `cargo xtask setup --cuda`, or use --device cpu)"
+            ),
+        }
+    }
+}
+
+/// A short human description of a device, for logs and reports.
+pub fn describe(device: Device) -> String {
+    match device {
+        Device::Cpu => format!("cpu ({} threads)", tch::get_num_threads()),
+        Device::Cuda(i) => format!("cuda:{i}"),
+        other => format!("{other:?}"),
+    }
+}

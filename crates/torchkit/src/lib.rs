@@ -1,0 +1,14 @@
+//! Shared pieces of the libtorch model crates (`seq2seq`, `vision`).
+//!
+//! * [`rng`]: one place where all randomness comes from — libtorch's global generator,
+//!   seeded like `torch.manual_seed`, so runs can later be aligned with PyTorch draw by draw.
+//! * [`init`]: parameters created and initialised exactly as PyTorch's modules do.
+//! * [`device`]: `auto | cpu | cuda` on the command line.
+//! * [`checkpoint`]: safetensors checkpoints with PyTorch state_dict names, written atomically.
+//! * [`runlog`]: per-epoch CSV logs and progress bars.
+
+pub mod checkpoint;
+pub mod device;
+pub mod init;
+pub mod rng;
+pub mod runlog;
