@@ -7,6 +7,7 @@
 //! It links no libtorch itself, so it always compiles; it drives cargo with the environment
 //! the libtorch crates need.
 
+mod datasets;
 mod libtorch;
 mod reproduce;
 

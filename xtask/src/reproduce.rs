@@ -5,26 +5,74 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use crate::libtorch;
+use crate::{datasets, libtorch};
 
 /// Options of `cargo xtask reproduce`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Comma-separated stages to run (available: q1).
-    #[arg(long, value_delimiter = ',', default_value = "q1")]
+    /// Comma-separated stages to run (available: q1, q3).
+    #[arg(long, value_delimiter = ',', default_value = "q1,q3")]
     only: Vec<String>,
     /// Output folder (default: reports/<UTC timestamp>/).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Folder holding (or receiving) the datasets: p2g/{train,valid,test}.tsv.
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
     /// Small, fast versions of every stage (labelled as such; not the homework numbers).
     #[arg(long)]
     quick: bool,
+    /// Epochs per training run (default: the homework's).
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Seed of every stage.
     #[arg(long, default_value_t = 42)]
     seed: u64,
 }
 
-const STAGES: &[&str] = &["q1"];
+const STAGES: &[&str] = &["q1", "q3"];
+
+/// The `cargo run` arguments of one stage (after `--`, the stage binary's own).
+fn stage_command(stage: &str, args: &Args, dir: &Path) -> Result<Vec<String>> {
+    let seed = args.seed.to_string();
+    let out = dir.display().to_string();
+    let mut cmd: Vec<String> = match stage {
+        "q1" => [
+            "-p", "hopfield", "--bin", "q1", "--", "--out", &out, "--seed", &seed,
+        ]
+        .map(String::from)
+        .to_vec(),
+        "q3" => {
+            let data = datasets::ensure_p2g(&args.data_dir)?;
+            let mut c: Vec<String> = [
+                "-p",
+                "seq2seq",
+                "--bin",
+                "p2g",
+                "--",
+                "reproduce",
+                "--out",
+                &out,
+                "--seed",
+                &seed,
+                "--data-dir",
+            ]
+            .map(String::from)
+            .to_vec();
+            c.push(data.display().to_string());
+            let epochs = args.epochs.or(args.quick.then_some(2));
+            if let Some(e) = epochs {
+                c.extend(["--epochs".to_string(), e.to_string()]);
+            }
+            c
+        }
+        other => bail!("unknown stage '{other}'"),
+    };
+    if args.quick && stage == "q1" {
+        cmd.push("--quick".into());
+    }
+    Ok(cmd)
+}
 
 /// Runs the requested stages in order, then writes `OUT/summary.json`.
 pub fn run(root: &Path, args: &Args) -> Result<()> {
@@ -48,24 +96,9 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         eprintln!("== {stage}: running");
         let start = Instant::now();
         let dir = out.join(stage);
-        let seed = args.seed.to_string();
-        let mut stage_args = vec![
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "hopfield",
-            "--bin",
-            "q1",
-            "--",
-            "--seed",
-            &seed,
-        ];
-        if args.quick {
-            stage_args.push("--quick");
-        }
+        let stage_args = stage_command(stage, args, &dir)?;
         let mut cmd = libtorch::cargo_command(&torch);
-        cmd.args(&stage_args).arg("--out").arg(&dir);
+        cmd.args(["run", "--release", "--quiet"]).args(&stage_args);
         if !cmd.status().context("running cargo")?.success() {
             bail!("stage {stage} failed (see its output above)");
         }
@@ -85,7 +118,6 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     eprintln!("Results in {}", out.display());
     Ok(())
 }
-
 /// `YYYYMMDDTHHMMSSZ` for now, from the system clock (civil-from-days, proleptic Gregorian).
 fn utc_timestamp() -> String {
     let secs = std::time::SystemTime::now()

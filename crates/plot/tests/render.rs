@@ -64,7 +64,7 @@ fn chart_without_points_is_an_error() {
         .series(Series::new("nan", vec![(1.0, f64::NAN)]))
         .save(dir.join("x"))
         .unwrap_err();
-    assert!(err.to_string().contains("no finite points"), "{err:#}");
+    assert!(format!("{err:#}").contains("no finite points"), "{err:#}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

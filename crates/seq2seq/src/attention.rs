@@ -32,7 +32,13 @@ impl Attention {
 
     /// Attends from `query` (B, T, H) over `encoder_outputs` (B, S, H) whose `keys` are given;
     /// `mask` (B, S) is true at real positions. Returns the output and the weights (B, T, S).
-    pub fn forward(&self, query: &Tensor, encoder_outputs: &Tensor, keys: &Tensor, mask: &Tensor) -> (Tensor, Tensor) {
+    pub fn forward(
+        &self,
+        query: &Tensor,
+        encoder_outputs: &Tensor,
+        keys: &Tensor,
+        mask: &Tensor,
+    ) -> (Tensor, Tensor) {
         let scores = (self.w_s.forward(query).unsqueeze(2) + keys.unsqueeze(1))
             .tanh()
             .apply(&self.v)
@@ -40,7 +46,9 @@ impl Attention {
         let scores = scores.masked_fill(&mask.logical_not().unsqueeze(1), f64::NEG_INFINITY);
         let weights = scores.softmax(-1, scores.kind());
         let context = weights.bmm(encoder_outputs);
-        let out = Tensor::cat(&[&context, query], -1).apply(&self.w_out).tanh();
+        let out = Tensor::cat(&[&context, query], -1)
+            .apply(&self.w_out)
+            .tanh();
         (out, weights)
     }
 }

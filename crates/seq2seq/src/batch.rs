@@ -41,7 +41,10 @@ pub fn encode(examples: &[Example], vocabs: &Vocabs) -> Vec<Encoded> {
             let mut tgt = vec![SOS];
             tgt.extend(vocabs.tgt.encode(e.tgt_chars()));
             tgt.push(EOS);
-            Encoded { src: vocabs.src.encode(&e.src), tgt }
+            Encoded {
+                src: vocabs.src.encode(&e.src),
+                tgt,
+            }
         })
         .collect()
 }
@@ -63,7 +66,9 @@ fn pad(rows: &[&[i64]], device: Device) -> Tensor {
     for (i, r) in rows.iter().enumerate() {
         flat[i * width..i * width + r.len()].copy_from_slice(r);
     }
-    Tensor::from_slice(&flat).view([rows.len() as i64, width as i64]).to_device(device)
+    Tensor::from_slice(&flat)
+        .view([rows.len() as i64, width as i64])
+        .to_device(device)
 }
 
 impl Batch {
@@ -104,7 +109,12 @@ pub fn source_mask(lengths: &Tensor, device: Device) -> Tensor {
 }
 
 /// Splits `order` (example indices) into consecutive batches of `size`.
-pub fn batches<'a>(data: &'a [Encoded], order: &'a [i64], size: usize, device: Device) -> impl Iterator<Item = Batch> + 'a {
+pub fn batches<'a>(
+    data: &'a [Encoded],
+    order: &'a [i64],
+    size: usize,
+    device: Device,
+) -> impl Iterator<Item = Batch> + 'a {
     order.chunks(size).map(move |chunk| {
         let items: Vec<&Encoded> = chunk.iter().map(|&i| &data[i as usize]).collect();
         Batch::new(&items, device)
@@ -123,9 +133,15 @@ mod tests {
         assert_eq!(enc[0].tgt, vec![SOS, 4, 5, EOS]);
         let b = Batch::new(&[&enc[0], &enc[1]], Device::Cpu);
         assert_eq!(b.src.size(), [2, 3]);
-        assert_eq!(Vec::<i64>::try_from(b.src.get(1)).unwrap(), vec![5, PAD, PAD]);
+        assert_eq!(
+            Vec::<i64>::try_from(b.src.get(1)).unwrap(),
+            vec![5, PAD, PAD]
+        );
         assert_eq!(Vec::<i64>::try_from(&b.src_lengths).unwrap(), vec![3, 1]);
-        assert_eq!(Vec::<i64>::try_from(b.tgt.get(1)).unwrap(), vec![SOS, 6, EOS, PAD]);
+        assert_eq!(
+            Vec::<i64>::try_from(b.tgt.get(1)).unwrap(),
+            vec![SOS, 6, EOS, PAD]
+        );
         let mask = Vec::<bool>::try_from(b.src_mask().view([-1])).unwrap();
         assert_eq!(mask, vec![true, true, true, true, false, false]);
     }

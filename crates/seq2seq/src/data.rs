@@ -29,8 +29,12 @@ pub fn parse_tsv(bytes: &[u8], name: &str) -> Result<Vec<Example>> {
         if raw.is_empty() {
             continue;
         }
-        let line = std::str::from_utf8(raw)
-            .map_err(|e| anyhow::anyhow!("{name}:{line_no}: invalid UTF-8 at byte {}", e.valid_up_to()))?;
+        let line = std::str::from_utf8(raw).map_err(|e| {
+            anyhow::anyhow!(
+                "{name}:{line_no}: invalid UTF-8 at byte {}",
+                e.valid_up_to()
+            )
+        })?;
         let Some((src, tgt)) = line.split_once('\t') else {
             bail!("{name}:{line_no}: no TAB between the phonemes and the spelling: {line:?}");
         };
@@ -44,7 +48,10 @@ pub fn parse_tsv(bytes: &[u8], name: &str) -> Result<Vec<Example>> {
         if tgt.trim().is_empty() {
             bail!("{name}:{line_no}: empty spelling: {line:?}");
         }
-        out.push(Example { src, tgt: tgt.to_string() });
+        out.push(Example {
+            src,
+            tgt: tgt.to_string(),
+        });
     }
     if out.is_empty() {
         bail!("{name}: no examples");
@@ -89,7 +96,11 @@ mod tests {
 
     #[test]
     fn parses_multi_code_point_tokens_and_keeps_the_spelling_raw() {
-        let ex = parse_tsv("t͡ʃ æ p l ə t\tchaplet\nn aɪ iː v\tnaïve\r\n\n".as_bytes(), "x.tsv").unwrap();
+        let ex = parse_tsv(
+            "t͡ʃ æ p l ə t\tchaplet\nn aɪ iː v\tnaïve\r\n\n".as_bytes(),
+            "x.tsv",
+        )
+        .unwrap();
         assert_eq!(ex.len(), 2);
         assert_eq!(ex[0].src, ["t͡ʃ", "æ", "p", "l", "ə", "t"]);
         assert_eq!(ex[1].tgt, "naïve");

@@ -49,13 +49,20 @@ pub fn decode(model: &Seq2Seq, batch: &Batch, strategy: Strategy, max_len: usize
         Strategy::Greedy => step_decode(model, batch, max_len, |logits| logits.argmax(-1, false)),
         Strategy::Nucleus { p } => step_decode(model, batch, max_len, |logits| {
             let probs = logits.softmax(-1, Kind::Float);
-            nucleus_filter(&probs, p).multinomial(1, false).squeeze_dim(-1)
+            nucleus_filter(&probs, p)
+                .multinomial(1, false)
+                .squeeze_dim(-1)
         }),
         Strategy::Beam { width } => beam(model, batch, width.max(1), max_len),
     })
 }
 
-fn step_decode(model: &Seq2Seq, batch: &Batch, max_len: usize, choose: impl Fn(&Tensor) -> Tensor) -> Vec<Vec<i64>> {
+fn step_decode(
+    model: &Seq2Seq,
+    batch: &Batch,
+    max_len: usize,
+    choose: impl Fn(&Tensor) -> Tensor,
+) -> Vec<Vec<i64>> {
     let device = batch.src.device();
     let b = batch.len() as i64;
     let (memory, (mut h, mut c)) = model.encode(&batch.src, &batch.src_lengths, false);
@@ -80,7 +87,8 @@ fn step_decode(model: &Seq2Seq, batch: &Batch, max_len: usize, choose: impl Fn(&
 /// Splits a (B, T) id tensor into rows, cut after the first EOS.
 fn rows(ids: &Tensor) -> Vec<Vec<i64>> {
     let (b, t) = ids.size2().expect("2-D");
-    let flat = Vec::<i64>::try_from(ids.to_device(tch::Device::Cpu).contiguous().view([-1])).expect("int64");
+    let flat = Vec::<i64>::try_from(ids.to_device(tch::Device::Cpu).contiguous().view([-1]))
+        .expect("int64");
     (0..b as usize)
         .map(|i| {
             let row = &flat[i * t as usize..(i + 1) * t as usize];
@@ -98,7 +106,8 @@ fn beam(model: &Seq2Seq, batch: &Batch, k: usize, max_len: usize) -> Vec<Vec<i64
     let b = batch.len();
     let (memory, (h, c)) = model.encode(&batch.src, &batch.src_lengths, false);
     // Repeat every example K times: row r = example r / K, beam r % K.
-    let rep = Tensor::arange(b as i64, (Kind::Int64, device)).repeat_interleave_self_int(k as i64, 0, None);
+    let rep = Tensor::arange(b as i64, (Kind::Int64, device))
+        .repeat_interleave_self_int(k as i64, 0, None);
     let memory = crate::decoder::Memory {
         outputs: memory.outputs.index_select(0, &rep),
         keys: memory.keys.map(|t| t.index_select(0, &rep)),
@@ -106,7 +115,9 @@ fn beam(model: &Seq2Seq, batch: &Batch, k: usize, max_len: usize) -> Vec<Vec<i64
     };
     let (mut h, mut c) = (h.index_select(1, &rep), c.index_select(1, &rep));
     // Only beam 0 is live at the start, so the first step does not pick K copies of one token.
-    let mut scores: Vec<f64> = (0..b * k).map(|r| if r % k == 0 { 0.0 } else { f64::NEG_INFINITY }).collect();
+    let mut scores: Vec<f64> = (0..b * k)
+        .map(|r| if r % k == 0 { 0.0 } else { f64::NEG_INFINITY })
+        .collect();
     let mut hyps: Vec<Vec<i64>> = vec![Vec::new(); b * k];
     let mut finished: Vec<Vec<(f64, Vec<i64>)>> = vec![Vec::new(); b];
     let mut done = vec![false; b];
@@ -114,10 +125,19 @@ fn beam(model: &Seq2Seq, batch: &Batch, k: usize, max_len: usize) -> Vec<Vec<i64
     let v = model.config.tgt_vocab as usize;
     for _ in 0..max_len {
         let (out, (h2, c2)) = model.decoder.forward_t(&prev, (&h, &c), &memory, false);
-        let logp = model.generate(&out.squeeze_dim(1)).log_softmax(-1, Kind::Float);
-        let total = logp + Tensor::from_slice(&scores).to_kind(Kind::Float).to_device(device).unsqueeze(1);
+        let logp = model
+            .generate(&out.squeeze_dim(1))
+            .log_softmax(-1, Kind::Float);
+        let total = logp
+            + Tensor::from_slice(&scores)
+                .to_kind(Kind::Float)
+                .to_device(device)
+                .unsqueeze(1);
         // Best 2K continuations per example: enough to refill K beams after some end in EOS.
-        let (top_v, top_i) = total.view([b as i64, (k * v) as i64]).topk((2 * k) as i64, -1, true, true);
+        let (top_v, top_i) =
+            total
+                .view([b as i64, (k * v) as i64])
+                .topk((2 * k) as i64, -1, true, true);
         let top_v = Vec::<f64>::try_from(top_v.to_kind(Kind::Double).view([-1])).expect("f64");
         let top_i = Vec::<i64>::try_from(top_i.view([-1])).expect("i64");
         let mut src_rows = Vec::with_capacity(b * k);
@@ -158,8 +178,14 @@ fn beam(model: &Seq2Seq, batch: &Batch, k: usize, max_len: usize) -> Vec<Vec<i64
             }
             // Scores only fall as hypotheses grow: once the best finished one beats every
             // live one (or K have finished), the example is done.
-            let best_done = finished[e].iter().map(|f| f.0).fold(f64::NEG_INFINITY, f64::max);
-            let best_live = new_scores[e * k..].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let best_done = finished[e]
+                .iter()
+                .map(|f| f.0)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let best_live = new_scores[e * k..]
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max);
             if finished[e].len() >= k || (best_done >= best_live && !finished[e].is_empty()) {
                 done[e] = true;
             }
@@ -170,7 +196,9 @@ fn beam(model: &Seq2Seq, batch: &Batch, k: usize, max_len: usize) -> Vec<Vec<i64
         let idx = Tensor::from_slice(&src_rows).to_device(device);
         h = h2.index_select(1, &idx);
         c = c2.index_select(1, &idx);
-        prev = Tensor::from_slice(&next_tokens).to_device(device).unsqueeze(1);
+        prev = Tensor::from_slice(&next_tokens)
+            .to_device(device)
+            .unsqueeze(1);
         scores = new_scores;
         hyps = new_hyps;
     }
@@ -198,11 +226,23 @@ mod tests {
         let probs = Tensor::from_slice(&[0.1f32, 0.5, 0.15, 0.25]).view([1, 4]);
         let kept = |p: f64| Vec::<f32>::try_from(nucleus_filter(&probs, p).view([-1])).unwrap();
         // Sorted: 0.5, 0.25, 0.15, 0.1 → cumulative 0.5, 0.75, 0.9, 1.0.
-        assert_eq!(kept(0.5), vec![0.0, 1.0, 0.0, 0.0], "0.5 reaches p = 0.5 alone");
+        assert_eq!(
+            kept(0.5),
+            vec![0.0, 1.0, 0.0, 0.0],
+            "0.5 reaches p = 0.5 alone"
+        );
         let k = kept(0.6);
-        assert!((k[1] - 2.0 / 3.0).abs() < 1e-6 && (k[3] - 1.0 / 3.0).abs() < 1e-6 && k[0] == 0.0 && k[2] == 0.0);
+        assert!(
+            (k[1] - 2.0 / 3.0).abs() < 1e-6
+                && (k[3] - 1.0 / 3.0).abs() < 1e-6
+                && k[0] == 0.0
+                && k[2] == 0.0
+        );
         let k = kept(0.8);
-        assert!(k[0] == 0.0 && k[2] > 0.0, "the token crossing p is kept: {k:?}");
+        assert!(
+            k[0] == 0.0 && k[2] > 0.0,
+            "the token crossing p is kept: {k:?}"
+        );
         assert!((k.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert_eq!(kept(1e-9), vec![0.0, 1.0, 0.0, 0.0], "p → 0 is greedy");
     }

@@ -33,7 +33,12 @@ impl Decoder {
         let attn = attention.then(|| Attention::new(&(path / "attn"), hidden));
         let embedding = torchkit::init::embedding(&(path / "embedding"), vocab, hidden, Some(PAD));
         let lstm = torchkit::init::lstm(&(path / "lstm"), hidden, hidden, false);
-        Self { embedding, lstm, attn, dropout }
+        Self {
+            embedding,
+            lstm,
+            attn,
+            dropout,
+        }
     }
 
     /// Whether the decoder attends.
@@ -44,14 +49,34 @@ impl Decoder {
     /// Prepares the encoder side for attention.
     pub fn memory(&self, outputs: Tensor, mask: Tensor) -> Memory {
         let keys = self.attn.as_ref().map(|a| a.keys(&outputs));
-        Memory { outputs, keys, mask }
+        Memory {
+            outputs,
+            keys,
+            mask,
+        }
     }
 
     /// Runs the decoder over `tgt` (B, T) from `state` = (h, c), each (1, B, H). Returns the
     /// outputs (B, T, H) and the new state.
-    pub fn forward_t(&self, tgt: &Tensor, state: (&Tensor, &Tensor), memory: &Memory, train: bool) -> (Tensor, (Tensor, Tensor)) {
-        let emb = Tensor::embedding(&self.embedding, tgt, PAD, false, false).dropout(self.dropout, train);
-        let (out, h, c) = emb.lstm(&[state.0, state.1], &self.lstm.iter().collect::<Vec<_>>(), true, 1, 0.0, train, false, true);
+    pub fn forward_t(
+        &self,
+        tgt: &Tensor,
+        state: (&Tensor, &Tensor),
+        memory: &Memory,
+        train: bool,
+    ) -> (Tensor, (Tensor, Tensor)) {
+        let emb =
+            Tensor::embedding(&self.embedding, tgt, PAD, false, false).dropout(self.dropout, train);
+        let (out, h, c) = emb.lstm(
+            &[state.0, state.1],
+            &self.lstm.iter().collect::<Vec<_>>(),
+            true,
+            1,
+            0.0,
+            train,
+            false,
+            true,
+        );
         let out = match (&self.attn, &memory.keys) {
             (Some(attn), Some(keys)) => attn.forward(&out, &memory.outputs, keys, &memory.mask).0,
             _ => out,

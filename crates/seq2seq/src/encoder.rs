@@ -29,7 +29,12 @@ impl Encoder {
     pub fn new(path: &nn::Path, vocab: i64, hidden: i64, dropout: f64) -> Self {
         let embedding = torchkit::init::embedding(&(path / "embedding"), vocab, hidden, Some(PAD));
         let lstm = torchkit::init::lstm(&(path / "lstm"), hidden, hidden / 2, true);
-        Self { embedding, lstm, hidden: hidden / 2, dropout }
+        Self {
+            embedding,
+            lstm,
+            hidden: hidden / 2,
+            dropout,
+        }
     }
 
     /// Encodes `src` (B, T) with `lengths` (B, int64, CPU). Like PyTorch's
@@ -37,19 +42,35 @@ impl Encoder {
     /// packing and every output — the final states too — is put back in the input order, so
     /// padding never reaches the states and extra padding columns change nothing.
     pub fn forward_t(&self, src: &Tensor, lengths: &Tensor, train: bool) -> Encoded {
-        let emb = Tensor::embedding(&self.embedding, src, PAD, false, false).dropout(self.dropout, train);
+        let emb =
+            Tensor::embedding(&self.embedding, src, PAD, false, false).dropout(self.dropout, train);
         let (sorted_lengths, order) = lengths.sort(0, true);
         let restore = order.argsort(0, false);
         let device = src.device();
         let (order_d, restore_d) = (order.to_device(device), restore.to_device(device));
-        let (data, batch_sizes) = emb.index_select(0, &order_d).internal_pack_padded_sequence(&sorted_lengths, true);
+        let (data, batch_sizes) = emb
+            .index_select(0, &order_d)
+            .internal_pack_padded_sequence(&sorted_lengths, true);
         let b = src.size()[0];
         let zeros = Tensor::zeros([2, b, self.hidden], (emb.kind(), device));
-        let (out, h, c) = Tensor::lstm_data(&data, &batch_sizes, &[&zeros, &zeros], &self.lstm.iter().collect::<Vec<_>>(), true, 1, 0.0, train, true);
+        let (out, h, c) = Tensor::lstm_data(
+            &data,
+            &batch_sizes,
+            &[&zeros, &zeros],
+            &self.lstm.iter().collect::<Vec<_>>(),
+            true,
+            1,
+            0.0,
+            train,
+            true,
+        );
         let max_len = sorted_lengths.max().int64_value(&[]);
-        let (padded, _) = Tensor::internal_pad_packed_sequence(&out, &batch_sizes, true, 0.0, max_len);
+        let (padded, _) =
+            Tensor::internal_pad_packed_sequence(&out, &batch_sizes, true, 0.0, max_len);
         Encoded {
-            outputs: padded.index_select(0, &restore_d).dropout(self.dropout, train),
+            outputs: padded
+                .index_select(0, &restore_d)
+                .dropout(self.dropout, train),
             h: h.index_select(1, &restore_d),
             c: c.index_select(1, &restore_d),
         }

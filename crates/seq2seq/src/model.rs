@@ -27,7 +27,8 @@ pub struct ModelConfig {
 }
 
 /// The names PyTorch stores the tied generator weight under.
-pub const TIED: &[torchkit::checkpoint::Alias<'static>] = &[("generator.weight", "decoder.embedding.weight")];
+pub const TIED: &[torchkit::checkpoint::Alias<'static>] =
+    &[("generator.weight", "decoder.embedding.weight")];
 
 /// Encoder–decoder with a generator whose weight is the decoder embedding.
 #[derive(Debug)]
@@ -45,13 +46,36 @@ impl Seq2Seq {
     /// Creates every parameter under `root`, named and initialised as the PyTorch homework's
     /// `Seq2Seq` (encoder, attention, decoder, generator — in that order of construction).
     pub fn new(root: &nn::Path, config: &ModelConfig) -> Self {
-        let encoder = Encoder::new(&(root / "encoder"), config.src_vocab, config.hidden, config.dropout);
-        let decoder = Decoder::new(&(root / "decoder"), config.tgt_vocab, config.hidden, config.dropout, config.attention);
+        let encoder = Encoder::new(
+            &(root / "encoder"),
+            config.src_vocab,
+            config.hidden,
+            config.dropout,
+        );
+        let decoder = Decoder::new(
+            &(root / "decoder"),
+            config.tgt_vocab,
+            config.hidden,
+            config.dropout,
+            config.attention,
+        );
         // PyTorch draws the generator's own weight before tying it to the embedding.
         torchkit::init::skip_linear_weight(config.hidden, config.tgt_vocab, root.device());
         let bound = 1.0 / (config.hidden as f64).sqrt();
-        let generator_bias = (root / "generator").var("bias", &[config.tgt_vocab], nn::Init::Uniform { lo: -bound, up: bound });
-        Self { encoder, decoder, generator_bias, config: config.clone() }
+        let generator_bias = (root / "generator").var(
+            "bias",
+            &[config.tgt_vocab],
+            nn::Init::Uniform {
+                lo: -bound,
+                up: bound,
+            },
+        );
+        Self {
+            encoder,
+            decoder,
+            generator_bias,
+            config: config.clone(),
+        }
     }
 
     /// Logits over the target vocabulary for decoder outputs (…, H).
@@ -60,7 +84,12 @@ impl Seq2Seq {
     }
 
     /// Encodes a source batch; returns the decoder memory and initial state (h, c).
-    pub fn encode(&self, src: &Tensor, lengths: &Tensor, train: bool) -> (Memory, (Tensor, Tensor)) {
+    pub fn encode(
+        &self,
+        src: &Tensor,
+        lengths: &Tensor,
+        train: bool,
+    ) -> (Memory, (Tensor, Tensor)) {
         let enc = self.encoder.forward_t(src, lengths, train);
         let mask = source_mask(lengths, src.device());
         let state = (bridge(&enc.h), bridge(&enc.c));
@@ -130,12 +159,21 @@ mod tests {
     use super::*;
 
     fn config(attention: bool) -> ModelConfig {
-        ModelConfig { src_vocab: 107, tgt_vocab: 93, hidden: 128, dropout: 0.3, attention }
+        ModelConfig {
+            src_vocab: 107,
+            tgt_vocab: 93,
+            hidden: 128,
+            dropout: 0.3,
+            attention,
+        }
     }
 
     #[test]
     fn parameter_counts_match_the_homework() {
-        assert_eq!(Model::new(&config(false), Device::Cpu).parameters(), 257_117);
+        assert_eq!(
+            Model::new(&config(false), Device::Cpu).parameters(),
+            257_117
+        );
         assert_eq!(Model::new(&config(true), Device::Cpu).parameters(), 322_781);
     }
 
@@ -151,6 +189,10 @@ mod tests {
         assert_eq!(shape("decoder.attn.v.weight"), [1, 128]);
         assert_eq!(shape("decoder.attn.W_out.weight"), [128, 256]);
         assert_eq!(shape("generator.bias"), [93]);
-        assert_eq!(vars.len(), 19, "generator.weight is tied, not a variable of its own");
+        assert_eq!(
+            vars.len(),
+            19,
+            "generator.weight is tied, not a variable of its own"
+        );
     }
 }

@@ -1,1 +1,460 @@
-//! The report's Q3 stage.
+//! The report's Q3 stage: (a) no attention, (b) attention, (c) attention with nucleus
+//! sampling and WER@3, plus beam search on both checkpoints; figures and `summary.json`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use plot::{LineChart, Series};
+use serde::Serialize;
+use tch::Device;
+
+use crate::batch::{encode, Encoded, Vocabs};
+use crate::data::Splits;
+use crate::decode::Strategy;
+use crate::evaluate::{predict, score, wer_at_k, Scores};
+use crate::model::{Model, ModelConfig};
+use crate::train::{train, TrainConfig, TrainData, TrainOutcome};
+
+/// Options of the stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageConfig {
+    /// Folder with `train.tsv`, `valid.tsv`, `test.tsv`.
+    pub data_dir: PathBuf,
+    /// Seed (42).
+    pub seed: u64,
+    /// Training options (epochs may be shortened for quick runs).
+    pub train: TrainConfig,
+    /// Hidden size (128) and dropout (0.3).
+    pub hidden: i64,
+    /// Dropout.
+    pub dropout: f64,
+    /// Nucleus mass (0.8).
+    pub top_p: f64,
+    /// Samples per example for WER@k (3).
+    pub k: usize,
+    /// Beam widths to compare with greedy.
+    pub beam_widths: Vec<usize>,
+    /// Train (a) and (b) at the same time in two processes of one libtorch thread each
+    /// (training is dominated by small ops, so two single-threaded runs finish much sooner
+    /// than two two-threaded runs one after the other).
+    pub parallel: bool,
+}
+
+/// How the stage gets a training run done: in this process, or by running the `p2g`
+/// binary (whose path is given) as a child process.
+#[derive(Debug, Clone)]
+pub enum Runner {
+    /// Train here, one model after the other.
+    InProcess,
+    /// Spawn `<exe> train …` per model.
+    Binary(PathBuf),
+}
+
+/// Test results of one trained model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelReport {
+    /// Trainable parameters.
+    pub params: i64,
+    /// Lowest validation CER and its epoch.
+    pub best_val_cer: f64,
+    /// 1-based epoch of the best checkpoint.
+    pub best_epoch: usize,
+    /// Validation CER per epoch.
+    pub val_cer: Vec<f64>,
+    /// Greedy test scores of the best checkpoint.
+    pub test: Scores,
+    /// Seconds to train (validation decoding included).
+    pub train_seconds: f64,
+    /// Seconds to decode the test set greedily.
+    pub test_decode_seconds: f64,
+    /// Beam search on the same checkpoint.
+    pub beam: Vec<BeamReport>,
+    /// The per-epoch log and the checkpoint, relative to the stage folder.
+    pub files: Vec<String>,
+    /// Peak resident memory of the training process, MiB.
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Beam search at one width.
+#[derive(Debug, Clone, Serialize)]
+pub struct BeamReport {
+    /// Beam width.
+    pub width: usize,
+    /// Test scores.
+    pub test: Scores,
+    /// Decoding seconds.
+    pub seconds: f64,
+}
+
+/// Nucleus sampling results.
+#[derive(Debug, Clone, Serialize)]
+pub struct NucleusReport {
+    /// p.
+    pub p: f64,
+    /// Test CER/WER of one sample per example, and WER@k of k more.
+    pub test: NucleusScores,
+    /// How many examples had differing samples, and the first few.
+    pub differing_examples: usize,
+    /// Up to 10 (gold, samples) pairs whose samples differ.
+    pub differing_sample: Vec<(String, Vec<String>)>,
+}
+
+/// Scores of nucleus sampling.
+#[derive(Debug, Clone, Serialize)]
+pub struct NucleusScores {
+    /// CER of the first sample.
+    pub cer: f64,
+    /// WER of the first sample.
+    pub wer: f64,
+    /// WER@3 over three further samples.
+    pub wer_at_3: f64,
+}
+
+/// Everything the stage measured; `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Q3Summary {
+    /// The options.
+    pub config: StageConfig,
+    /// Vocabulary sizes (source, target).
+    pub vocab_sizes: (usize, usize),
+    /// (a).
+    pub no_attention: ModelReport,
+    /// (b).
+    pub attention: ModelReport,
+    /// (c), on the attention checkpoint.
+    pub nucleus: NucleusReport,
+    /// Beam search vs greedy on both checkpoints, by width.
+    pub beam: serde_json::Value,
+    /// Device and threads.
+    pub device: String,
+    /// Wall time of the stage.
+    pub total_seconds: f64,
+    /// Wall time until both models were trained.
+    pub training_wall_seconds: f64,
+    /// Wall time of all test decoding (greedy, beam, nucleus) and figures.
+    pub testing_wall_seconds: f64,
+    /// Peak resident memory of this (testing) process, MiB; training peaks are per model.
+    pub peak_rss_mib: Option<f64>,
+    /// Figures written.
+    pub figures: Vec<String>,
+}
+
+struct Prepared {
+    vocabs: Vocabs,
+    train: Vec<Encoded>,
+    valid: Vec<Encoded>,
+    test: Vec<Encoded>,
+    valid_gold: Vec<String>,
+    test_gold: Vec<String>,
+}
+
+fn prepare(dir: &Path) -> Result<Prepared> {
+    let splits = Splits::read(dir)?;
+    let vocabs = Vocabs::from_train(&splits.train);
+    Ok(Prepared {
+        train: encode(&splits.train, &vocabs),
+        valid: encode(&splits.valid, &vocabs),
+        test: encode(&splits.test, &vocabs),
+        valid_gold: splits.valid.iter().map(|e| e.tgt.clone()).collect(),
+        test_gold: splits.test.iter().map(|e| e.tgt.clone()).collect(),
+        vocabs,
+    })
+}
+
+fn model_config(p: &Prepared, c: &StageConfig, attention: bool) -> ModelConfig {
+    ModelConfig {
+        src_vocab: p.vocabs.src.len() as i64,
+        tgt_vocab: p.vocabs.tgt.len() as i64,
+        hidden: c.hidden,
+        dropout: c.dropout,
+        attention,
+    }
+}
+
+fn names(attention: bool) -> (&'static str, &'static str) {
+    if attention {
+        ("attention", "b")
+    } else {
+        ("no_attention", "a")
+    }
+}
+
+fn train_here(
+    p: &Prepared,
+    c: &StageConfig,
+    attention: bool,
+    dir: &Path,
+    device: Device,
+) -> Result<TrainOutcome> {
+    let (name, letter) = names(attention);
+    eprintln!("== Q3 ({letter}) training {name}");
+    torchkit::rng::seed(c.seed);
+    let mut model = Model::new(&model_config(p, c, attention), device);
+    eprintln!("Number of parameters: {}", model.parameters());
+    let data = TrainData {
+        train: &p.train,
+        valid: &p.valid,
+        valid_gold: &p.valid_gold,
+        tgt_vocab: &p.vocabs.tgt,
+    };
+    train(
+        &mut model,
+        &data,
+        &c.train,
+        &dir.join(format!("{name}.safetensors")),
+        &dir.join(format!("{name}_epochs.csv")),
+        device,
+    )
+}
+
+/// Starts `exe train` for one model; its output goes to `<name>.log` in `dir`.
+fn spawn_training(
+    exe: &Path,
+    c: &StageConfig,
+    attention: bool,
+    dir: &Path,
+) -> Result<std::process::Child> {
+    let (name, letter) = names(attention);
+    eprintln!(
+        "== Q3 ({letter}) training {name} in a child process (log: {})",
+        dir.join(format!("{name}.log")).display()
+    );
+    let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("train")
+        .arg("--data-dir")
+        .arg(&c.data_dir)
+        .args([
+            "--n-epochs",
+            &c.train.epochs.to_string(),
+            "--seed",
+            &c.seed.to_string(),
+        ])
+        .args([
+            "--lr",
+            &c.train.lr.to_string(),
+            "--batch-size",
+            &c.train.batch_size.to_string(),
+        ])
+        .args([
+            "--hidden-size",
+            &c.hidden.to_string(),
+            "--dropout",
+            &c.dropout.to_string(),
+        ])
+        .arg("--checkpoint")
+        .arg(dir.join(format!("{name}.safetensors")))
+        .arg("--outcome")
+        .arg(dir.join(format!("{name}_outcome.json")))
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    if attention {
+        cmd.arg("--use-attn");
+    }
+    cmd.spawn()
+        .with_context(|| format!("starting {}", exe.display()))
+}
+
+fn wait_training(
+    mut child: std::process::Child,
+    attention: bool,
+    dir: &Path,
+) -> Result<TrainOutcome> {
+    let (name, _) = names(attention);
+    let status = child.wait()?;
+    if !status.success() {
+        bail!(
+            "training {name} failed ({status}); see {}",
+            dir.join(format!("{name}.log")).display()
+        );
+    }
+    let text = std::fs::read_to_string(dir.join(format!("{name}_outcome.json")))?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn test_model(
+    p: &Prepared,
+    c: &StageConfig,
+    attention: bool,
+    outcome: TrainOutcome,
+    dir: &Path,
+    device: Device,
+) -> Result<(Model, ModelReport)> {
+    let (name, letter) = names(attention);
+    let mut model = Model::new(&model_config(p, c, attention), device);
+    model.load(&outcome.checkpoint)?;
+    let t = Instant::now();
+    let preds = predict(
+        &model.net,
+        &p.test,
+        &p.vocabs.tgt,
+        Strategy::Greedy,
+        c.train.max_len,
+        c.train.eval_batch_size,
+        device,
+    );
+    let test = score(&preds, &p.test_gold);
+    let test_decode_seconds = t.elapsed().as_secs_f64();
+    println!(
+        "({letter}) {name}: Test CER: {:.4}, Test WER: {:.4}",
+        test.cer, test.wer
+    );
+    let mut beam = Vec::new();
+    for &width in &c.beam_widths {
+        let t = Instant::now();
+        let preds = predict(
+            &model.net,
+            &p.test,
+            &p.vocabs.tgt,
+            Strategy::Beam { width },
+            c.train.max_len,
+            c.train.eval_batch_size,
+            device,
+        );
+        let s = score(&preds, &p.test_gold);
+        println!(
+            "({letter}) {name}, beam {width}: Test CER: {:.4}, Test WER: {:.4}",
+            s.cer, s.wer
+        );
+        beam.push(BeamReport {
+            width,
+            test: s,
+            seconds: t.elapsed().as_secs_f64(),
+        });
+    }
+    let _ = dir;
+    let report = ModelReport {
+        params: model.parameters(),
+        best_val_cer: outcome.best_val_cer,
+        best_epoch: outcome.best_epoch,
+        val_cer: outcome.epochs.iter().map(|r| r.val_cer).collect(),
+        test,
+        train_seconds: outcome.train_seconds,
+        test_decode_seconds,
+        beam,
+        files: vec![format!("{name}_epochs.csv"), format!("{name}.safetensors")],
+        peak_rss_mib: outcome.peak_rss_mib,
+    };
+    Ok((model, report))
+}
+
+/// Runs the stage into `out` (summary last, so its presence means the stage finished).
+pub fn run(c: &StageConfig, out: &Path, device: Device, runner: &Runner) -> Result<Q3Summary> {
+    let start = Instant::now();
+    std::fs::create_dir_all(out)?;
+    let p = prepare(&c.data_dir)?;
+    let (a, b) = match runner {
+        Runner::Binary(exe) if c.parallel => {
+            let (ca, cb) = (
+                spawn_training(exe, c, false, out)?,
+                spawn_training(exe, c, true, out)?,
+            );
+            (
+                wait_training(ca, false, out)?,
+                wait_training(cb, true, out)?,
+            )
+        }
+        Runner::Binary(exe) => {
+            let a = wait_training(spawn_training(exe, c, false, out)?, false, out)?;
+            (
+                a,
+                wait_training(spawn_training(exe, c, true, out)?, true, out)?,
+            )
+        }
+        Runner::InProcess => (
+            train_here(&p, c, false, out, device)?,
+            train_here(&p, c, true, out, device)?,
+        ),
+    };
+    let training_seconds = start.elapsed().as_secs_f64();
+    let (_, no_attention) = test_model(&p, c, false, a, out, device)?;
+    let (attn_model, attention) = test_model(&p, c, true, b, out, device)?;
+
+    eprintln!("== Q3 (c) nucleus sampling, p = {}", c.top_p);
+    torchkit::rng::seed(c.seed);
+    let sample = |_: usize| {
+        predict(
+            &attn_model.net,
+            &p.test,
+            &p.vocabs.tgt,
+            Strategy::Nucleus { p: c.top_p },
+            c.train.max_len,
+            c.train.eval_batch_size,
+            device,
+        )
+    };
+    let first = sample(0);
+    let s = score(&first, &p.test_gold);
+    println!("Test CER: {:.4}, Test WER: {:.4}", s.cer, s.wer);
+    let sets: Vec<Vec<String>> = (0..c.k).map(sample).collect();
+    let at_k = wer_at_k(&sets, &p.test_gold);
+    println!("Printing first 10 examples with multiple predictions:");
+    for ex in at_k.differing.iter().take(10) {
+        println!("{ex:?}");
+    }
+    println!("Test WER@{}: {:.4}", c.k, at_k.wer_at_k);
+    let nucleus = NucleusReport {
+        p: c.top_p,
+        test: NucleusScores {
+            cer: s.cer,
+            wer: s.wer,
+            wer_at_3: at_k.wer_at_k,
+        },
+        differing_examples: at_k.differing.len(),
+        differing_sample: at_k.differing.iter().take(10).cloned().collect(),
+    };
+
+    let mut figures = Vec::new();
+    for (name, title, r) in [
+        (
+            "val_cer_no_attention",
+            "Validation CER, (a) no attention",
+            &no_attention,
+        ),
+        (
+            "val_cer_attention",
+            "Validation CER, (b) attention",
+            &attention,
+        ),
+    ] {
+        LineChart::new(title)
+            .x_label("epoch")
+            .y_label("validation CER")
+            .series(Series::over_epochs("validation set", &r.val_cer))
+            .save(out.join(name))?;
+        figures.extend([format!("{name}.png"), format!("{name}.svg")]);
+    }
+    LineChart::new("Validation CER per epoch")
+        .x_label("epoch")
+        .y_label("validation CER")
+        .series(Series::over_epochs(
+            "(a) no attention",
+            &no_attention.val_cer,
+        ))
+        .series(Series::over_epochs("(b) attention", &attention.val_cer))
+        .save(out.join("val_cer"))?;
+    figures.extend(["val_cer.png".to_string(), "val_cer.svg".to_string()]);
+
+    let beam = serde_json::json!({
+        "no_attention": { "greedy": no_attention.test, "beams": no_attention.beam },
+        "attention": { "greedy": attention.test, "beams": attention.beam },
+    });
+    let summary = Q3Summary {
+        config: c.clone(),
+        vocab_sizes: (p.vocabs.src.len(), p.vocabs.tgt.len()),
+        no_attention,
+        attention,
+        nucleus,
+        beam,
+        device: torchkit::device::describe(device),
+        total_seconds: start.elapsed().as_secs_f64(),
+        training_wall_seconds: training_seconds,
+        testing_wall_seconds: start.elapsed().as_secs_f64() - training_seconds,
+        peak_rss_mib: torchkit::runlog::peak_rss_mib(),
+        figures,
+    };
+    artifacts::write_json(out.join("summary.json"), &summary)?;
+    Ok(summary)
+}

@@ -27,7 +27,10 @@ impl Vocab {
         S: IntoIterator<Item = T>,
         T: AsRef<str>,
     {
-        let mut v = Self { tokens: Vec::new(), index: HashMap::new() };
+        let mut v = Self {
+            tokens: Vec::new(),
+            index: HashMap::new(),
+        };
         for s in SPECIALS {
             v.insert(s);
         }

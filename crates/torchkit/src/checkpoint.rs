@@ -23,7 +23,9 @@ pub fn save(vs: &VarStore, aliases: &[Alias], path: impl AsRef<Path>) -> Result<
         .map(|(k, v)| (k.clone(), v.to_device(tch::Device::Cpu)))
         .collect();
     for (alias, target) in aliases {
-        let t = vars.get(*target).with_context(|| format!("alias {alias} names unknown variable {target}"))?;
+        let t = vars
+            .get(*target)
+            .with_context(|| format!("alias {alias} names unknown variable {target}"))?;
         named.push((alias.to_string(), t.to_device(tch::Device::Cpu)));
     }
     named.sort_by(|a, b| a.0.cmp(&b.0));
@@ -38,7 +40,12 @@ pub fn save(vs: &VarStore, aliases: &[Alias], path: impl AsRef<Path>) -> Result<
 pub fn load(vs: &mut VarStore, aliases: &[Alias], path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let file: HashMap<String, Tensor> = Tensor::read_safetensors(path)
-        .with_context(|| format!("reading checkpoint {} (is it a safetensors file?)", path.display()))?
+        .with_context(|| {
+            format!(
+                "reading checkpoint {} (is it a safetensors file?)",
+                path.display()
+            )
+        })?
         .into_iter()
         .collect();
     let vars = vs.variables();
@@ -47,14 +54,22 @@ pub fn load(vs: &mut VarStore, aliases: &[Alias], path: impl AsRef<Path>) -> Res
             bail!("checkpoint {} has no tensor '{name}' (was it saved by a model with the same options, e.g. --use-attn?)", path.display());
         };
         if t.size() != var.size() {
-            bail!("checkpoint {}: '{name}' has shape {:?}, the model expects {:?}", path.display(), t.size(), var.size());
+            bail!(
+                "checkpoint {}: '{name}' has shape {:?}, the model expects {:?}",
+                path.display(),
+                t.size(),
+                var.size()
+            );
         }
     }
     for (alias, target) in aliases {
         if let Some(t) = file.get(*alias) {
             let same = t.size() == file[*target].size() && t.equal(&file[*target]);
             if !same {
-                bail!("checkpoint {}: '{alias}' must equal '{target}' (tied weights) but differs", path.display());
+                bail!(
+                    "checkpoint {}: '{alias}' must equal '{target}' (tied weights) but differs",
+                    path.display()
+                );
             }
         }
     }
@@ -87,7 +102,10 @@ mod tests {
     }
 
     fn tmp(name: &str) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!("torchkit-{name}-{}.safetensors", std::process::id()))
+        std::env::temp_dir().join(format!(
+            "torchkit-{name}-{}.safetensors",
+            std::process::id()
+        ))
     }
 
     #[test]
@@ -95,7 +113,11 @@ mod tests {
         let path = tmp("rt");
         let vs = store();
         save(&vs, &[("gen.weight", "emb.weight")], &path).unwrap();
-        let names: Vec<String> = Tensor::read_safetensors(&path).unwrap().into_iter().map(|x| x.0).collect();
+        let names: Vec<String> = Tensor::read_safetensors(&path)
+            .unwrap()
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
         assert_eq!(names.len(), 4);
         let mut other = store();
         load(&mut other, &[("gen.weight", "emb.weight")], &path).unwrap();
@@ -137,7 +159,9 @@ mod tests {
             }
         }
         Tensor::write_safetensors(&entries, &path).unwrap();
-        let err = load(&mut vs, &[("gen.weight", "emb.weight")], &path).unwrap_err().to_string();
+        let err = load(&mut vs, &[("gen.weight", "emb.weight")], &path)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("tied weights"), "{err}");
         std::fs::remove_file(path).unwrap();
     }

@@ -11,7 +11,10 @@ use tch::nn::{self, Init};
 use tch::Tensor;
 
 fn uniform(bound: f64) -> Init {
-    Init::Uniform { lo: -bound, up: bound }
+    Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
 }
 
 /// A `nn.Linear(in, out, bias)` under `path` (`weight` is out×in, `bias` is out).
@@ -33,7 +36,14 @@ pub fn conv2d(path: &nn::Path, input: i64, output: i64, kernel: i64) -> (Tensor,
 
 /// A `nn.Embedding(n, dim, padding_idx)`'s weight under `path`: N(0, 1), padding row zero.
 pub fn embedding(path: &nn::Path, n: i64, dim: i64, padding_idx: Option<i64>) -> Tensor {
-    let ws = path.var("weight", &[n, dim], Init::Randn { mean: 0.0, stdev: 1.0 });
+    let ws = path.var(
+        "weight",
+        &[n, dim],
+        Init::Randn {
+            mean: 0.0,
+            stdev: 1.0,
+        },
+    );
     if let Some(pad) = padding_idx {
         let _ = tch::no_grad(|| ws.get(pad).zero_());
     }
@@ -46,7 +56,11 @@ pub fn embedding(path: &nn::Path, n: i64, dim: i64, padding_idx: Option<i64>) ->
 /// which is also the order libtorch's `lstm` op expects.
 pub fn lstm(path: &nn::Path, input: i64, hidden: i64, bidirectional: bool) -> Vec<Tensor> {
     let init = uniform(1.0 / (hidden as f64).sqrt());
-    let suffixes: &[&str] = if bidirectional { &["", "_reverse"] } else { &[""] };
+    let suffixes: &[&str] = if bidirectional {
+        &["", "_reverse"]
+    } else {
+        &[""]
+    };
     let mut params = Vec::new();
     for sfx in suffixes {
         params.push(path.var(&format!("weight_ih_l0{sfx}"), &[4 * hidden, input], init));
@@ -67,7 +81,10 @@ pub fn skip_linear_weight(input: i64, output: i64, device: tch::Device) {
 
 /// Number of trainable scalars in a VarStore.
 pub fn trainable_parameters(vs: &nn::VarStore) -> i64 {
-    vs.trainable_variables().iter().map(Tensor::numel).sum::<usize>() as i64
+    vs.trainable_variables()
+        .iter()
+        .map(Tensor::numel)
+        .sum::<usize>() as i64
 }
 
 #[cfg(test)]
@@ -83,9 +100,14 @@ mod tests {
         assert!(lin.ws.abs().max().double_value(&[]) <= 0.1);
         let params = lstm(&(&root / "lstm"), 16, 8, true);
         assert_eq!(params.len(), 8);
-        assert!(params.iter().all(|p| p.abs().max().double_value(&[]) <= 1.0 / 8f64.sqrt()));
+        assert!(params
+            .iter()
+            .all(|p| p.abs().max().double_value(&[]) <= 1.0 / 8f64.sqrt()));
         let emb = embedding(&(&root / "emb"), 5, 4, Some(0));
-        assert_eq!(emb.get(0).abs().sum(tch::Kind::Float).double_value(&[]), 0.0);
+        assert_eq!(
+            emb.get(0).abs().sum(tch::Kind::Float).double_value(&[]),
+            0.0
+        );
         assert!(emb.get(1).abs().sum(tch::Kind::Float).double_value(&[]) > 0.0);
         let mut names: Vec<String> = vs.variables().into_keys().collect();
         names.sort();
@@ -105,6 +127,9 @@ mod tests {
                 "lstm.weight_ih_l0_reverse",
             ]
         );
-        assert_eq!(trainable_parameters(&vs), 7 * 100 + 7 + 2 * (32 * 16 + 32 * 8 + 64) + 20);
+        assert_eq!(
+            trainable_parameters(&vs),
+            7 * 100 + 7 + 2 * (32 * 16 + 32 * 8 + 64) + 20
+        );
     }
 }

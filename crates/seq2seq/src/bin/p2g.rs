@@ -1,0 +1,272 @@
+//! `p2g`: train and test the phoneme-to-grapheme model, or run the whole Q3 stage.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use seq2seq::batch::{encode, Vocabs};
+use seq2seq::data::Splits;
+use seq2seq::decode::Strategy;
+use seq2seq::evaluate::{predict, score, wer_at_k};
+use seq2seq::model::{Model, ModelConfig};
+use seq2seq::stage::{self, StageConfig};
+use seq2seq::train::{train, TrainConfig, TrainData};
+use torchkit::device::DeviceChoice;
+
+/// Phoneme-to-grapheme seq2seq (homework 2, Q3) on libtorch.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train, keeping the checkpoint with the lowest validation CER.
+    Train {
+        #[command(flatten)]
+        common: Common,
+        /// Also write the run's outcome (per-epoch figures, best epoch) as JSON here.
+        #[arg(long)]
+        outcome: Option<PathBuf>,
+    },
+    /// Decode the test set with a checkpoint and print CER / WER (and WER@k with --topp).
+    Test {
+        #[command(flatten)]
+        common: Common,
+        /// Nucleus sampling with this p instead of greedy decoding.
+        #[arg(long)]
+        topp: Option<f64>,
+        /// Samples per example for WER@k (with --topp).
+        #[arg(long, default_value_t = 3)]
+        k: usize,
+        /// Beam search of this width instead of greedy decoding.
+        #[arg(long, conflicts_with = "topp")]
+        beam: Option<usize>,
+    },
+    /// The report's Q3 stage: (a), (b), (c) and beam search, with figures and summary.json.
+    Reproduce {
+        /// Folder with train.tsv, valid.tsv, test.tsv.
+        #[arg(long, default_value = "data/p2g")]
+        data_dir: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Epochs per model.
+        #[arg(long, default_value_t = 20)]
+        epochs: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Beam widths to compare with greedy.
+        #[arg(long, value_delimiter = ',', default_value = "5")]
+        beam_widths: Vec<usize>,
+        /// Where to run.
+        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+        device: DeviceChoice,
+        /// Train (a) and (b) one after the other in this process instead of at the same
+        /// time in two single-threaded child processes.
+        #[arg(long)]
+        sequential: bool,
+    },
+}
+
+/// The homework's options.
+#[derive(Args)]
+struct Common {
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 0.003)]
+    lr: f64,
+    /// Dropout on embeddings and outputs.
+    #[arg(long, default_value_t = 0.3)]
+    dropout: f64,
+    /// Training epochs.
+    #[arg(long, default_value_t = 20)]
+    n_epochs: usize,
+    /// Examples per training batch.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Hidden size.
+    #[arg(long, default_value_t = 128)]
+    hidden_size: i64,
+    /// Seed of libtorch's generator (init, shuffling, dropout, sampling).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Bahdanau attention in the decoder.
+    #[arg(long)]
+    use_attn: bool,
+    /// Folder with train.tsv, valid.tsv, test.tsv.
+    #[arg(long, default_value = "data/p2g")]
+    data_dir: PathBuf,
+    /// Checkpoint file (safetensors); default model.safetensors / model-attn.safetensors.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Longest decoded output.
+    #[arg(long, default_value_t = 50)]
+    max_len: usize,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+}
+
+impl Common {
+    fn checkpoint(&self) -> PathBuf {
+        self.checkpoint.clone().unwrap_or_else(|| {
+            PathBuf::from(if self.use_attn {
+                "model-attn.safetensors"
+            } else {
+                "model.safetensors"
+            })
+        })
+    }
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Train { common: c, outcome } => {
+            let device = c.device.resolve()?;
+            torchkit::rng::seed(c.seed);
+            let splits = Splits::read(&c.data_dir)?;
+            let vocabs = Vocabs::from_train(&splits.train);
+            let (train_set, valid) = (
+                encode(&splits.train, &vocabs),
+                encode(&splits.valid, &vocabs),
+            );
+            let valid_gold: Vec<String> = splits.valid.iter().map(|e| e.tgt.clone()).collect();
+            let mut model = Model::new(&config(&c, &vocabs), device);
+            println!("Number of parameters: {}", model.parameters());
+            let ckpt = c.checkpoint();
+            let stem = ckpt
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            let log = ckpt.with_file_name(format!("{stem}_epochs.csv"));
+            let data = TrainData {
+                train: &train_set,
+                valid: &valid,
+                valid_gold: &valid_gold,
+                tgt_vocab: &vocabs.tgt,
+            };
+            let tc = TrainConfig {
+                lr: c.lr,
+                epochs: c.n_epochs,
+                batch_size: c.batch_size,
+                max_len: c.max_len,
+                ..TrainConfig::default()
+            };
+            let out = train(&mut model, &data, &tc, &ckpt, &log, device)?;
+            println!(
+                "Best checkpoint: {} (epoch {}), log: {}, {:.1} s",
+                ckpt.display(),
+                out.best_epoch,
+                log.display(),
+                out.train_seconds
+            );
+            if let Some(path) = outcome {
+                artifacts::write_json(path, &out)?;
+            }
+        }
+        Command::Test {
+            common: c,
+            topp,
+            k,
+            beam,
+        } => {
+            let device = c.device.resolve()?;
+            torchkit::rng::seed(c.seed);
+            let splits = Splits::read(&c.data_dir)?;
+            let vocabs = Vocabs::from_train(&splits.train);
+            let test = encode(&splits.test, &vocabs);
+            let gold: Vec<String> = splits.test.iter().map(|e| e.tgt.clone()).collect();
+            let mut model = Model::new(&config(&c, &vocabs), device);
+            let ckpt = c.checkpoint();
+            model.load(&ckpt).with_context(|| {
+                format!(
+                    "loading {} (train first, or pass --checkpoint)",
+                    ckpt.display()
+                )
+            })?;
+            let strategy = match (topp, beam) {
+                (Some(p), _) => Strategy::Nucleus { p },
+                (_, Some(width)) => Strategy::Beam { width },
+                _ => Strategy::Greedy,
+            };
+            let t = Instant::now();
+            let run = || {
+                predict(
+                    &model.net,
+                    &test,
+                    &vocabs.tgt,
+                    strategy,
+                    c.max_len,
+                    1000,
+                    device,
+                )
+            };
+            let s = score(&run(), &gold);
+            println!("Test CER: {:.4}, Test WER: {:.4}", s.cer, s.wer);
+            if topp.is_some() {
+                let sets: Vec<Vec<String>> = (0..k).map(|_| run()).collect();
+                let at_k = wer_at_k(&sets, &gold);
+                println!("Printing first 10 examples with multiple predictions:");
+                for ex in at_k.differing.iter().take(10) {
+                    println!("{ex:?}");
+                }
+                println!("Test WER@{k}: {:.4}", at_k.wer_at_k);
+            }
+            eprintln!("decoded in {:.2} s", t.elapsed().as_secs_f64());
+        }
+        Command::Reproduce {
+            data_dir,
+            out,
+            epochs,
+            seed,
+            beam_widths,
+            device,
+            sequential,
+        } => {
+            let config = StageConfig {
+                data_dir,
+                seed,
+                train: TrainConfig {
+                    epochs,
+                    ..TrainConfig::default()
+                },
+                hidden: 128,
+                dropout: 0.3,
+                top_p: 0.8,
+                k: 3,
+                beam_widths,
+                parallel: !sequential,
+            };
+            let runner = stage::Runner::Binary(std::env::current_exe()?);
+            let s = stage::run(&config, &out, device.resolve()?, &runner)?;
+            eprintln!(
+                "Q3 done in {:.1} s: training {:.1} s wall ((a) {:.1} s, (b) {:.1} s), testing {:.1} s; peak memory (a) {:.0} MiB, (b) {:.0} MiB, testing {:.0} MiB; results in {}",
+                s.total_seconds,
+                s.training_wall_seconds,
+                s.no_attention.train_seconds,
+                s.attention.train_seconds,
+                s.testing_wall_seconds,
+                s.no_attention.peak_rss_mib.unwrap_or(f64::NAN),
+                s.attention.peak_rss_mib.unwrap_or(f64::NAN),
+                s.peak_rss_mib.unwrap_or(f64::NAN),
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn config(c: &Common, vocabs: &Vocabs) -> ModelConfig {
+    ModelConfig {
+        src_vocab: vocabs.src.len() as i64,
+        tgt_vocab: vocabs.tgt.len() as i64,
+        hidden: c.hidden_size,
+        dropout: c.dropout,
+        attention: c.use_attn,
+    }
+}

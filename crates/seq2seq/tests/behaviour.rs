@@ -1,0 +1,174 @@
+//! Properties of the model and decoders on real data: masking, packing, decoders agreeing
+//! where they must, checkpoints, and a short real training run.
+
+mod common;
+
+use seq2seq::attention::Attention;
+use seq2seq::batch::{Batch, Encoded};
+use seq2seq::decode::{decode, Strategy};
+use seq2seq::model::Model;
+use seq2seq::train::{train, TrainConfig, TrainData};
+use tch::{nn, Device, Kind, Tensor};
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+#[test]
+fn attention_gives_padding_zero_weight() {
+    tch::manual_seed(1);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let attn = Attention::new(&vs.root(), 16);
+    let enc = Tensor::randn([3, 5, 16], (Kind::Float, Device::Cpu));
+    let query = Tensor::randn([3, 4, 16], (Kind::Float, Device::Cpu));
+    let lengths = Tensor::from_slice(&[5i64, 2, 3]);
+    let mask = seq2seq::batch::source_mask(&lengths, Device::Cpu);
+    let (_, weights) = attn.forward(&query, &enc, &attn.keys(&enc), &mask);
+    let padded = weights.masked_select(&mask.logical_not().unsqueeze(1).expand([3, 4, 5], true));
+    assert_eq!(padded.numel(), 4 * (3 + 2));
+    assert_eq!(padded.abs().sum(Kind::Float).double_value(&[]), 0.0);
+    let sums = weights.sum_dim_intlist(-1, false, Kind::Float);
+    assert!(max_diff(&sums, &sums.ones_like()) < 1e-6);
+    // Changing what sits at padded positions changes nothing.
+    let noisy = enc.where_self(&mask.unsqueeze(-1), &(enc.randn_like() * 100.0));
+    let (a, _) = attn.forward(&query, &enc, &attn.keys(&enc), &mask);
+    let (b, _) = attn.forward(&query, &noisy, &attn.keys(&noisy), &mask);
+    assert!(max_diff(&a, &b) < 1e-6);
+}
+
+#[test]
+fn packed_encoder_ignores_extra_padding_and_batch_order() {
+    let d = common::data();
+    let model = common::seed_model(&d, true);
+    let items: Vec<&Encoded> = d.test[..16].iter().collect();
+    let batch = Batch::new(&items, Device::Cpu);
+    let enc = model
+        .net
+        .encoder
+        .forward_t(&batch.src, &batch.src_lengths, false);
+    let wider = Tensor::cat(&[&batch.src, &batch.src.zeros_like().narrow(1, 0, 4)], 1);
+    let enc2 = model
+        .net
+        .encoder
+        .forward_t(&wider, &batch.src_lengths, false);
+    assert_eq!(enc.outputs.size(), enc2.outputs.size());
+    assert!(max_diff(&enc.outputs, &enc2.outputs) < 1e-6);
+    assert!(max_diff(&enc.h, &enc2.h) < 1e-6 && max_diff(&enc.c, &enc2.c) < 1e-6);
+    // Each row alone: the same states as inside the padded batch.
+    for (i, item) in items.iter().enumerate().step_by(5) {
+        let single = Batch::new(&[item], Device::Cpu);
+        let e = model
+            .net
+            .encoder
+            .forward_t(&single.src, &single.src_lengths, false);
+        let len = item.src.len() as i64;
+        assert!(
+            max_diff(
+                &e.outputs.get(0),
+                &enc.outputs.get(i as i64).narrow(0, 0, len)
+            ) < 1e-5
+        );
+        assert!(max_diff(&e.h.select(1, 0), &enc.h.select(1, i as i64)) < 1e-5);
+    }
+    // Outputs at padding are exactly zero.
+    let short = (0..16)
+        .find(|&i| (items[i].src.len() as i64) < enc.outputs.size()[1])
+        .unwrap();
+    let pad_out = enc
+        .outputs
+        .get(short as i64)
+        .narrow(0, items[short].src.len() as i64, 1);
+    assert_eq!(pad_out.abs().sum(Kind::Float).double_value(&[]), 0.0);
+}
+
+#[test]
+fn nucleus_with_tiny_p_and_beam_of_one_are_greedy() {
+    let d = common::data();
+    let model = common::seed_model(&d, true);
+    let items: Vec<&Encoded> = d.test[..300].iter().collect();
+    let batch = Batch::new(&items, Device::Cpu);
+    let greedy = decode(&model.net, &batch, Strategy::Greedy, 50);
+    assert_eq!(
+        decode(&model.net, &batch, Strategy::Nucleus { p: 1e-9 }, 50),
+        greedy
+    );
+    assert_eq!(
+        decode(&model.net, &batch, Strategy::Beam { width: 1 }, 50),
+        greedy
+    );
+    let wide = decode(&model.net, &batch, Strategy::Beam { width: 4 }, 50);
+    assert_eq!(wide.len(), greedy.len());
+    assert!(wide
+        .iter()
+        .all(|h| h.last() == Some(&seq2seq::vocab::EOS) || h.len() == 50));
+}
+
+#[test]
+fn checkpoint_round_trip_keeps_predictions_and_pytorch_names() {
+    let d = common::data();
+    let model = common::seed_model(&d, false);
+    let path = std::env::temp_dir().join(format!("p2g-rt-{}.safetensors", std::process::id()));
+    model.save(&path).unwrap();
+    let names: Vec<String> = Tensor::read_safetensors(&path)
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert!(
+        names.contains(&"generator.weight".to_string())
+            && names.contains(&"encoder.lstm.weight_hh_l0_reverse".to_string())
+    );
+    let mut again = Model::new(&common::config(&d, false), Device::Cpu);
+    again.load(&path).unwrap();
+    let items: Vec<&Encoded> = d.test[..100].iter().collect();
+    let batch = Batch::new(&items, Device::Cpu);
+    assert_eq!(
+        decode(&model.net, &batch, Strategy::Greedy, 50),
+        decode(&again.net, &batch, Strategy::Greedy, 50)
+    );
+    // A no-attention checkpoint does not load into an attention model, and says why.
+    let mut attn = Model::new(&common::config(&d, true), Device::Cpu);
+    let err = attn.load(&path).unwrap_err().to_string();
+    assert!(err.contains("decoder.attn"), "{err}");
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn short_training_on_real_lines_lowers_the_loss() {
+    let d = common::data();
+    torchkit::rng::seed(42);
+    let mut model = Model::new(&common::config(&d, true), Device::Cpu);
+    let valid_gold: Vec<String> = d.splits.test[..100].iter().map(|e| e.tgt.clone()).collect();
+    let data = TrainData {
+        train: &d.train[..640],
+        valid: &d.test[..100],
+        valid_gold: &valid_gold,
+        tgt_vocab: &d.vocabs.tgt,
+    };
+    let dir = std::env::temp_dir().join(format!("p2g-train-{}", std::process::id()));
+    let config = TrainConfig {
+        epochs: 3,
+        ..TrainConfig::default()
+    };
+    let out = train(
+        &mut model,
+        &data,
+        &config,
+        &dir.join("m.safetensors"),
+        &dir.join("m.csv"),
+        Device::Cpu,
+    )
+    .unwrap();
+    let losses: Vec<f64> = out.epochs.iter().map(|r| r.train_loss).collect();
+    assert!(losses[2] < losses[0] * 0.8, "loss did not fall: {losses:?}");
+    assert!(dir.join("m.safetensors").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("m.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
+    assert!(out.best_val_cer < 1.0);
+    std::fs::remove_dir_all(dir).unwrap();
+}
