@@ -74,3 +74,41 @@ pub fn ensure_p2g(data_dir: &Path) -> Result<PathBuf> {
     }
     Ok(dir)
 }
+
+/// Q2: the Intel landscapes npz on Google Drive.
+pub const INTEL: RemoteFile = RemoteFile {
+    name: "intel_landscapes.v2.npz",
+    url: "1Ds7hPKMuorR7Ad38ww0_DYIwM9Km_cgc",
+    sha256: "44f2b728076124139b99d5de4b55de80d94a886059bedd0f993eecc0f380778c",
+    size: 117_876_826,
+};
+
+/// The npz for Q2: `npz` when given (any file of the same layout), else
+/// `data_dir/intel_landscapes.v2.npz`, downloaded from Google Drive when missing.
+pub fn ensure_intel(data_dir: &Path, npz: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = npz {
+        anyhow::ensure!(path.exists(), "--npz {}: no such file", path.display());
+        return Ok(path.to_path_buf());
+    }
+    let dest = data_dir.join(INTEL.name);
+    let expected = Expected {
+        sha256: INTEL.sha256.to_string(),
+        size: Some(INTEL.size),
+    };
+    let by_hand = format!(
+        "download https://drive.google.com/uc?export=download&id={} by hand to {} ({} bytes, SHA-256 {}), or pass --npz FILE",
+        INTEL.url,
+        dest.display(),
+        INTEL.size,
+        INTEL.sha256
+    );
+    if dest.exists() && !fetch::is_valid(&dest, &expected)? {
+        anyhow::bail!("{} is not the homework's file: {by_hand}", dest.display());
+    }
+    eprintln!("Fetching {} from Google Drive (117 MB) ...", INTEL.name);
+    fetch::google_drive(fetch::DRIVE_URL, INTEL.url, &dest, &expected, &mut |m| {
+        eprintln!("  {m}")
+    })
+    .with_context(|| format!("the Intel data could not be downloaded: {by_hand}"))?;
+    Ok(dest)
+}

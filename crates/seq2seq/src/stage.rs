@@ -247,6 +247,8 @@ fn spawn_training(
         .arg(dir.join(format!("{name}.safetensors")))
         .arg("--outcome")
         .arg(dir.join(format!("{name}_outcome.json")))
+        .arg("--threads-file")
+        .arg(threads_file(dir))
         .env("OMP_NUM_THREADS", "1")
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -255,6 +257,10 @@ fn spawn_training(
     }
     cmd.spawn()
         .with_context(|| format!("starting {}", exe.display()))
+}
+
+fn threads_file(dir: &Path) -> PathBuf {
+    dir.join(".threads")
 }
 
 fn wait_training(
@@ -357,6 +363,7 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, runner: &Runner) -> Resu
             )
         }
         Runner::Binary(exe) => {
+            artifacts::write_atomic(threads_file(out), b"2")?;
             let a = wait_training(spawn_training(exe, c, false, out)?, false, out)?;
             (
                 a,

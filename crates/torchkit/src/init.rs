@@ -71,6 +71,28 @@ pub fn lstm(path: &nn::Path, input: i64, hidden: i64, bidirectional: bool) -> Ve
     params
 }
 
+/// PyTorch's BatchNorm defaults: weight 1, bias 0, momentum 0.1, eps 1e-5; running mean and
+/// variance are buffers (not trainable) named `running_mean` / `running_var`.
+pub fn batch_norm_config() -> nn::BatchNormConfig {
+    nn::BatchNormConfig {
+        ws_init: Init::Const(1.0),
+        bs_init: Init::Const(0.0),
+        momentum: 0.1,
+        eps: 1e-5,
+        ..Default::default()
+    }
+}
+
+/// A `nn.BatchNorm2d(dim)` under `path`.
+pub fn batch_norm2d(path: &nn::Path, dim: i64) -> nn::BatchNorm {
+    nn::batch_norm2d(path, dim, batch_norm_config())
+}
+
+/// A `nn.BatchNorm1d(dim)` under `path`.
+pub fn batch_norm1d(path: &nn::Path, dim: i64) -> nn::BatchNorm {
+    nn::batch_norm1d(path, dim, batch_norm_config())
+}
+
 /// Draws (and discards) what PyTorch's `nn.Linear(input, output)` weight init would draw, for
 /// a weight that is then replaced by a tied one — keeps the generator's sequence aligned with
 /// PyTorch's module construction.

@@ -31,6 +31,9 @@ enum Command {
         /// Also write the run's outcome (per-epoch figures, best epoch) as JSON here.
         #[arg(long)]
         outcome: Option<PathBuf>,
+        /// Re-read the number of libtorch threads from this file before every epoch.
+        #[arg(long)]
+        threads_file: Option<PathBuf>,
     },
     /// Decode the test set with a checkpoint and print CER / WER (and WER@k with --topp).
     Test {
@@ -125,7 +128,11 @@ impl Common {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Train { common: c, outcome } => {
+        Command::Train {
+            common: c,
+            outcome,
+            threads_file,
+        } => {
             let device = c.device.resolve()?;
             torchkit::rng::seed(c.seed);
             let splits = Splits::read(&c.data_dir)?;
@@ -155,6 +162,7 @@ fn main() -> Result<()> {
                 epochs: c.n_epochs,
                 batch_size: c.batch_size,
                 max_len: c.max_len,
+                threads_file,
                 ..TrainConfig::default()
             };
             let out = train(&mut model, &data, &tc, &ckpt, &log, device)?;

@@ -1,0 +1,168 @@
+//! `cnn`: the homework's Q2 script — train one CNN — or the whole Q2 stage (`reproduce`).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use torchkit::device::DeviceChoice;
+use vision::dataset::{Dataset, Layout};
+use vision::model::CnnConfig;
+use vision::stage::{run_stage, StageConfig};
+use vision::train::{evaluate, train, Optimizer, TrainConfig};
+
+/// CNN image classification (homework 2, Q2) on libtorch.
+#[derive(Parser)]
+#[command(version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The report's Q2 stage: 2.1 at lr 0.1, 0.01, 0.001, then 2.2 at the best; plots and summary.json.
+    Reproduce {
+        /// The npz file (Intel layout).
+        #[arg(long)]
+        npz: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Epochs per run.
+        #[arg(long, default_value_t = 40)]
+        epochs: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Read pixels as (48, 48, 3) and move channels first, instead of the skeleton's view.
+        #[arg(long)]
+        channels_last: bool,
+        /// Where to run.
+        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+        device: DeviceChoice,
+    },
+}
+
+/// The skeleton's options (train one model, then test it).
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Epochs.
+    #[arg(long, default_value_t = 40)]
+    epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 0.01)]
+    learning_rate: f64,
+    /// L2 weight decay.
+    #[arg(long, default_value_t = 0.0)]
+    l2_decay: f64,
+    /// Dropout probability.
+    #[arg(long, default_value_t = 0.1)]
+    dropout: f64,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value_t = Optimizer::Sgd)]
+    optimizer: Optimizer,
+    /// Without max-pooling in the blocks.
+    #[arg(long)]
+    no_maxpool: bool,
+    /// Model 2.1: no batch norm, flatten instead of global average pooling.
+    #[arg(long)]
+    no_batch_norm: bool,
+    /// The npz file.
+    #[arg(long, default_value = "data/intel_landscapes.v2.npz")]
+    data_path: PathBuf,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+    /// Read pixels as (48, 48, 3) and move channels first, instead of the skeleton's view.
+    #[arg(long)]
+    channels_last: bool,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Folder for the per-epoch CSV and the final checkpoint.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
+}
+
+fn layout(channels_last: bool) -> Layout {
+    if channels_last {
+        Layout::ChannelsLast
+    } else {
+        Layout::Skeleton
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Reproduce {
+            npz,
+            out,
+            epochs,
+            seed,
+            channels_last,
+            device,
+        }) => {
+            let config = StageConfig {
+                npz,
+                epochs,
+                learning_rates: vec![0.1, 0.01, 0.001],
+                seed,
+                layout: layout(channels_last),
+            };
+            let s = run_stage(&config, &out, device.resolve()?)?;
+            for r in &s.runs {
+                eprintln!(
+                    "model {} lr {}: test accuracy {:.4} ({:.1} s/epoch)",
+                    r.model, r.learning_rate, r.test_accuracy, r.seconds_per_epoch
+                );
+            }
+            eprintln!(
+                "best learning rate {}; results in {}",
+                s.best_learning_rate,
+                out.display()
+            );
+        }
+        None => {
+            let a = cli.train;
+            let device = a.device.resolve()?;
+            torchkit::rng::seed(a.seed);
+            let data = Dataset::load(&a.data_path, layout(a.channels_last))?;
+            let model = CnnConfig {
+                dropout: a.dropout,
+                maxpool: !a.no_maxpool,
+                batch_norm: !a.no_batch_norm,
+            };
+            let tc = TrainConfig {
+                epochs: a.epochs,
+                batch_size: a.batch_size,
+                learning_rate: a.learning_rate,
+                l2_decay: a.l2_decay,
+                optimizer: a.optimizer,
+                ..TrainConfig::default()
+            };
+            std::fs::create_dir_all(&a.out)?;
+            let trained = train(
+                &model,
+                &tc,
+                &data.train,
+                &data.val,
+                &a.out.join("cnn_epochs.csv"),
+                device,
+            )?;
+            torchkit::checkpoint::save(&trained.vs, &[], a.out.join("cnn.safetensors"))?;
+            let (_, acc, _) = evaluate(&trained.net, &data.test, tc.eval_chunk);
+            println!("Final Test acc: {acc:.4}");
+            println!(
+                "Number of trainable parameters: {}",
+                torchkit::init::trainable_parameters(&trained.vs)
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! The homework's image splits, as float tensors shaped (N, 3, 48, 48).
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use tch::{Kind, Tensor};
+
+use crate::npz::{Array, Dtype, Npz};
+
+/// Number of classes (buildings, forest, glacier, mountain, sea, street).
+pub const CLASSES: i64 = 6;
+/// Side of an image.
+pub const SIDE: i64 = 48;
+const PIXELS: usize = 48 * 48 * 3;
+
+/// How the stored pixels become the (3, 48, 48) model input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// The skeleton's: flatten each image in C order, ÷256, view the 6,912 values as
+    /// (3, 48, 48). With images stored (48, 48, 3) this scrambles channels, and every
+    /// published number was produced that way.
+    #[default]
+    Skeleton,
+    /// Read the stored (48, 48, 3) pixels as such and move channels first (÷256 as well).
+    ChannelsLast,
+}
+
+/// One split: images (N, 3, 48, 48) float32 and labels (N) int64.
+#[derive(Debug)]
+pub struct Split {
+    /// Model inputs.
+    pub images: Tensor,
+    /// Class ids in 0..6.
+    pub labels: Tensor,
+}
+
+impl Split {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.size()[0] as usize
+    }
+
+    /// True when the split has no examples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first `n` examples (a view, no copy).
+    pub fn head(&self, n: usize) -> Split {
+        let n = n.min(self.len()) as i64;
+        Split {
+            images: self.images.narrow(0, 0, n),
+            labels: self.labels.narrow(0, 0, n),
+        }
+    }
+}
+
+/// The three splits.
+#[derive(Debug)]
+pub struct Dataset {
+    /// 12,630 images on the Intel file.
+    pub train: Split,
+    /// 1,404.
+    pub val: Split,
+    /// 3,000.
+    pub test: Split,
+}
+
+fn images(a: Array, key: &str, layout: Layout) -> Result<Tensor> {
+    let ok_shape = (a.shape.len() == 4 && a.shape[1..] == [48, 48, 3])
+        || (a.shape.len() == 2 && a.shape[1] == PIXELS);
+    if !ok_shape {
+        bail!(
+            "array '{key}' has shape {:?}; expected (N, 48, 48, 3) or (N, 6912)",
+            a.shape
+        );
+    }
+    let n = a.shape[0] as i64;
+    let kind = match a.dtype {
+        Dtype::U8 => Kind::Uint8,
+        Dtype::F32 => Kind::Float,
+        Dtype::F64 => Kind::Double,
+        Dtype::I64 => bail!("array '{key}' holds int64; expected uint8 or float pixels"),
+    };
+    let raw = Tensor::from_data_size(&a.data, &[n, PIXELS as i64], kind);
+    drop(a);
+    // ÷256 as the skeleton does (not 255); float arrays are taken as already-scaled values.
+    let flat = if kind == Kind::Uint8 {
+        raw.to_kind(Kind::Float) / 256.0
+    } else {
+        raw.to_kind(Kind::Float)
+    };
+    Ok(match layout {
+        Layout::Skeleton => flat.view([n, 3, SIDE, SIDE]),
+        Layout::ChannelsLast => flat
+            .view([n, SIDE, SIDE, 3])
+            .permute([0, 3, 1, 2])
+            .contiguous(),
+    })
+}
+
+fn labels(a: Array, key: &str, n: usize) -> Result<Tensor> {
+    if a.dtype != Dtype::I64 && a.dtype != Dtype::U8 {
+        bail!(
+            "array '{key}' has dtype {:?}; expected int64 labels",
+            a.dtype
+        );
+    }
+    if a.shape != [n] {
+        bail!(
+            "array '{key}' has shape {:?}; expected ({n},) to match its images",
+            a.shape
+        );
+    }
+    let kind = if a.dtype == Dtype::I64 {
+        Kind::Int64
+    } else {
+        Kind::Uint8
+    };
+    let t = Tensor::from_data_size(&a.data, &[n as i64], kind).to_kind(Kind::Int64);
+    let (lo, hi) = (t.min().int64_value(&[]), t.max().int64_value(&[]));
+    if lo < 0 || hi >= CLASSES {
+        bail!(
+            "array '{key}' has labels in {lo}..={hi}; expected 0..={}",
+            CLASSES - 1
+        );
+    }
+    Ok(t)
+}
+
+impl Dataset {
+    /// Reads `train_*`, `val_*`, `test_*` images and labels from an npz file.
+    pub fn load(path: impl AsRef<Path>, layout: Layout) -> Result<Self> {
+        let path = path.as_ref();
+        let mut npz = Npz::open(path)?;
+        let mut split = |name: &str| -> Result<Split> {
+            let (ik, lk) = (format!("{name}_images"), format!("{name}_labels"));
+            let img = npz.read(&ik)?;
+            let n = img.shape[0];
+            let images =
+                images(img, &ik, layout).map_err(|e| e.context(path.display().to_string()))?;
+            let labels = labels(npz.read(&lk)?, &lk, n)
+                .map_err(|e| e.context(path.display().to_string()))?;
+            Ok(Split { images, labels })
+        };
+        Ok(Self {
+            train: split("train")?,
+            val: split("val")?,
+            test: split("test")?,
+        })
+    }
+}

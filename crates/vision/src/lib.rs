@@ -1,0 +1,12 @@
+//! Q2 of the homework: CNN image classification on 48×48 RGB images, 6 classes.
+//!
+//! * [`npz`]: a reader for NumPy's uncompressed `.npz` (zip of `.npy`) files.
+//! * [`dataset`]: the homework's splits with the skeleton's preprocessing.
+//! * [`model`]: `ConvBlock`s and the two heads — 5,340,742 (2.1) and 755,718 (2.2) parameters.
+//! * [`train`]: SGD/Adam training with the homework's logged figures.
+
+pub mod dataset;
+pub mod model;
+pub mod npz;
+pub mod stage;
+pub mod train;

@@ -1,0 +1,249 @@
+//! The homework's CNNs: three `ConvBlock`s (32, 64, 128 channels) and an MLP head.
+//!
+//! * 2.1 (`batch_norm = false`): flatten (128·6·6) → 1024 → ReLU → dropout → 512 → ReLU → 6.
+//! * 2.2 (`batch_norm = true`): BN2d in every block, global average pooling (128) → 1024 →
+//!   ReLU → BN1d → dropout → 512 → ReLU → 6.
+//!
+//! Outputs are log-probabilities. Parameters are created in PyTorch's module order with
+//! PyTorch's initialisation (`torchkit::init`).
+
+use serde::Serialize;
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+use crate::dataset::{CLASSES, SIDE};
+
+/// The skeleton's switches.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CnnConfig {
+    /// Dropout probability (0.1), element-wise.
+    pub dropout: f64,
+    /// 2×2 max-pooling in every block (on by default; `--no-maxpool` turns it off).
+    pub maxpool: bool,
+    /// Model 2.2: batch norm in the blocks and the MLP, and global average pooling.
+    pub batch_norm: bool,
+}
+
+impl CnnConfig {
+    /// Model 2.1.
+    pub fn model_2_1() -> Self {
+        Self {
+            dropout: 0.1,
+            maxpool: true,
+            batch_norm: false,
+        }
+    }
+
+    /// Model 2.2.
+    pub fn model_2_2() -> Self {
+        Self {
+            dropout: 0.1,
+            maxpool: true,
+            batch_norm: true,
+        }
+    }
+}
+
+/// Conv 3×3 (stride 1, padding 1) → optional BN2d → ReLU → optional max-pool 2×2 → dropout.
+#[derive(Debug)]
+pub struct ConvBlock {
+    weight: Tensor,
+    bias: Tensor,
+    bn: Option<nn::BatchNorm>,
+    maxpool: bool,
+    dropout: f64,
+}
+
+impl ConvBlock {
+    /// A block from `input` to `output` channels under `path` (`conv`, `bn`).
+    pub fn new(path: &nn::Path, input: i64, output: i64, config: &CnnConfig) -> Self {
+        let (weight, bias) = torchkit::init::conv2d(&(path / "conv"), input, output, 3);
+        let bn = config
+            .batch_norm
+            .then(|| torchkit::init::batch_norm2d(&(path / "bn"), output));
+        Self {
+            weight,
+            bias,
+            bn,
+            maxpool: config.maxpool,
+            dropout: config.dropout,
+        }
+    }
+}
+
+impl ModuleT for ConvBlock {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut x = xs.conv2d(&self.weight, Some(&self.bias), [1, 1], [1, 1], [1, 1], 1);
+        if let Some(bn) = &self.bn {
+            x = x.apply_t(bn, train);
+        }
+        x = x.relu();
+        if self.maxpool {
+            x = x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+        }
+        x.dropout(self.dropout, train)
+    }
+}
+
+/// The whole network.
+#[derive(Debug)]
+pub struct Cnn {
+    blocks: Vec<ConvBlock>,
+    fc1: nn::Linear,
+    bn: Option<nn::BatchNorm>,
+    fc2: nn::Linear,
+    out: nn::Linear,
+    config: CnnConfig,
+}
+
+impl Cnn {
+    /// Creates the parameters under `root`: `conv_blocks.{0,1,2}.{conv,bn}` and
+    /// `mlp.{fc1,bn,fc2,out}`.
+    pub fn new(root: &nn::Path, config: &CnnConfig) -> Self {
+        let channels = [3, 32, 64, 128];
+        let blocks = (0..3)
+            .map(|i| {
+                ConvBlock::new(
+                    &(root / "conv_blocks" / i),
+                    channels[i],
+                    channels[i + 1],
+                    config,
+                )
+            })
+            .collect();
+        let side = if config.maxpool { SIDE / 8 } else { SIDE };
+        let features = if config.batch_norm {
+            128
+        } else {
+            128 * side * side
+        };
+        let mlp = root / "mlp";
+        let fc1 = torchkit::init::linear(&(&mlp / "fc1"), features, 1024, true);
+        let bn = config
+            .batch_norm
+            .then(|| torchkit::init::batch_norm1d(&(&mlp / "bn"), 1024));
+        let fc2 = torchkit::init::linear(&(&mlp / "fc2"), 1024, 512, true);
+        let out = torchkit::init::linear(&(&mlp / "out"), 512, CLASSES, true);
+        Self {
+            blocks,
+            fc1,
+            bn,
+            fc2,
+            out,
+            config: *config,
+        }
+    }
+}
+
+impl ModuleT for Cnn {
+    /// `xs`: (B, 3, 48, 48) (or (B, 6912), viewed as the skeleton does); returns (B, 6)
+    /// log-probabilities.
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut x = xs.view([-1, 3, SIDE, SIDE]);
+        for b in &self.blocks {
+            x = b.forward_t(&x, train);
+        }
+        x = if self.config.batch_norm {
+            x.mean_dim([2i64, 3].as_slice(), false, x.kind())
+        } else {
+            x.flatten(1, -1)
+        };
+        x = x.apply(&self.fc1).relu();
+        if let Some(bn) = &self.bn {
+            x = x.apply_t(bn, train);
+        }
+        x = x.dropout(self.config.dropout, train);
+        x = x.apply(&self.fc2).relu().apply(&self.out);
+        x.log_softmax(-1, x.kind())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    fn build(config: CnnConfig) -> (nn::VarStore, Cnn) {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = Cnn::new(&vs.root(), &config);
+        (vs, net)
+    }
+
+    #[test]
+    fn parameter_counts_match_the_homework() {
+        assert_eq!(
+            torchkit::init::trainable_parameters(&build(CnnConfig::model_2_1()).0),
+            5_340_742
+        );
+        assert_eq!(
+            torchkit::init::trainable_parameters(&build(CnnConfig::model_2_2()).0),
+            755_718
+        );
+        // Running statistics are buffers: in the store, not trainable.
+        let (vs, _) = build(CnnConfig::model_2_2());
+        assert!(vs.variables().contains_key("mlp.bn.running_var"));
+    }
+
+    #[test]
+    fn shapes_through_every_layer() {
+        let (_, net) = build(CnnConfig::model_2_1());
+        let mut x = Tensor::rand([2, 3, 48, 48], (Kind::Float, Device::Cpu));
+        for (b, side) in net.blocks.iter().zip([24, 12, 6]) {
+            x = b.forward_t(&x, false);
+            assert_eq!(x.size()[2..], [side, side]);
+        }
+        assert_eq!(x.size(), [2, 128, 6, 6]);
+        let out = net.forward_t(&Tensor::rand([2, 6912], (Kind::Float, Device::Cpu)), false);
+        assert_eq!(out.size(), [2, 6]);
+        let sums = out.exp().sum_dim_intlist(-1, false, Kind::Float);
+        assert!(
+            (sums - 1.0).abs().max().double_value(&[]) < 1e-5,
+            "log-softmax rows"
+        );
+        let (_, no_pool) = build(CnnConfig {
+            maxpool: false,
+            ..CnnConfig::model_2_2()
+        });
+        assert_eq!(
+            no_pool
+                .forward_t(
+                    &Tensor::rand([2, 3, 48, 48], (Kind::Float, Device::Cpu)),
+                    false
+                )
+                .size(),
+            [2, 6]
+        );
+    }
+
+    #[test]
+    fn batch_norm_uses_batch_stats_in_training_and_running_stats_in_eval() {
+        tch::manual_seed(0);
+        let (vs, net) = build(CnnConfig {
+            dropout: 0.0,
+            ..CnnConfig::model_2_2()
+        });
+        let x = Tensor::rand([16, 3, 48, 48], (Kind::Float, Device::Cpu)) * 3.0 + 1.0;
+        let before = vs.variables()["conv_blocks.0.bn.running_mean"].copy();
+        let eval1 = net.forward_t(&x, false);
+        assert!(
+            vs.variables()["conv_blocks.0.bn.running_mean"].equal(&before),
+            "eval leaves running stats"
+        );
+        let train = net.forward_t(&x, true);
+        let after = vs.variables()["conv_blocks.0.bn.running_mean"].copy();
+        assert!(!after.equal(&before), "training updates running stats");
+        assert!(
+            (&train - &eval1).abs().max().double_value(&[]) > 1e-4,
+            "batch vs running statistics differ"
+        );
+        // In eval mode a single example gives the same output alone as inside the batch.
+        let one = net.forward_t(&x.narrow(0, 3, 1), false);
+        assert!(
+            (one - net.forward_t(&x, false).narrow(0, 3, 1))
+                .abs()
+                .max()
+                .double_value(&[])
+                < 1e-5
+        );
+    }
+}

@@ -1,0 +1,236 @@
+//! The report's Q2 stage: model 2.1 at three learning rates, the best rate chosen on
+//! validation accuracy, model 2.2 at that rate; plots and `summary.json`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+use plot::{LineChart, Series};
+use serde::Serialize;
+use tch::Device;
+
+use crate::dataset::{Dataset, Layout};
+use crate::model::CnnConfig;
+use crate::train::{confusion, evaluate, train, EpochRow, TrainConfig};
+
+/// SHA-256 of the homework's `intel_landscapes.v2.npz`.
+pub const INTEL_SHA256: &str = "44f2b728076124139b99d5de4b55de80d94a886059bedd0f993eecc0f380778c";
+
+/// Options of the stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageConfig {
+    /// The npz file.
+    pub npz: PathBuf,
+    /// Epochs per run (40).
+    pub epochs: usize,
+    /// Learning rates of the 2.1 sweep.
+    pub learning_rates: Vec<f64>,
+    /// Seed.
+    pub seed: u64,
+    /// Pixel layout.
+    pub layout: Layout,
+}
+
+/// One training run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    /// "2.1" or "2.2".
+    pub model: String,
+    /// SGD learning rate.
+    pub learning_rate: f64,
+    /// Trainable parameters.
+    pub params: i64,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Accuracy of the final weights on test.
+    pub test_accuracy: f64,
+    /// Dev accuracy after the last epoch.
+    pub final_val_accuracy: f64,
+    /// Best dev accuracy over the epochs.
+    pub best_val_accuracy: f64,
+    /// Wall time of training and evaluation.
+    pub seconds: f64,
+    /// Mean seconds per epoch (dev evaluation included).
+    pub seconds_per_epoch: f64,
+    /// Per-epoch figures.
+    pub per_epoch: Vec<EpochRow>,
+    /// Test confusion matrix (rows: true class).
+    pub confusion: metrics::ConfusionMatrix,
+}
+
+/// Which file the stage ran on.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetInfo {
+    /// Path of the npz.
+    pub file: String,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Whether it is the homework's Intel file (otherwise a substitute).
+    pub intel: bool,
+}
+
+/// `summary.json` of the stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct Q2Summary {
+    /// Options.
+    pub config: StageConfig,
+    /// The data.
+    pub dataset: DatasetInfo,
+    /// Every run, 2.1 sweep first.
+    pub runs: Vec<Run>,
+    /// Learning rate of the 2.1 run with the highest final dev accuracy.
+    pub best_learning_rate: f64,
+    /// Figures written.
+    pub figures: Vec<String>,
+    /// Peak resident memory, MiB.
+    pub peak_rss_mib: Option<f64>,
+}
+
+fn run(
+    name: &str,
+    model: &CnnConfig,
+    lr: f64,
+    c: &StageConfig,
+    data: &Dataset,
+    out: &Path,
+    device: Device,
+) -> Result<Run> {
+    eprintln!("== Q2 model {name}, learning rate {lr}");
+    torchkit::rng::seed(c.seed);
+    let start = Instant::now();
+    let tc = TrainConfig {
+        epochs: c.epochs,
+        learning_rate: lr,
+        ..TrainConfig::default()
+    };
+    let tag = format!("model{}_lr{lr}", name.replace('.', "_"));
+    let trained = train(
+        model,
+        &tc,
+        &data.train,
+        &data.val,
+        &out.join(format!("{tag}_epochs.csv")),
+        device,
+    )?;
+    torchkit::checkpoint::save(&trained.vs, &[], out.join(format!("{tag}.safetensors")))?;
+    let (_, test_accuracy, preds) = evaluate(&trained.net, &data.test, tc.eval_chunk);
+    println!("Final Test acc: {test_accuracy:.4}");
+    let params = torchkit::init::trainable_parameters(&trained.vs);
+    println!("Number of trainable parameters: {params}");
+    let seconds = start.elapsed().as_secs_f64();
+    let accs: Vec<f64> = trained.epochs.iter().map(|r| r.val_accuracy).collect();
+    Ok(Run {
+        model: name.to_string(),
+        learning_rate: lr,
+        params,
+        epochs: c.epochs,
+        test_accuracy,
+        final_val_accuracy: *accs.last().unwrap_or(&0.0),
+        best_val_accuracy: accs.iter().copied().fold(0.0, f64::max),
+        seconds,
+        seconds_per_epoch: trained.epochs.iter().map(|r| r.seconds).sum::<f64>()
+            / c.epochs.max(1) as f64,
+        per_epoch: trained.epochs,
+        confusion: confusion(&preds, &data.test),
+    })
+}
+
+/// Runs the stage into `out` (summary last).
+pub fn run_stage(c: &StageConfig, out: &Path, device: Device) -> Result<Q2Summary> {
+    std::fs::create_dir_all(out)?;
+    let sha256 = fetch::sha256_file(&c.npz)?;
+    let intel = sha256 == INTEL_SHA256;
+    if !intel {
+        eprintln!(
+            "note: {} is not the Intel file (SHA-256 {sha256}); results are for a substitute",
+            c.npz.display()
+        );
+    }
+    let data = Dataset::load(&c.npz, c.layout)?;
+    let mut runs = Vec::new();
+    for &lr in &c.learning_rates {
+        runs.push(run(
+            "2.1",
+            &CnnConfig::model_2_1(),
+            lr,
+            c,
+            &data,
+            out,
+            device,
+        )?);
+    }
+    let best = runs
+        .iter()
+        .max_by(|a, b| a.final_val_accuracy.total_cmp(&b.final_val_accuracy))
+        .expect("at least one rate");
+    let best_learning_rate = best.learning_rate;
+    eprintln!("best learning rate for 2.1 on validation accuracy: {best_learning_rate}");
+    runs.push(run(
+        "2.2",
+        &CnnConfig::model_2_2(),
+        best_learning_rate,
+        c,
+        &data,
+        out,
+        device,
+    )?);
+
+    let label = if intel {
+        ""
+    } else {
+        " (Fashion-MNIST substitute)"
+    };
+    let mut figures = Vec::new();
+    let best21 = runs
+        .iter()
+        .find(|r| r.model == "2.1" && r.learning_rate == best_learning_rate)
+        .expect("present");
+    let r22 = runs.last().expect("2.2 ran");
+    for (r, tag) in [(best21, "2_1"), (r22, "2_2")] {
+        let loss: Vec<f64> = r
+            .per_epoch
+            .iter()
+            .map(|e| e.train_loss_cumulative)
+            .collect();
+        let epoch_loss: Vec<f64> = r.per_epoch.iter().map(|e| e.train_loss_epoch).collect();
+        let acc: Vec<f64> = r.per_epoch.iter().map(|e| e.val_accuracy).collect();
+        let name = format!("model{tag}_train_loss");
+        LineChart::new(format!(
+            "Model {}, lr {}: training loss{label}",
+            r.model, r.learning_rate
+        ))
+        .x_label("epoch")
+        .y_label("loss")
+        .series(Series::over_epochs(
+            "running mean since start (homework)",
+            &loss,
+        ))
+        .series(Series::over_epochs("epoch mean", &epoch_loss))
+        .save(out.join(&name))?;
+        figures.extend([format!("{name}.png"), format!("{name}.svg")]);
+        let name = format!("model{tag}_val_accuracy");
+        LineChart::new(format!(
+            "Model {}, lr {}: validation accuracy{label}",
+            r.model, r.learning_rate
+        ))
+        .x_label("epoch")
+        .y_label("accuracy")
+        .series(Series::over_epochs("validation", &acc))
+        .save(out.join(&name))?;
+        figures.extend([format!("{name}.png"), format!("{name}.svg")]);
+    }
+    let summary = Q2Summary {
+        config: c.clone(),
+        dataset: DatasetInfo {
+            file: c.npz.display().to_string(),
+            sha256,
+            intel,
+        },
+        runs,
+        best_learning_rate,
+        figures,
+        peak_rss_mib: torchkit::runlog::peak_rss_mib(),
+    };
+    artifacts::write_json(out.join("summary.json"), &summary)?;
+    Ok(summary)
+}

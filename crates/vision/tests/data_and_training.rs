@@ -1,0 +1,244 @@
+//! The npz reader's error cases, the two pixel layouts, and short real training runs on a
+//! small generated dataset with learnable classes.
+
+use std::path::PathBuf;
+
+use tch::nn::ModuleT;
+use tch::Device;
+use vision::dataset::{Dataset, Layout};
+use vision::model::CnnConfig;
+use vision::npz::{write_npz, Array, Dtype, Npz};
+use vision::train::{evaluate, train, TrainConfig};
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vision-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("data.npz")
+}
+
+fn u8_images(n: usize, seed: u64) -> (Array, Array) {
+    // Class c: a bright square in one of six positions, plus noise — learnable in a few steps.
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+    let mut rand = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as u32
+    };
+    let mut data = vec![0u8; n * 48 * 48 * 3];
+    let mut labels = Vec::new();
+    for i in 0..n {
+        let c = (i % 6) as i64;
+        labels.extend(c.to_le_bytes());
+        let (y0, x0) = ((c as usize / 3) * 24, (c as usize % 3) * 16);
+        for y in 0..48 {
+            for x in 0..48 {
+                for ch in 0..3 {
+                    let inside = (y0..y0 + 24).contains(&y) && (x0..x0 + 16).contains(&x);
+                    let v = if inside { 200 } else { 30 } + (rand() % 40) as u8;
+                    data[((i * 48 + y) * 48 + x) * 3 + ch] = v;
+                }
+            }
+        }
+    }
+    (
+        Array {
+            dtype: Dtype::U8,
+            shape: vec![n, 48, 48, 3],
+            data,
+        },
+        Array {
+            dtype: Dtype::I64,
+            shape: vec![n],
+            data: labels,
+        },
+    )
+}
+
+fn write_dataset(path: &std::path::Path, n: [usize; 3]) {
+    let (tr, trl) = u8_images(n[0], 1);
+    let (va, val) = u8_images(n[1], 2);
+    let (te, tel) = u8_images(n[2], 3);
+    write_npz(
+        path,
+        &[
+            ("train_images", &tr),
+            ("val_images", &va),
+            ("test_images", &te),
+            ("train_labels", &trl),
+            ("val_labels", &val),
+            ("test_labels", &tel),
+        ],
+    )
+    .unwrap();
+}
+
+#[test]
+fn layouts_read_the_same_bytes_differently() {
+    let path = tmp("layout");
+    write_dataset(&path, [12, 6, 6]);
+    let skel = Dataset::load(&path, Layout::Skeleton).unwrap();
+    let cl = Dataset::load(&path, Layout::ChannelsLast).unwrap();
+    assert_eq!(skel.train.images.size(), [12, 3, 48, 48]);
+    assert_eq!(skel.train.len(), 12);
+    let raw = Npz::open(&path).unwrap().read("train_images").unwrap();
+    // Skeleton: flat C-order bytes ÷ 256 viewed as (3, 48, 48).
+    let flat = Vec::<f32>::try_from(skel.train.images.get(0).view([-1])).unwrap();
+    assert!(flat
+        .iter()
+        .zip(&raw.data)
+        .all(|(a, &b)| *a == b as f32 / 256.0));
+    // Channels-last: pixel (y, x, c) lands at [c, y, x].
+    let (y, x, c) = (5usize, 7usize, 2usize);
+    let want = raw.data[(y * 48 + x) * 3 + c] as f64 / 256.0;
+    assert_eq!(
+        cl.train
+            .images
+            .get(0)
+            .get(c as i64)
+            .get(y as i64)
+            .get(x as i64)
+            .double_value(&[]),
+        want
+    );
+}
+
+#[test]
+fn npz_errors_name_the_key_and_the_expectation() {
+    let path = tmp("errors");
+    let (img, lab) = u8_images(4, 1);
+    let check = |arrays: &[(&str, &Array)], expected: &str| {
+        write_npz(&path, arrays).unwrap();
+        let err = format!("{:#}", Dataset::load(&path, Layout::Skeleton).unwrap_err());
+        assert!(err.contains(expected), "expected {expected:?} in: {err}");
+    };
+    check(
+        &[("train_images", &img), ("train_labels", &lab)],
+        "no array 'val_images'",
+    );
+    let bad_shape = Array {
+        shape: vec![4, 48, 3, 48],
+        ..img.clone()
+    };
+    check(
+        &[("train_images", &bad_shape)],
+        "'train_images' has shape [4, 48, 3, 48]; expected (N, 48, 48, 3) or (N, 6912)",
+    );
+    let ints = Array {
+        dtype: Dtype::I64,
+        shape: vec![1, 6912],
+        data: vec![0; 6912 * 8],
+    };
+    check(&[("train_images", &ints)], "holds int64");
+    let bad_labels = Array {
+        data: [0i64, 1, 2, 9]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+        ..lab.clone()
+    };
+    check(
+        &[("train_images", &img), ("train_labels", &bad_labels)],
+        "'train_labels' has labels in 0..=9; expected 0..=5",
+    );
+    let short_labels = Array {
+        shape: vec![3],
+        data: lab.data[..24].to_vec(),
+        ..lab.clone()
+    };
+    check(
+        &[("train_images", &img), ("train_labels", &short_labels)],
+        "expected (4,) to match its images",
+    );
+
+    // Truncated files: the end record gone, or data cut short.
+    write_dataset(&path, [6, 6, 6]);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 30]).unwrap();
+    assert!(
+        format!("{:#}", Dataset::load(&path, Layout::Skeleton).unwrap_err()).contains("truncated")
+    );
+    let flat = Array {
+        dtype: Dtype::U8,
+        shape: vec![2, 6912],
+        data: vec![0; 2 * 6912],
+    };
+    let mut npz_bytes = Vec::new();
+    write_npz(&path, &[("train_images", &flat)]).unwrap();
+    npz_bytes.extend(std::fs::read(&path).unwrap());
+    // Shrink the declared data by editing the .npy shape in place: (2, 6912) -> (3, 6912).
+    let pos = npz_bytes
+        .windows(9)
+        .position(|w| w == b"(2, 6912)")
+        .unwrap();
+    npz_bytes[pos + 1] = b'3';
+    std::fs::write(&path, &npz_bytes).unwrap();
+    let err = format!(
+        "{:#}",
+        Npz::open(&path).unwrap().read("train_images").unwrap_err()
+    );
+    assert!(
+        err.contains("'train_images'") && err.contains("promises"),
+        "{err}"
+    );
+}
+
+#[test]
+fn one_sgd_step_lowers_the_loss_on_a_fixed_batch() {
+    let path = tmp("step");
+    write_dataset(&path, [32, 6, 6]);
+    let data = Dataset::load(&path, Layout::Skeleton).unwrap();
+    for model in [CnnConfig::model_2_1(), CnnConfig::model_2_2()] {
+        tch::manual_seed(3);
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let net = vision::model::Cnn::new(&vs.root(), &model);
+        let mut opt = tch::nn::OptimizerConfig::build(tch::nn::Sgd::default(), &vs, 0.05).unwrap();
+        let (x, y) = (
+            data.train.images.narrow(0, 0, 16),
+            data.train.labels.narrow(0, 0, 16),
+        );
+        let loss = |train: bool| net.forward_t(&x, train).nll_loss(&y);
+        // Dropout off for the measurement: compare the same deterministic function.
+        let before = tch::no_grad(|| loss(false)).double_value(&[]);
+        for _ in 0..3 {
+            opt.backward_step(&loss(true));
+        }
+        let after = tch::no_grad(|| loss(false)).double_value(&[]);
+        assert!(after < before, "{model:?}: loss {before} -> {after}");
+    }
+}
+
+#[test]
+fn tiny_end_to_end_run_learns() {
+    let path = tmp("e2e");
+    write_dataset(&path, [300, 60, 60]);
+    let data = Dataset::load(&path, Layout::Skeleton).unwrap();
+    torchkit::rng::seed(42);
+    let config = TrainConfig {
+        epochs: 3,
+        learning_rate: 0.05,
+        ..TrainConfig::default()
+    };
+    let log = path.with_file_name("epochs.csv");
+    let trained = train(
+        &CnnConfig::model_2_2(),
+        &config,
+        &data.train,
+        &data.val,
+        &log,
+        Device::Cpu,
+    )
+    .unwrap();
+    let (_, acc, preds) = evaluate(&trained.net, &data.test, 1000);
+    assert!(
+        acc > 0.9,
+        "test accuracy {acc} after 3 epochs on an easy task"
+    );
+    assert_eq!(preds.len(), 60);
+    let rows = &trained.epochs;
+    assert!(rows[2].train_loss_epoch < rows[0].train_loss_epoch);
+    // The homework's figure is the running mean over all batches so far.
+    let expected = (rows[0].train_loss_epoch + rows[1].train_loss_epoch) / 2.0;
+    assert!((rows[1].train_loss_cumulative - expected).abs() < 1e-6);
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 4);
+}
