@@ -148,6 +148,14 @@ pub fn setup(root: &Path, args: &SetupArgs) -> Result<Libtorch> {
     Ok(torch)
 }
 
+/// The version of the libtorch builds would use (LIBTORCH or `.libtorch/`), if installed.
+pub fn installed_version(root: &Path) -> Option<String> {
+    let dir = std::env::var_os("LIBTORCH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| local_dir(root));
+    version_of(&dir)
+}
+
 /// Set-up if needed, quietly when libtorch is already there.
 pub fn ensure(root: &Path) -> Result<Libtorch> {
     setup(root, &SetupArgs::default())

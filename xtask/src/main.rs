@@ -9,6 +9,7 @@
 
 mod datasets;
 mod libtorch;
+mod report;
 mod reproduce;
 
 use anyhow::Result;
@@ -38,8 +39,14 @@ enum Command {
         #[arg(last = true)]
         cargo_args: Vec<String>,
     },
-    /// Set-up, then run the homework's stages and write the results.
+    /// Set-up, then run the homework's stages and write the results and REPORT.md.
     Reproduce(reproduce::Args),
+    /// Write REPORT.md again from the stage results already in a folder.
+    Report {
+        /// The folder of a `reproduce` run.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 fn main() -> Result<()> {
@@ -53,6 +60,7 @@ fn main() -> Result<()> {
             cargo_args,
         } => test(&root, no_lint, &cargo_args),
         Command::Reproduce(args) => reproduce::run(&root, &args),
+        Command::Report { out } => reproduce::report_only(&root, &out),
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use crate::{datasets, libtorch};
+use crate::{datasets, libtorch, report};
 
 /// Options of `cargo xtask reproduce`.
 #[derive(clap::Args)]
@@ -34,18 +34,25 @@ pub struct Args {
     seed: u64,
 }
 
-const STAGES: &[&str] = &["q1", "q2", "q3"];
+/// Every stage, in the order they run.
+pub const STAGES: &[&str] = &["q1", "q2", "q3"];
 
 /// The `cargo run` arguments of one stage (after `--`, the stage binary's own).
 fn stage_command(stage: &str, args: &Args, dir: &Path) -> Result<Vec<String>> {
     let seed = args.seed.to_string();
     let out = dir.display().to_string();
-    let mut cmd: Vec<String> = match stage {
-        "q1" => [
-            "-p", "hopfield", "--bin", "q1", "--", "--out", &out, "--seed", &seed,
-        ]
-        .map(String::from)
-        .to_vec(),
+    let cmd: Vec<String> = match stage {
+        "q1" => {
+            let mut c: Vec<String> = [
+                "-p", "hopfield", "--bin", "q1", "--", "--out", &out, "--seed", &seed,
+            ]
+            .map(String::from)
+            .to_vec();
+            if args.quick {
+                c.push("--quick".into());
+            }
+            c
+        }
         "q2" => {
             let npz = datasets::ensure_intel(&args.data_dir, args.npz.as_deref())?;
             let mut c: Vec<String> = [
@@ -95,9 +102,6 @@ fn stage_command(stage: &str, args: &Args, dir: &Path) -> Result<Vec<String>> {
         }
         other => bail!("unknown stage '{other}'"),
     };
-    if args.quick && stage == "q1" {
-        cmd.push("--quick".into());
-    }
     Ok(cmd)
 }
 
@@ -117,9 +121,8 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     };
     let torch = libtorch::ensure(root)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let mut merged = serde_json::Map::new();
     let mut table = Vec::new();
-    let mut skipped: Vec<String> = Vec::new();
+    let mut skipped: Vec<(String, String)> = Vec::new();
     for stage in STAGES.iter().filter(|s| args.only.iter().any(|o| o == *s)) {
         eprintln!("== {stage}: running");
         let start = Instant::now();
@@ -129,7 +132,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             Err(e) => {
                 // A dataset that cannot be had skips its stage; the others still run.
                 eprintln!("== {stage}: SKIPPED — {e:#}");
-                skipped.push(stage.to_string());
+                skipped.push((stage.to_string(), format!("{e:#}")));
                 continue;
             }
         };
@@ -138,28 +141,86 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         if !cmd.status().context("running cargo")?.success() {
             bail!("stage {stage} failed (see its output above)");
         }
-        let summary: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("summary.json"))
-                .context("reading the stage summary")?,
-        )?;
-        merged.insert(stage.to_string(), summary);
+        anyhow::ensure!(
+            dir.join("summary.json").exists(),
+            "stage {stage} wrote no summary.json"
+        );
         table.push((stage.to_string(), start.elapsed().as_secs_f64()));
     }
+    let ran: Vec<&str> = table.iter().map(|(s, _)| s.as_str()).collect();
+    let mut merged = report::stage_summaries(&out, &ran)?;
     merged.insert("quick".into(), args.quick.into());
     artifacts::write_json(out.join("summary.json"), &merged)?;
+    let facts = report::RunFacts {
+        date: utc_timestamp(),
+        commit: git_commit(root),
+        libtorch: torch.version.clone(),
+        stages: table.clone(),
+        skipped: skipped.clone(),
+        quick: args.quick,
+    };
+    report::write(root, &out, &merged, &facts)?;
     eprintln!("\n{:<8} {:>10}", "stage", "seconds");
     for (stage, secs) in table {
         eprintln!("{stage:<8} {secs:>10.1}");
     }
     eprintln!("Results in {}", out.display());
+    eprintln!("Report: {}", out.join("REPORT.md").display());
     if !skipped.is_empty() {
+        let names: Vec<&str> = skipped.iter().map(|s| s.0.as_str()).collect();
         bail!(
             "stages skipped: {} (see the reasons above)",
-            skipped.join(", ")
+            names.join(", ")
         );
     }
     Ok(())
 }
+
+/// `cargo xtask report --out DIR`: the report again from the stage summaries in DIR.
+pub fn report_only(root: &Path, out: &Path) -> Result<()> {
+    let merged = report::stage_summaries(out, STAGES)?;
+    anyhow::ensure!(
+        !merged.is_empty(),
+        "{} holds no stage results (q1/summary.json, ...)",
+        out.display()
+    );
+    let quick = std::fs::read_to_string(out.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v["quick"] == serde_json::Value::Bool(true));
+    let facts = report::RunFacts {
+        date: utc_timestamp(),
+        commit: git_commit(root),
+        libtorch: libtorch::installed_version(root).unwrap_or_else(|| "unknown".into()),
+        stages: Vec::new(),
+        skipped: Vec::new(),
+        quick,
+    };
+    report::write(root, out, &merged, &facts)?;
+    eprintln!("Report: {}", out.join("REPORT.md").display());
+    Ok(())
+}
+
+/// The checked-out commit (short), with `-dirty` when the tree has changes.
+fn git_commit(root: &Path) -> String {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .current_dir(root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "--short", "HEAD"]) {
+        Some(c) if run(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty()) => {
+            format!("{c}-dirty")
+        }
+        Some(c) => c,
+        None => "unknown".into(),
+    }
+}
+
 /// `YYYYMMDDTHHMMSSZ` for now, from the system clock (civil-from-days, proleptic Gregorian).
 fn utc_timestamp() -> String {
     let secs = std::time::SystemTime::now()

@@ -285,7 +285,6 @@ fn test_model(
     c: &StageConfig,
     attention: bool,
     outcome: TrainOutcome,
-    dir: &Path,
     device: Device,
 ) -> Result<(Model, ModelReport)> {
     let (name, letter) = names(attention);
@@ -330,7 +329,6 @@ fn test_model(
             seconds: t.elapsed().as_secs_f64(),
         });
     }
-    let _ = dir;
     let report = ModelReport {
         params: model.parameters(),
         best_val_cer: outcome.best_val_cer,
@@ -376,8 +374,8 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, runner: &Runner) -> Resu
         ),
     };
     let training_seconds = start.elapsed().as_secs_f64();
-    let (_, no_attention) = test_model(&p, c, false, a, out, device)?;
-    let (attn_model, attention) = test_model(&p, c, true, b, out, device)?;
+    let (_, no_attention) = test_model(&p, c, false, a, device)?;
+    let (attn_model, attention) = test_model(&p, c, true, b, device)?;
 
     eprintln!("== Q3 (c) nucleus sampling, p = {}", c.top_p);
     torchkit::rng::seed(c.seed);

@@ -1,0 +1,295 @@
+//! `OUT/REPORT.md`: every stage's numbers beside the homework's published ones, with figures.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+/// Facts about the run, printed at the top of the report.
+pub struct RunFacts {
+    /// UTC timestamp.
+    pub date: String,
+    /// `git describe`-like commit id, or "unknown".
+    pub commit: String,
+    /// libtorch version string.
+    pub libtorch: String,
+    /// (stage, wall seconds).
+    pub stages: Vec<(String, f64)>,
+    /// Stages that could not run, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// A `--quick` run.
+    pub quick: bool,
+}
+
+const DERIVATIONS: &str = include_str!("../../assets/q1_derivations.md");
+
+fn f4(v: &Value) -> String {
+    v.as_f64().map_or("–".into(), |x| format!("{x:.4}"))
+}
+
+/// "0.5543 (0.49–0.57)" and our difference to the seed figure, with ✓ when inside the range.
+fn beside(ours: &Value, reference: Option<&toml::Value>) -> (String, String) {
+    let Some(r) = reference else {
+        return ("–".into(), "".into());
+    };
+    let seed = r.get("seed").and_then(toml::Value::as_float);
+    let range: Vec<f64> = r
+        .get("range")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(toml::Value::as_float).collect())
+        .unwrap_or_default();
+    let published = match (seed, range.as_slice()) {
+        (Some(s), [lo, hi]) => format!("{s:.4} ({lo:.2}–{hi:.2})"),
+        (Some(s), _) => format!("{s:.4}"),
+        _ => "–".into(),
+    };
+    let diff = match (ours.as_f64(), seed) {
+        (Some(o), Some(s)) => {
+            let inside = matches!(range.as_slice(), [lo, hi] if (*lo..=*hi).contains(&((o * 100.0).round() / 100.0)));
+            format!("{:+.4}{}", o - s, if inside { " ✓" } else { "" })
+        }
+        _ => "".into(),
+    };
+    (published, diff)
+}
+
+fn figure(md: &mut String, path: &str, caption: &str) {
+    let _ = writeln!(md, "![{caption}]({path})\n");
+}
+
+/// Reads the summaries of the stages that finished in `out` (`<stage>/summary.json`).
+pub fn stage_summaries(out: &Path, stages: &[&str]) -> Result<serde_json::Map<String, Value>> {
+    let mut merged = serde_json::Map::new();
+    for stage in stages {
+        let path = out.join(stage).join("summary.json");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)?;
+            merged.insert(
+                stage.to_string(),
+                serde_json::from_str(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?,
+            );
+        }
+    }
+    Ok(merged)
+}
+
+/// Writes `OUT/REPORT.md` from `OUT/<stage>/summary.json` and `assets/reference.toml`.
+pub fn write(
+    root: &Path,
+    out: &Path,
+    summary: &serde_json::Map<String, Value>,
+    facts: &RunFacts,
+) -> Result<()> {
+    let reference: toml::Value = toml::from_str(
+        &std::fs::read_to_string(root.join("assets/reference.toml"))
+            .context("reading assets/reference.toml")?,
+    )?;
+    let mut md = String::new();
+    md.push_str("# IST Deep Learning 2024-25, Homework 2 — reproduced in Rust on libtorch\n\n");
+    if facts.quick {
+        md.push_str("> **Quick run — not the homework numbers.** Shortened runs for a first look; see `cargo xtask reproduce` without `--quick`.\n\n");
+    }
+    let _ = writeln!(md, "| run fact | value |\n|---|---|\n| date (UTC) | {} |\n| git commit | {} |\n| libtorch | {} |\n| device | CPU, {} cores |", facts.date, facts.commit, facts.libtorch, std::thread::available_parallelism().map_or(0, |n| n.get()));
+    for (stage, secs) in &facts.stages {
+        let _ = writeln!(md, "| stage {stage} | {secs:.1} s |");
+    }
+    for (stage, why) in &facts.skipped {
+        let _ = writeln!(md, "| stage {stage} | **skipped**: {why} |");
+    }
+    md.push('\n');
+
+    if let Some(q1) = summary.get("q1") {
+        md.push_str("## Q1 — Modern Hopfield networks\n\n");
+        md.push_str(DERIVATIONS);
+        md.push_str(
+            "\n### Numerical checks (f64, against libtorch)\n\n| check | result |\n|---|---|\n",
+        );
+        let rows = [
+            (
+                "max relative error of ∇E, ∇E2 vs autograd",
+                "grad_max_rel_err",
+            ),
+            (
+                "max relative error of ∇²E, ∇²E2 vs autograd",
+                "hessian_max_rel_err",
+            ),
+            (
+                "smallest eigenvalue of ∇²(−E2) (LAPACK)",
+                "hessian_min_eigenvalue",
+            ),
+            ("largest energy rise along CCCP", "cccp_max_energy_increase"),
+            ("max \\|ours − softmax(QXᵀ/√D)X\\|", "attention_max_abs_diff"),
+            (
+                "max \\|ours − scaled_dot_product_attention\\|",
+                "sdpa_max_abs_diff",
+            ),
+        ];
+        for (label, key) in rows {
+            let _ = writeln!(
+                md,
+                "| {label} | {:.2e} |",
+                q1[key].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+        let _ = writeln!(
+            md,
+            "| energy non-increasing along CCCP ({} random problems) | {} |\n",
+            q1["cccp_trials"], q1["cccp_monotone"]
+        );
+        md.push_str("### Retrieval (Ramsauer et al., 2020)\n\n");
+        for (file, caption) in [
+            ("q1/cccp_energy.png", "energy along CCCP"),
+            ("q1/retrieval_vs_beta.png", "one-step retrieval vs beta"),
+            ("q1/effective_patterns.png", "metastable states"),
+            ("q1/capacity.png", "capacity, classic vs modern"),
+            ("q1/image_retrieval.png", "half-masked images"),
+        ] {
+            figure(&mut md, file, caption);
+        }
+    }
+
+    if let Some(q2) = summary.get("q2") {
+        md.push_str("## Q2 — CNN image classification\n\n");
+        let ds = &q2["dataset"];
+        if ds["intel"] == Value::Bool(true) {
+            let _ = writeln!(
+                md,
+                "Data: Intel landscapes (`{}`, SHA-256 `{}`).\n",
+                ds["file"].as_str().unwrap_or(""),
+                ds["sha256"].as_str().unwrap_or("")
+            );
+        } else {
+            let _ = writeln!(md, "Data: **substitute, not the Intel file** (`{}`, SHA-256 `{}`): published figures below are for Intel and are not comparable.\n", ds["file"].as_str().unwrap_or(""), ds["sha256"].as_str().unwrap_or(""));
+        }
+        md.push_str("| model | learning rate | parameters | epochs | test accuracy | published (seed, range) | difference | s/epoch |\n|---|---|---|---|---|---|---|---|\n");
+        for r in q2["runs"].as_array().into_iter().flatten() {
+            let key = format!(
+                "{}@{}",
+                r["model"].as_str().unwrap_or(""),
+                r["learning_rate"]
+            );
+            let reference = reference
+                .get("q2")
+                .and_then(|q| q.get("runs"))
+                .and_then(|runs| runs.get(&key))
+                .and_then(|v| v.get("test_accuracy"));
+            let (published, diff) = if ds["intel"] == Value::Bool(true) {
+                beside(&r["test_accuracy"], reference)
+            } else {
+                (beside(&Value::Null, reference).0, "n/a (substitute)".into())
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {published} | {diff} | {:.1} |",
+                r["model"].as_str().unwrap_or(""),
+                r["learning_rate"],
+                r["params"],
+                r["epochs"],
+                f4(&r["test_accuracy"]),
+                r["seconds_per_epoch"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\nBest learning rate for model 2.1 (final validation accuracy): **{}**.\n",
+            q2["best_learning_rate"]
+        );
+        md.push_str("Model 2.1 flattens 128·6·6 = 4,608 features into a 1,024-unit layer (4,719,616 weights); model 2.2 averages each channel globally (128 features, 132,096 weights) and adds batch norm (2,496 parameters), hence 5,340,742 vs 755,718 trainable parameters.\n\n");
+        for (file, caption) in [
+            ("q2/model2_1_train_loss.png", "2.1 training loss"),
+            ("q2/model2_1_val_accuracy.png", "2.1 validation accuracy"),
+            ("q2/model2_2_train_loss.png", "2.2 training loss"),
+            ("q2/model2_2_val_accuracy.png", "2.2 validation accuracy"),
+        ] {
+            figure(&mut md, file, caption);
+        }
+    }
+
+    if let Some(q3) = summary.get("q3") {
+        md.push_str("## Q3 — Phoneme-to-grapheme seq2seq\n\n| run | metric | ours (test) | published (seed, range) | difference |\n|---|---|---|---|---|\n");
+        let r3 = reference.get("q3");
+        for (run, key, metrics) in [
+            ("(a) no attention", "no_attention", &["cer", "wer"][..]),
+            ("(b) attention", "attention", &["cer", "wer"][..]),
+            (
+                "(c) attention + nucleus p = 0.8",
+                "nucleus",
+                &["cer", "wer", "wer_at_3"][..],
+            ),
+        ] {
+            for m in metrics {
+                let ours = &q3[key]["test"][m];
+                let (published, diff) =
+                    beside(ours, r3.and_then(|q| q.get(key)).and_then(|v| v.get(*m)));
+                let _ = writeln!(
+                    md,
+                    "| {run} | {} | {} | {published} | {diff} |",
+                    m.to_uppercase().replace("_AT_", "@"),
+                    f4(ours)
+                );
+            }
+        }
+        md.push_str("\n| model | parameters | best epoch | best validation CER | training s | greedy test CER / WER | beam test CER / WER |\n|---|---|---|---|---|---|---|\n");
+        for key in ["no_attention", "attention"] {
+            let r = &q3[key];
+            let beam: Vec<String> = r["beam"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|b| {
+                    format!(
+                        "width {}: {} / {}",
+                        b["width"],
+                        f4(&b["test"]["cer"]),
+                        f4(&b["test"]["wer"])
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                md,
+                "| {key} | {} | {} | {} | {:.1} | {} / {} | {} |",
+                r["params"],
+                r["best_epoch"],
+                f4(&r["best_val_cer"]),
+                r["train_seconds"].as_f64().unwrap_or(f64::NAN),
+                f4(&r["test"]["cer"]),
+                f4(&r["test"]["wer"]),
+                beam.join("; ")
+            );
+        }
+        md.push_str("\nExamples whose three nucleus samples differ (gold: samples):\n\n");
+        for ex in q3["nucleus"]["differing_sample"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(10)
+        {
+            let _ = writeln!(
+                md,
+                "- {}: {}",
+                ex[0].as_str().unwrap_or(""),
+                ex[1]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        md.push('\n');
+        figure(
+            &mut md,
+            "q3/val_cer_no_attention.png",
+            "validation CER, no attention",
+        );
+        figure(
+            &mut md,
+            "q3/val_cer_attention.png",
+            "validation CER, attention",
+        );
+    }
+    artifacts::write_atomic(out.join("REPORT.md"), md.as_bytes())
+}
