@@ -120,7 +120,10 @@ pub fn write(
                 "hessian_min_eigenvalue",
             ),
             ("largest energy rise along CCCP", "cccp_max_energy_increase"),
-            ("max \\|ours − softmax(QXᵀ/√D)X\\|", "attention_max_abs_diff"),
+            (
+                "max \\|ours − softmax(QXᵀ/√D)X\\|",
+                "attention_max_abs_diff",
+            ),
             (
                 "max \\|ours − scaled_dot_product_attention\\|",
                 "sdpa_max_abs_diff",

@@ -32,13 +32,23 @@ pub struct Args {
     /// Seed of every stage.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Rerun stages whose results in --out came from other inputs (they are replaced).
+    #[arg(long)]
+    force: bool,
 }
 
 /// Every stage, in the order they run.
 pub const STAGES: &[&str] = &["q1", "q2", "q3"];
 
 /// The `cargo run` arguments of one stage (after `--`, the stage binary's own).
-fn stage_command(stage: &str, args: &Args, dir: &Path) -> Result<Vec<String>> {
+/// A stage's command line and the data files it reads.
+struct StageCommand {
+    args: Vec<String>,
+    inputs: Vec<PathBuf>,
+}
+
+fn stage_command(stage: &str, args: &Args, dir: &Path) -> Result<StageCommand> {
+    let mut inputs = Vec::new();
     let seed = args.seed.to_string();
     let out = dir.display().to_string();
     let cmd: Vec<String> = match stage {
@@ -55,6 +65,7 @@ fn stage_command(stage: &str, args: &Args, dir: &Path) -> Result<Vec<String>> {
         }
         "q2" => {
             let npz = datasets::ensure_intel(&args.data_dir, args.npz.as_deref())?;
+            inputs.push(npz.clone());
             let mut c: Vec<String> = [
                 "-p",
                 "vision",
@@ -78,6 +89,7 @@ fn stage_command(stage: &str, args: &Args, dir: &Path) -> Result<Vec<String>> {
         }
         "q3" => {
             let data = datasets::ensure_p2g(&args.data_dir)?;
+            inputs.extend(datasets::P2G.iter().map(|f| data.join(f.name)));
             let mut c: Vec<String> = [
                 "-p",
                 "seq2seq",
@@ -102,7 +114,34 @@ fn stage_command(stage: &str, args: &Args, dir: &Path) -> Result<Vec<String>> {
         }
         other => bail!("unknown stage '{other}'"),
     };
-    Ok(cmd)
+    Ok(StageCommand { args: cmd, inputs })
+}
+
+/// What a stage's results depend on: its command line (less the output folder), the
+/// SHA-256 of its data files, and the code (commit plus any uncommitted diff).
+fn fingerprint(root: &Path, stage: &str, cmd: &StageCommand, dir: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(stage.as_bytes());
+    let out = dir.display().to_string();
+    for a in &cmd.args {
+        h.update(if *a == out { "<out>" } else { a.as_str() }.as_bytes());
+        h.update([0]);
+    }
+    for input in &cmd.inputs {
+        h.update(fetch::sha256_file(input)?.as_bytes());
+    }
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .current_dir(root)
+            .args(args)
+            .output()
+            .map(|o| o.stdout)
+            .unwrap_or_default()
+    };
+    h.update(git(&["rev-parse", "HEAD"]));
+    h.update(git(&["diff", "HEAD"]));
+    Ok(format!("{:x}", h.finalize()))
 }
 
 /// Runs the requested stages in order, then writes `OUT/summary.json`.
@@ -127,8 +166,8 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         eprintln!("== {stage}: running");
         let start = Instant::now();
         let dir = out.join(stage);
-        let stage_args = match stage_command(stage, args, &dir) {
-            Ok(a) => a,
+        let command = match stage_command(stage, args, &dir) {
+            Ok(c) => c,
             Err(e) => {
                 // A dataset that cannot be had skips its stage; the others still run.
                 eprintln!("== {stage}: SKIPPED — {e:#}");
@@ -136,18 +175,41 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
                 continue;
             }
         };
+        let fp = fingerprint(root, stage, &command, &dir)?;
+        let fp_file = dir.join(".fingerprint");
+        if dir.join("summary.json").exists() {
+            if std::fs::read_to_string(&fp_file).ok().as_deref() == Some(fp.as_str()) {
+                eprintln!(
+                    "== {stage}: reused (same configuration, data and code as the results in {})",
+                    dir.display()
+                );
+                table.push((format!("{stage} (reused)"), 0.0));
+                continue;
+            }
+            if !args.force {
+                bail!(
+                    "{} holds {stage} results of other inputs (configuration, data or code); pass --force to replace them, or choose another --out",
+                    dir.display()
+                );
+            }
+        }
         let mut cmd = libtorch::cargo_command(&torch);
-        cmd.args(["run", "--release", "--quiet"]).args(&stage_args);
+        cmd.args(["run", "--release", "--quiet"])
+            .args(&command.args);
         if !cmd.status().context("running cargo")?.success() {
             bail!("stage {stage} failed (see its output above)");
         }
+        artifacts::write_atomic(&fp_file, fp.as_bytes())?;
         anyhow::ensure!(
             dir.join("summary.json").exists(),
             "stage {stage} wrote no summary.json"
         );
         table.push((stage.to_string(), start.elapsed().as_secs_f64()));
     }
-    let ran: Vec<&str> = table.iter().map(|(s, _)| s.as_str()).collect();
+    let ran: Vec<&str> = table
+        .iter()
+        .map(|(s, _)| s.split(' ').next().unwrap_or(s))
+        .collect();
     let mut merged = report::stage_summaries(&out, &ran)?;
     merged.insert("quick".into(), args.quick.into());
     artifacts::write_json(out.join("summary.json"), &merged)?;
@@ -247,6 +309,31 @@ fn utc_timestamp() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_ignores_the_output_folder_but_not_arguments_or_data() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let data = std::env::temp_dir().join(format!("fp-data-{}", std::process::id()));
+        std::fs::write(&data, b"one").unwrap();
+        let cmd = |out: &str, seed: &str| StageCommand {
+            args: vec!["--out".into(), out.into(), "--seed".into(), seed.into()],
+            inputs: vec![data.clone()],
+        };
+        let fp = |out: &str, seed: &str| {
+            fingerprint(&root, "q9", &cmd(out, seed), Path::new(out)).unwrap()
+        };
+        let base = fp("/a", "42");
+        assert_eq!(
+            base,
+            fp("/b", "42"),
+            "moving the output folder changes nothing"
+        );
+        assert_ne!(base, fp("/a", "7"), "a different seed is a different run");
+        std::fs::write(&data, b"two").unwrap();
+        assert_ne!(base, fp("/a", "42"), "different data is a different run");
+        std::fs::remove_file(data).unwrap();
+    }
     #[test]
     fn timestamp_has_the_documented_shape() {
         let t = super::utc_timestamp();
