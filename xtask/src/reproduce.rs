@@ -51,13 +51,24 @@ fn stage_command(stage: &str, args: &Args, dir: &Path) -> Result<StageCommand> {
     let mut inputs = Vec::new();
     let seed = args.seed.to_string();
     let out = dir.display().to_string();
+    // `cargo run` arguments: the package's binary, then the binary's own arguments.
+    let run_args = |package: &str, bin: &str, rest: &[&str]| -> Vec<String> {
+        ["-p", package, "--bin", bin, "--"]
+            .iter()
+            .chain(rest)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    // Training stages take --epochs: the user's, or a short run for --quick.
+    let with_epochs = |mut c: Vec<String>, quick_epochs: usize| {
+        if let Some(e) = args.epochs.or(args.quick.then_some(quick_epochs)) {
+            c.extend(["--epochs".to_string(), e.to_string()]);
+        }
+        c
+    };
     let cmd: Vec<String> = match stage {
         "q1" => {
-            let mut c: Vec<String> = [
-                "-p", "hopfield", "--bin", "q1", "--", "--out", &out, "--seed", &seed,
-            ]
-            .map(String::from)
-            .to_vec();
+            let mut c = run_args("hopfield", "q1", &["--out", &out, "--seed", &seed]);
             if args.quick {
                 c.push("--quick".into());
             }
@@ -65,52 +76,45 @@ fn stage_command(stage: &str, args: &Args, dir: &Path) -> Result<StageCommand> {
         }
         "q2" => {
             let npz = datasets::ensure_intel(&args.data_dir, args.npz.as_deref())?;
-            inputs.push(npz.clone());
-            let mut c: Vec<String> = [
-                "-p",
-                "vision",
-                "--bin",
-                "cnn",
-                "--",
-                "reproduce",
-                "--out",
-                &out,
-                "--seed",
-                &seed,
-                "--npz",
-            ]
-            .map(String::from)
-            .to_vec();
-            c.push(npz.display().to_string());
-            if let Some(e) = args.epochs.or(args.quick.then_some(1)) {
-                c.extend(["--epochs".to_string(), e.to_string()]);
-            }
-            c
+            let npz_arg = npz.display().to_string();
+            inputs.push(npz);
+            with_epochs(
+                run_args(
+                    "vision",
+                    "cnn",
+                    &[
+                        "reproduce",
+                        "--out",
+                        &out,
+                        "--seed",
+                        &seed,
+                        "--npz",
+                        &npz_arg,
+                    ],
+                ),
+                1,
+            )
         }
         "q3" => {
             let data = datasets::ensure_p2g(&args.data_dir)?;
             inputs.extend(datasets::P2G.iter().map(|f| data.join(f.name)));
-            let mut c: Vec<String> = [
-                "-p",
-                "seq2seq",
-                "--bin",
-                "p2g",
-                "--",
-                "reproduce",
-                "--out",
-                &out,
-                "--seed",
-                &seed,
-                "--data-dir",
-            ]
-            .map(String::from)
-            .to_vec();
-            c.push(data.display().to_string());
-            let epochs = args.epochs.or(args.quick.then_some(2));
-            if let Some(e) = epochs {
-                c.extend(["--epochs".to_string(), e.to_string()]);
-            }
-            c
+            let data_arg = data.display().to_string();
+            with_epochs(
+                run_args(
+                    "seq2seq",
+                    "p2g",
+                    &[
+                        "reproduce",
+                        "--out",
+                        &out,
+                        "--seed",
+                        &seed,
+                        "--data-dir",
+                        &data_arg,
+                    ],
+                ),
+                2,
+            )
         }
         other => bail!("unknown stage '{other}'"),
     };
