@@ -10,6 +10,7 @@
 
 pub mod attention;
 pub mod batch;
+pub mod corpus;
 pub mod data;
 pub mod decode;
 pub mod decoder;

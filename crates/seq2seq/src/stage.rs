@@ -9,12 +9,11 @@ use plot::{LineChart, Series};
 use serde::Serialize;
 use tch::Device;
 
-use crate::batch::{encode, Encoded, Vocabs};
-use crate::data::Splits;
+use crate::corpus::Corpus;
 use crate::decode::Strategy;
 use crate::evaluate::{predict, score, wer_at_k, Scores};
 use crate::model::{Model, ModelConfig};
-use crate::train::{train, TrainConfig, TrainData, TrainOutcome};
+use crate::train::{train, TrainConfig, TrainOutcome};
 
 /// Options of the stage.
 #[derive(Debug, Clone, Serialize)]
@@ -140,36 +139,8 @@ pub struct Q3Summary {
     pub figures: Vec<String>,
 }
 
-struct Prepared {
-    vocabs: Vocabs,
-    train: Vec<Encoded>,
-    valid: Vec<Encoded>,
-    test: Vec<Encoded>,
-    valid_gold: Vec<String>,
-    test_gold: Vec<String>,
-}
-
-fn prepare(dir: &Path) -> Result<Prepared> {
-    let splits = Splits::read(dir)?;
-    let vocabs = Vocabs::from_train(&splits.train);
-    Ok(Prepared {
-        train: encode(&splits.train, &vocabs),
-        valid: encode(&splits.valid, &vocabs),
-        test: encode(&splits.test, &vocabs),
-        valid_gold: splits.valid.iter().map(|e| e.tgt.clone()).collect(),
-        test_gold: splits.test.iter().map(|e| e.tgt.clone()).collect(),
-        vocabs,
-    })
-}
-
-fn model_config(p: &Prepared, c: &StageConfig, attention: bool) -> ModelConfig {
-    ModelConfig {
-        src_vocab: p.vocabs.src.len() as i64,
-        tgt_vocab: p.vocabs.tgt.len() as i64,
-        hidden: c.hidden,
-        dropout: c.dropout,
-        attention,
-    }
+fn model_config(p: &Corpus, c: &StageConfig, attention: bool) -> ModelConfig {
+    p.model_config(c.hidden, c.dropout, attention)
 }
 
 fn names(attention: bool) -> (&'static str, &'static str) {
@@ -181,7 +152,7 @@ fn names(attention: bool) -> (&'static str, &'static str) {
 }
 
 fn train_here(
-    p: &Prepared,
+    p: &Corpus,
     c: &StageConfig,
     attention: bool,
     dir: &Path,
@@ -192,12 +163,7 @@ fn train_here(
     torchkit::rng::seed(c.seed);
     let mut model = Model::new(&model_config(p, c, attention), device);
     eprintln!("Number of parameters: {}", model.parameters());
-    let data = TrainData {
-        train: &p.train,
-        valid: &p.valid,
-        valid_gold: &p.valid_gold,
-        tgt_vocab: &p.vocabs.tgt,
-    };
+    let data = p.train_data();
     train(
         &mut model,
         &data,
@@ -281,7 +247,7 @@ fn wait_training(
 }
 
 fn test_model(
-    p: &Prepared,
+    p: &Corpus,
     c: &StageConfig,
     attention: bool,
     outcome: TrainOutcome,
@@ -348,7 +314,7 @@ fn test_model(
 pub fn run(c: &StageConfig, out: &Path, device: Device, runner: &Runner) -> Result<Q3Summary> {
     let start = Instant::now();
     std::fs::create_dir_all(out)?;
-    let p = prepare(&c.data_dir)?;
+    let p = Corpus::read(&c.data_dir)?;
     let (a, b) = match runner {
         Runner::Binary(exe) if c.parallel => {
             let (ca, cb) = (

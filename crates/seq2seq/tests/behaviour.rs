@@ -138,11 +138,10 @@ fn short_training_on_real_lines_lowers_the_loss() {
     let d = common::data();
     torchkit::rng::seed(42);
     let mut model = Model::new(&common::config(&d, true), Device::Cpu);
-    let valid_gold: Vec<String> = d.splits.test[..100].iter().map(|e| e.tgt.clone()).collect();
     let data = TrainData {
         train: &d.train[..640],
         valid: &d.test[..100],
-        valid_gold: &valid_gold,
+        valid_gold: &d.test_gold[..100],
         tgt_vocab: &d.vocabs.tgt,
     };
     let dir = std::env::temp_dir().join(format!("p2g-train-{}", std::process::id()));

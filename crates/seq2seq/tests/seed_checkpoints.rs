@@ -21,8 +21,8 @@ fn printed(attention: bool) -> String {
         1000,
         tch::Device::Cpu,
     );
-    let gold: Vec<&str> = d.splits.test.iter().map(|e| e.tgt.as_str()).collect();
-    let s = score(&preds, &gold);
+    let gold = &d.test_gold;
+    let s = score(&preds, gold);
     format!("Test CER: {:.4}, Test WER: {:.4}", s.cer, s.wer)
 }
 

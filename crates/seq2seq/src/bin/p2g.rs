@@ -5,13 +5,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use seq2seq::batch::{encode, Vocabs};
-use seq2seq::data::Splits;
+use seq2seq::corpus::Corpus;
 use seq2seq::decode::Strategy;
 use seq2seq::evaluate::{predict, score, wer_at_k};
-use seq2seq::model::{Model, ModelConfig};
+use seq2seq::model::Model;
 use seq2seq::stage::{self, StageConfig};
-use seq2seq::train::{train, TrainConfig, TrainData};
+use seq2seq::train::{train, TrainConfig};
 use torchkit::device::DeviceChoice;
 
 /// Phoneme-to-grapheme seq2seq (homework 2, Q3) on libtorch.
@@ -135,14 +134,11 @@ fn main() -> Result<()> {
         } => {
             let device = c.device.resolve()?;
             torchkit::rng::seed(c.seed);
-            let splits = Splits::read(&c.data_dir)?;
-            let vocabs = Vocabs::from_train(&splits.train);
-            let (train_set, valid) = (
-                encode(&splits.train, &vocabs),
-                encode(&splits.valid, &vocabs),
+            let corpus = Corpus::read(&c.data_dir)?;
+            let mut model = Model::new(
+                &corpus.model_config(c.hidden_size, c.dropout, c.use_attn),
+                device,
             );
-            let valid_gold: Vec<String> = splits.valid.iter().map(|e| e.tgt.clone()).collect();
-            let mut model = Model::new(&config(&c, &vocabs), device);
             println!("Number of parameters: {}", model.parameters());
             let ckpt = c.checkpoint();
             let stem = ckpt
@@ -151,12 +147,7 @@ fn main() -> Result<()> {
                 .to_string_lossy()
                 .to_string();
             let log = ckpt.with_file_name(format!("{stem}_epochs.csv"));
-            let data = TrainData {
-                train: &train_set,
-                valid: &valid,
-                valid_gold: &valid_gold,
-                tgt_vocab: &vocabs.tgt,
-            };
+            let data = corpus.train_data();
             let tc = TrainConfig {
                 lr: c.lr,
                 epochs: c.n_epochs,
@@ -185,11 +176,11 @@ fn main() -> Result<()> {
         } => {
             let device = c.device.resolve()?;
             torchkit::rng::seed(c.seed);
-            let splits = Splits::read(&c.data_dir)?;
-            let vocabs = Vocabs::from_train(&splits.train);
-            let test = encode(&splits.test, &vocabs);
-            let gold: Vec<String> = splits.test.iter().map(|e| e.tgt.clone()).collect();
-            let mut model = Model::new(&config(&c, &vocabs), device);
+            let corpus = Corpus::read(&c.data_dir)?;
+            let mut model = Model::new(
+                &corpus.model_config(c.hidden_size, c.dropout, c.use_attn),
+                device,
+            );
             let ckpt = c.checkpoint();
             model.load(&ckpt).with_context(|| {
                 format!(
@@ -206,19 +197,19 @@ fn main() -> Result<()> {
             let run = || {
                 predict(
                     &model.net,
-                    &test,
-                    &vocabs.tgt,
+                    &corpus.test,
+                    &corpus.vocabs.tgt,
                     strategy,
                     c.max_len,
                     1000,
                     device,
                 )
             };
-            let s = score(&run(), &gold);
+            let s = score(&run(), &corpus.test_gold);
             println!("Test CER: {:.4}, Test WER: {:.4}", s.cer, s.wer);
             if topp.is_some() {
                 let sets: Vec<Vec<String>> = (0..k).map(|_| run()).collect();
-                let at_k = wer_at_k(&sets, &gold);
+                let at_k = wer_at_k(&sets, &corpus.test_gold);
                 println!("Printing first 10 examples with multiple predictions:");
                 for ex in at_k.differing.iter().take(10) {
                     println!("{ex:?}");
@@ -267,14 +258,4 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn config(c: &Common, vocabs: &Vocabs) -> ModelConfig {
-    ModelConfig {
-        src_vocab: vocabs.src.len() as i64,
-        tgt_vocab: vocabs.tgt.len() as i64,
-        hidden: c.hidden_size,
-        dropout: c.dropout,
-        attention: c.use_attn,
-    }
 }

@@ -7,8 +7,7 @@
 
 use std::path::PathBuf;
 
-use seq2seq::batch::{encode, Encoded, Vocabs};
-use seq2seq::data::Splits;
+use seq2seq::corpus::Corpus;
 use seq2seq::model::{Model, ModelConfig};
 
 fn shared() -> PathBuf {
@@ -43,36 +42,17 @@ pub fn seed_checkpoint(name: &str) -> PathBuf {
 }
 
 /// The real data, encoded.
-pub struct Data {
-    pub vocabs: Vocabs,
-    pub splits: Splits,
-    pub train: Vec<Encoded>,
-    pub test: Vec<Encoded>,
+pub fn data() -> Corpus {
+    Corpus::read(data_dir()).unwrap()
 }
 
-pub fn data() -> Data {
-    let splits = Splits::read(data_dir()).unwrap();
-    let vocabs = Vocabs::from_train(&splits.train);
-    Data {
-        train: encode(&splits.train, &vocabs),
-        test: encode(&splits.test, &vocabs),
-        vocabs,
-        splits,
-    }
-}
-
-pub fn config(d: &Data, attention: bool) -> ModelConfig {
-    ModelConfig {
-        src_vocab: d.vocabs.src.len() as i64,
-        tgt_vocab: d.vocabs.tgt.len() as i64,
-        hidden: 128,
-        dropout: 0.3,
-        attention,
-    }
+/// The homework's model options for this data.
+pub fn config(d: &Corpus, attention: bool) -> ModelConfig {
+    d.model_config(128, 0.3, attention)
 }
 
 /// A model with a seed checkpoint loaded.
-pub fn seed_model(d: &Data, attention: bool) -> Model {
+pub fn seed_model(d: &Corpus, attention: bool) -> Model {
     let mut m = Model::new(&config(d, attention), tch::Device::Cpu);
     m.load(seed_checkpoint(if attention {
         "seed-attn"
