@@ -98,7 +98,7 @@ fn rel_err(ours: &[f64], reference: &[f64]) -> f64 {
     max_abs(&diff) / max_abs(reference).max(1e-300)
 }
 
-/// Autograd's ∇ and ∇² of E (`which = Energy`) or E2, at q.
+/// Autograd's ∇ and ∇² at q of E (`full_energy`) or of E2.
 fn autograd(memory: &Memory, q: &Array1<f64>, full_energy: bool) -> (Array1<f64>, Array2<f64>) {
     let x = tensor2(memory.patterns());
     let qt = tensor1(q).set_requires_grad(true);

@@ -13,7 +13,7 @@ use crate::corpus::Corpus;
 use crate::decode::Strategy;
 use crate::evaluate::{predict, score, wer_at_k, Scores};
 use crate::model::{Model, ModelConfig};
-use crate::train::{train, TrainConfig, TrainOutcome};
+use crate::train::{TrainConfig, TrainOutcome};
 
 /// Options of the stage.
 #[derive(Debug, Clone, Serialize)]
@@ -38,16 +38,6 @@ pub struct StageConfig {
     /// (training is dominated by small ops, so two single-threaded runs finish much sooner
     /// than two two-threaded runs one after the other).
     pub parallel: bool,
-}
-
-/// How the stage gets a training run done: in this process, or by running the `p2g`
-/// binary (whose path is given) as a child process.
-#[derive(Debug, Clone)]
-pub enum Runner {
-    /// Train here, one model after the other.
-    InProcess,
-    /// Spawn `<exe> train …` per model.
-    Binary(PathBuf),
 }
 
 /// Test results of one trained model.
@@ -149,29 +139,6 @@ fn names(attention: bool) -> (&'static str, &'static str) {
     } else {
         ("no_attention", "a")
     }
-}
-
-fn train_here(
-    p: &Corpus,
-    c: &StageConfig,
-    attention: bool,
-    dir: &Path,
-    device: Device,
-) -> Result<TrainOutcome> {
-    let (name, letter) = names(attention);
-    eprintln!("== Q3 ({letter}) training {name}");
-    torchkit::rng::seed(c.seed);
-    let mut model = Model::new(&model_config(p, c, attention), device);
-    eprintln!("Number of parameters: {}", model.parameters());
-    let data = p.train_data();
-    train(
-        &mut model,
-        &data,
-        &c.train,
-        &dir.join(format!("{name}.safetensors")),
-        &dir.join(format!("{name}_epochs.csv")),
-        device,
-    )
 }
 
 /// Starts `exe train` for one model; its output goes to `<name>.log` in `dir`.
@@ -311,33 +278,29 @@ fn test_model(
 }
 
 /// Runs the stage into `out` (summary last, so its presence means the stage finished).
-pub fn run(c: &StageConfig, out: &Path, device: Device, runner: &Runner) -> Result<Q3Summary> {
+/// Training runs as `exe train …` child processes (`exe` is the `p2g` binary); testing
+/// happens here.
+pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3Summary> {
     let start = Instant::now();
     std::fs::create_dir_all(out)?;
     let p = Corpus::read(&c.data_dir)?;
-    let (a, b) = match runner {
-        Runner::Binary(exe) if c.parallel => {
-            let (ca, cb) = (
-                spawn_training(exe, c, false, out)?,
-                spawn_training(exe, c, true, out)?,
-            );
-            (
-                wait_training(ca, false, out)?,
-                wait_training(cb, true, out)?,
-            )
-        }
-        Runner::Binary(exe) => {
-            artifacts::write_atomic(threads_file(out), b"2")?;
-            let a = wait_training(spawn_training(exe, c, false, out)?, false, out)?;
-            (
-                a,
-                wait_training(spawn_training(exe, c, true, out)?, true, out)?,
-            )
-        }
-        Runner::InProcess => (
-            train_here(&p, c, false, out, device)?,
-            train_here(&p, c, true, out, device)?,
-        ),
+    let (a, b) = if c.parallel {
+        artifacts::write_atomic(threads_file(out), b"1")?;
+        let (ca, cb) = (
+            spawn_training(exe, c, false, out)?,
+            spawn_training(exe, c, true, out)?,
+        );
+        // (a) is the cheaper model: once it is done, (b) may use both cores.
+        let a = wait_training(ca, false, out)?;
+        artifacts::write_atomic(threads_file(out), b"2")?;
+        (a, wait_training(cb, true, out)?)
+    } else {
+        artifacts::write_atomic(threads_file(out), b"2")?;
+        let a = wait_training(spawn_training(exe, c, false, out)?, false, out)?;
+        (
+            a,
+            wait_training(spawn_training(exe, c, true, out)?, true, out)?,
+        )
     };
     let training_seconds = start.elapsed().as_secs_f64();
     let (_, no_attention) = test_model(&p, c, false, a, device)?;

@@ -114,6 +114,17 @@ struct Common {
 }
 
 impl Common {
+    /// Resolves the device, seeds libtorch, reads the data and builds a fresh model — in
+    /// that order, so initialisation draws come right after the seed.
+    fn setup(&self) -> Result<(tch::Device, Corpus, Model)> {
+        let device = self.device.resolve()?;
+        torchkit::rng::seed(self.seed);
+        let corpus = Corpus::read(&self.data_dir)?;
+        let config = corpus.model_config(self.hidden_size, self.dropout, self.use_attn);
+        let model = Model::new(&config, device);
+        Ok((device, corpus, model))
+    }
+
     fn checkpoint(&self) -> PathBuf {
         self.checkpoint.clone().unwrap_or_else(|| {
             PathBuf::from(if self.use_attn {
@@ -132,13 +143,7 @@ fn main() -> Result<()> {
             outcome,
             threads_file,
         } => {
-            let device = c.device.resolve()?;
-            torchkit::rng::seed(c.seed);
-            let corpus = Corpus::read(&c.data_dir)?;
-            let mut model = Model::new(
-                &corpus.model_config(c.hidden_size, c.dropout, c.use_attn),
-                device,
-            );
+            let (device, corpus, mut model) = c.setup()?;
             println!("Number of parameters: {}", model.parameters());
             let ckpt = c.checkpoint();
             let stem = ckpt
@@ -174,13 +179,7 @@ fn main() -> Result<()> {
             k,
             beam,
         } => {
-            let device = c.device.resolve()?;
-            torchkit::rng::seed(c.seed);
-            let corpus = Corpus::read(&c.data_dir)?;
-            let mut model = Model::new(
-                &corpus.model_config(c.hidden_size, c.dropout, c.use_attn),
-                device,
-            );
+            let (device, corpus, mut model) = c.setup()?;
             let ckpt = c.checkpoint();
             model.load(&ckpt).with_context(|| {
                 format!(
@@ -241,8 +240,7 @@ fn main() -> Result<()> {
                 beam_widths,
                 parallel: !sequential,
             };
-            let runner = stage::Runner::Binary(std::env::current_exe()?);
-            let s = stage::run(&config, &out, device.resolve()?, &runner)?;
+            let s = stage::run(&config, &out, device.resolve()?, &std::env::current_exe()?)?;
             eprintln!(
                 "Q3 done in {:.1} s: training {:.1} s wall ((a) {:.1} s, (b) {:.1} s), testing {:.1} s; peak memory (a) {:.0} MiB, (b) {:.0} MiB, testing {:.0} MiB; results in {}",
                 s.total_seconds,
