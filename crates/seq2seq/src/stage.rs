@@ -180,20 +180,17 @@ fn spawn_training(
         .arg(dir.join(format!("{name}.safetensors")))
         .arg("--outcome")
         .arg(dir.join(format!("{name}_outcome.json")))
-        .arg("--threads-file")
-        .arg(threads_file(dir))
-        .env("OMP_NUM_THREADS", "1")
         .stdout(log.try_clone()?)
         .stderr(log);
+    if c.parallel {
+        // Two runs side by side: one libtorch thread each, one per core.
+        cmd.env("OMP_NUM_THREADS", "1");
+    }
     if attention {
         cmd.arg("--use-attn");
     }
     cmd.spawn()
         .with_context(|| format!("starting {}", exe.display()))
-}
-
-fn threads_file(dir: &Path) -> PathBuf {
-    dir.join(".threads")
 }
 
 fn wait_training(
@@ -285,17 +282,15 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
     std::fs::create_dir_all(out)?;
     let p = Corpus::read(&c.data_dir)?;
     let (a, b) = if c.parallel {
-        artifacts::write_atomic(threads_file(out), b"1")?;
         let (ca, cb) = (
             spawn_training(exe, c, false, out)?,
             spawn_training(exe, c, true, out)?,
         );
-        // (a) is the cheaper model: once it is done, (b) may use both cores.
-        let a = wait_training(ca, false, out)?;
-        artifacts::write_atomic(threads_file(out), b"2")?;
-        (a, wait_training(cb, true, out)?)
+        (
+            wait_training(ca, false, out)?,
+            wait_training(cb, true, out)?,
+        )
     } else {
-        artifacts::write_atomic(threads_file(out), b"2")?;
         let a = wait_training(spawn_training(exe, c, false, out)?, false, out)?;
         (
             a,

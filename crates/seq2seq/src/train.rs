@@ -28,10 +28,6 @@ pub struct TrainConfig {
     pub max_len: usize,
     /// Decoder rows at once when decoding (validation and test): bounds memory.
     pub eval_batch_size: usize,
-    /// If set, a file holding a number of libtorch threads, re-read before every epoch: the
-    /// Q3 stage runs (a) and (b) side by side on one thread each and raises (b)'s count when
-    /// (a) is done, so no core idles.
-    pub threads_file: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -42,7 +38,6 @@ impl Default for TrainConfig {
             batch_size: 64,
             max_len: 50,
             eval_batch_size: 500,
-            threads_file: None,
         }
     }
 }
@@ -115,11 +110,6 @@ pub fn train(
     let (mut best_cer, mut best_epoch) = (f64::INFINITY, 0);
     let n_batches = data.train.len().div_ceil(config.batch_size) as u64;
     for epoch in 1..=config.epochs {
-        if let Some(n) = config.threads_file.as_deref().and_then(read_threads) {
-            if n != tch::get_num_threads() {
-                tch::set_num_threads(n);
-            }
-        }
         let t = Instant::now();
         let order = torchkit::rng::permutation(data.train.len());
         let bar = torchkit::runlog::epoch_bar(n_batches, epoch, config.epochs);
@@ -177,13 +167,4 @@ pub fn train(
         params: model.parameters(),
         peak_rss_mib: torchkit::runlog::peak_rss_mib(),
     })
-}
-
-fn read_threads(path: &Path) -> Option<i32> {
-    std::fs::read_to_string(path)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-        .filter(|&n| n > 0)
 }

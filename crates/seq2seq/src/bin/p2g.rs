@@ -30,9 +30,6 @@ enum Command {
         /// Also write the run's outcome (per-epoch figures, best epoch) as JSON here.
         #[arg(long)]
         outcome: Option<PathBuf>,
-        /// Re-read the number of libtorch threads from this file before every epoch.
-        #[arg(long)]
-        threads_file: Option<PathBuf>,
     },
     /// Decode the test set with a checkpoint and print CER / WER (and WER@k with --topp).
     Test {
@@ -138,11 +135,7 @@ impl Common {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Train {
-            common: c,
-            outcome,
-            threads_file,
-        } => {
+        Command::Train { common: c, outcome } => {
             let (device, corpus, mut model) = c.setup()?;
             println!("Number of parameters: {}", model.parameters());
             let ckpt = c.checkpoint();
@@ -158,7 +151,6 @@ fn main() -> Result<()> {
                 epochs: c.n_epochs,
                 batch_size: c.batch_size,
                 max_len: c.max_len,
-                threads_file,
                 ..TrainConfig::default()
             };
             let out = train(&mut model, &data, &tc, &ckpt, &log, device)?;
