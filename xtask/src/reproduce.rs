@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use crate::{datasets, libtorch, report};
 
@@ -23,15 +23,27 @@ pub struct Args {
     /// Run Q2 on this npz (same layout as the Intel file, e.g. a substitute) instead.
     #[arg(long)]
     npz: Option<PathBuf>,
-    /// Small, fast versions of every stage (labelled as such; not the homework numbers).
+    /// The whole pipeline in a few minutes on generated data (Q2: 900 pattern images, Q3:
+    /// 2,400 made-up words) with short runs; labelled as such, never the homework numbers.
     #[arg(long)]
     quick: bool,
+    /// Where the training stages run: auto (CUDA when available), cpu or cuda.
+    #[arg(long, default_value = "cpu", value_parser = ["auto", "cpu", "cuda"])]
+    device: String,
+    /// Trainings a stage runs at the same time, each in its own process with its share of
+    /// the cores (Q3 trains (a) and (b) side by side when this is 2 or more).
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
     /// Epochs per training run (default: the homework's).
     #[arg(long)]
     epochs: Option<usize>,
-    /// Seed of every stage.
+    /// Seed of every stage (the first seed with --seeds).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Repeat every training stage with this many seeds (seed, seed+1, ...); the report then
+    /// gives mean ± standard deviation and per-epoch bands. Extra seeds go to OUT/<stage>-seed<S>/.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
     /// Rerun stages whose results in --out came from other inputs (they are replaced).
     #[arg(long)]
     force: bool,
@@ -47,9 +59,9 @@ struct StageCommand {
     inputs: Vec<PathBuf>,
 }
 
-fn stage_command(stage: &str, args: &Args, dir: &Path) -> Result<StageCommand> {
+fn stage_command(stage: &str, args: &Args, seed: u64, dir: &Path) -> Result<StageCommand> {
     let mut inputs = Vec::new();
-    let seed = args.seed.to_string();
+    let seed = seed.to_string();
     let out = dir.display().to_string();
     // `cargo run` arguments: the package's binary, then the binary's own arguments.
     let run_args = |package: &str, bin: &str, rest: &[&str]| -> Vec<String> {
@@ -75,46 +87,53 @@ fn stage_command(stage: &str, args: &Args, dir: &Path) -> Result<StageCommand> {
             c
         }
         "q2" => {
-            let npz = datasets::ensure_intel(&args.data_dir, args.npz.as_deref())?;
-            let npz_arg = npz.display().to_string();
-            inputs.push(npz);
-            with_epochs(
-                run_args(
-                    "vision",
-                    "cnn",
-                    &[
-                        "reproduce",
-                        "--out",
-                        &out,
-                        "--seed",
-                        &seed,
-                        "--npz",
-                        &npz_arg,
-                    ],
-                ),
-                1,
-            )
+            let mut c = run_args(
+                "vision",
+                "cnn",
+                &[
+                    "reproduce",
+                    "--out",
+                    &out,
+                    "--seed",
+                    &seed,
+                    "--device",
+                    &args.device,
+                ],
+            );
+            if args.quick {
+                c.push("--synthetic".into());
+            } else {
+                let npz = datasets::ensure_intel(&args.data_dir, args.npz.as_deref())?;
+                c.extend(["--npz".into(), npz.display().to_string()]);
+                inputs.push(npz);
+            }
+            with_epochs(c, 3)
         }
         "q3" => {
-            let data = datasets::ensure_p2g(&args.data_dir)?;
-            inputs.extend(datasets::P2G.iter().map(|f| data.join(f.name)));
-            let data_arg = data.display().to_string();
-            with_epochs(
-                run_args(
-                    "seq2seq",
-                    "p2g",
-                    &[
-                        "reproduce",
-                        "--out",
-                        &out,
-                        "--seed",
-                        &seed,
-                        "--data-dir",
-                        &data_arg,
-                    ],
-                ),
-                2,
-            )
+            let mut c = run_args(
+                "seq2seq",
+                "p2g",
+                &[
+                    "reproduce",
+                    "--out",
+                    &out,
+                    "--seed",
+                    &seed,
+                    "--device",
+                    &args.device,
+                ],
+            );
+            if args.quick {
+                c.push("--synthetic".into());
+            } else {
+                let data = datasets::ensure_p2g(&args.data_dir)?;
+                inputs.extend(datasets::P2G.iter().map(|f| data.join(f.name)));
+                c.extend(["--data-dir".into(), data.display().to_string()]);
+            }
+            if args.jobs < 2 {
+                c.push("--sequential".into());
+            }
+            with_epochs(c, 5)
         }
         other => bail!("unknown stage '{other}'"),
     };
@@ -164,13 +183,28 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     };
     let torch = libtorch::ensure(root)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let mut table = Vec::new();
+    if args.out.is_none() {
+        point_latest(root, &out)?;
+    }
+    let mut table: Vec<report::StageRecord> = Vec::new();
     let mut skipped: Vec<(String, String)> = Vec::new();
-    for stage in STAGES.iter().filter(|s| args.only.iter().any(|o| o == *s)) {
-        eprintln!("== {stage}: running");
+    // Q1 has no training: one seed is enough.
+    let runs = STAGES
+        .iter()
+        .filter(|s| args.only.iter().any(|o| o == *s))
+        .flat_map(|s| {
+            let n = if *s == "q1" { 1 } else { args.seeds };
+            (0..n).map(move |i| (*s, args.seed + i))
+        });
+    for (stage, seed) in runs {
+        let name = report::stage_dir_name(stage, seed, args.seed);
+        if skipped.iter().any(|(s, _)| s == stage) {
+            continue;
+        }
+        eprintln!("== {name}: running");
         let start = Instant::now();
-        let dir = out.join(stage);
-        let command = match stage_command(stage, args, &dir) {
+        let dir = out.join(&name);
+        let command = match stage_command(stage, args, seed, &dir) {
             Ok(c) => c,
             Err(e) => {
                 // A dataset that cannot be had skips its stage; the others still run.
@@ -180,58 +214,104 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             }
         };
         let fp = fingerprint(root, stage, &command, &dir)?;
-        let fp_file = dir.join(".fingerprint");
+        let record_file = dir.join("stage.json");
+        let pending = dir.join(".pending-fingerprint");
+        let other_inputs = |what: &str| {
+            anyhow!(
+                "{} holds {what} {stage} results of other inputs (configuration, data or code); pass --force to replace them, or choose another --out",
+                dir.display()
+            )
+        };
         if dir.join("summary.json").exists() {
-            if std::fs::read_to_string(&fp_file).ok().as_deref() == Some(fp.as_str()) {
-                eprintln!(
-                    "== {stage}: reused (same configuration, data and code as the results in {})",
-                    dir.display()
-                );
-                table.push((format!("{stage} (reused)"), 0.0));
-                continue;
+            let previous = std::fs::read_to_string(&record_file)
+                .ok()
+                .and_then(|t| serde_json::from_str::<report::StageRecord>(&t).ok());
+            match previous {
+                Some(mut r) if r.fingerprint == fp => {
+                    eprintln!(
+                        "== {name}: reused (same configuration, data and code as the results in {})",
+                        dir.display()
+                    );
+                    r.reused = true;
+                    table.push(r);
+                    continue;
+                }
+                _ if !args.force => return Err(other_inputs("finished")),
+                _ => clear(&dir)?,
             }
-            if !args.force {
-                bail!(
-                    "{} holds {stage} results of other inputs (configuration, data or code); pass --force to replace them, or choose another --out",
+        } else if dir.exists() {
+            // An interrupted run: its trainings resume from their last finished epoch, but
+            // only if it was started with the same inputs.
+            match std::fs::read_to_string(&pending) {
+                Ok(p) if p == fp => eprintln!(
+                    "== {name}: continuing the interrupted run in {}",
                     dir.display()
-                );
+                ),
+                _ if std::fs::read_dir(&dir)?.next().is_none() => {}
+                _ if !args.force => return Err(other_inputs("unfinished")),
+                _ => clear(&dir)?,
             }
         }
+        artifacts::write_atomic(&pending, fp.as_bytes())?;
         let mut cmd = libtorch::cargo_command(&torch);
         cmd.args(["run", "--release", "--quiet"])
             .args(&command.args);
         if !cmd.status().context("running cargo")?.success() {
-            bail!("stage {stage} failed (see its output above)");
+            bail!("stage {name} failed (see its output above)");
         }
-        artifacts::write_atomic(&fp_file, fp.as_bytes())?;
         anyhow::ensure!(
             dir.join("summary.json").exists(),
-            "stage {stage} wrote no summary.json"
+            "stage {name} wrote no summary.json"
         );
-        table.push((stage.to_string(), start.elapsed().as_secs_f64()));
+        let record = report::StageRecord {
+            stage: stage.to_string(),
+            dir: name,
+            seed,
+            seconds: start.elapsed().as_secs_f64(),
+            fingerprint: fp,
+            inputs: command
+                .inputs
+                .iter()
+                .map(|f| Ok((f.display().to_string(), fetch::sha256_file(f)?)))
+                .collect::<Result<_>>()?,
+            reused: false,
+        };
+        artifacts::write_json(&record_file, &record)?;
+        let _ = std::fs::remove_file(&pending);
+        table.push(record);
     }
     let ran: Vec<&str> = table
         .iter()
-        .map(|(s, _)| s.split(' ').next().unwrap_or(s))
+        .filter(|r| r.seed == args.seed)
+        .map(|r| r.stage.as_str())
         .collect();
     let mut merged = report::stage_summaries(&out, &ran)?;
     merged.insert("quick".into(), args.quick.into());
+    if args.seeds > 1 {
+        let seeds = report::seeds::aggregate(&out, &table, args.quick)?;
+        merged.insert("seeds".into(), seeds);
+    }
     artifacts::write_json(out.join("summary.json"), &merged)?;
     let facts = report::RunFacts {
         date: utc_timestamp(),
         commit: git_commit(root),
         libtorch: torch.version.clone(),
+        device: args.device.clone(),
         stages: table.clone(),
         skipped: skipped.clone(),
         quick: args.quick,
     };
     report::write(root, &out, &merged, &facts)?;
-    eprintln!("\n{:<8} {:>10}", "stage", "seconds");
-    for (stage, secs) in table {
-        eprintln!("{stage:<8} {secs:>10.1}");
+    eprintln!("\n{:<12} {:>8} {:>10}", "stage", "seed", "seconds");
+    for r in &table {
+        let how = if r.reused { " (reused)" } else { "" };
+        eprintln!("{:<12} {:>8} {:>10.1}{how}", r.stage, r.seed, r.seconds);
     }
     eprintln!("Results in {}", out.display());
-    eprintln!("Report: {}", out.join("REPORT.md").display());
+    eprintln!(
+        "Report: {} (and report.html)",
+        out.join("REPORT.md").display()
+    );
     if !skipped.is_empty() {
         let names: Vec<&str> = skipped.iter().map(|s| s.0.as_str()).collect();
         bail!(
@@ -242,28 +322,70 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// Empties a stage folder whose results `--force` replaces.
+fn clear(dir: &Path) -> Result<()> {
+    eprintln!(
+        "== --force: removing the previous results in {}",
+        dir.display()
+    );
+    std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))
+}
+
+/// Points `reports/latest` at `out` (a symlink, replaced atomically).
+fn point_latest(root: &Path, out: &Path) -> Result<()> {
+    let reports = root.join("reports");
+    let target = out.strip_prefix(&reports).unwrap_or(out);
+    let tmp = reports.join(".latest.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(target, &tmp)
+        .and_then(|()| std::fs::rename(&tmp, reports.join("latest")))
+        .with_context(|| {
+            format!(
+                "pointing {} at {}",
+                reports.join("latest").display(),
+                out.display()
+            )
+        })?;
+    Ok(())
+}
+
 /// `cargo xtask report --out DIR`: the report again from the stage summaries in DIR.
 pub fn report_only(root: &Path, out: &Path) -> Result<()> {
-    let merged = report::stage_summaries(out, STAGES)?;
+    let mut merged = report::stage_summaries(out, STAGES)?;
     anyhow::ensure!(
         !merged.is_empty(),
         "{} holds no stage results (q1/summary.json, ...)",
         out.display()
     );
-    let quick = std::fs::read_to_string(out.join("summary.json"))
+    let previous: serde_json::Value = std::fs::read_to_string(out.join("summary.json"))
         .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .is_some_and(|v| v["quick"] == serde_json::Value::Bool(true));
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let quick = previous["quick"] == serde_json::Value::Bool(true);
+    merged.insert("quick".into(), quick.into());
+    if !previous["seeds"].is_null() {
+        merged.insert("seeds".into(), previous["seeds"].clone());
+    }
+    let mut stages: Vec<report::StageRecord> = std::fs::read_dir(out)?
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stage.json")).ok())
+        .filter_map(|t| serde_json::from_str(&t).ok())
+        .collect();
+    stages.sort_by(|a, b| (&a.stage, a.seed).cmp(&(&b.stage, b.seed)));
     let facts = report::RunFacts {
         date: utc_timestamp(),
         commit: git_commit(root),
         libtorch: libtorch::installed_version(root).unwrap_or_else(|| "unknown".into()),
-        stages: Vec::new(),
+        device: "see the stage summaries".into(),
+        stages,
         skipped: Vec::new(),
         quick,
     };
     report::write(root, out, &merged, &facts)?;
-    eprintln!("Report: {}", out.join("REPORT.md").display());
+    eprintln!(
+        "Report: {} (and report.html)",
+        out.join("REPORT.md").display()
+    );
     Ok(())
 }
 

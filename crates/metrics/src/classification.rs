@@ -14,7 +14,7 @@ pub fn accuracy(preds: &[i64], labels: &[i64]) -> f64 {
 }
 
 /// Counts of (true class, predicted class) pairs; rows are true classes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ConfusionMatrix {
     /// `counts[t][p]`: examples of true class `t` predicted as `p`.
     pub counts: Vec<Vec<u64>>,

@@ -7,6 +7,7 @@
 //! * [`decode`]: batched greedy, nucleus (top-p) and beam search decoding.
 //! * [`train`]: the homework's training loop; [`evaluate`]: CER / WER / WER@k.
 //! * [`stage`]: the report's Q3 stage — (a) no attention, (b) attention, (c) nucleus, beam.
+//! * [`synthetic`]: a generated corpus in the same format, for `--quick` runs.
 
 pub mod attention;
 pub mod batch;
@@ -18,5 +19,6 @@ pub mod encoder;
 pub mod evaluate;
 pub mod model;
 pub mod stage;
+pub mod synthetic;
 pub mod train;
 pub mod vocab;

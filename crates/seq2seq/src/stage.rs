@@ -20,6 +20,8 @@ use crate::train::{TrainConfig, TrainOutcome};
 pub struct StageConfig {
     /// Folder with `train.tsv`, `valid.tsv`, `test.tsv`.
     pub data_dir: PathBuf,
+    /// `data_dir` holds the generated quick-run corpus (`synthetic.rs`), not the homework's.
+    pub synthetic: bool,
     /// Seed (42).
     pub seed: u64,
     /// Training options (epochs may be shortened for quick runs).
@@ -63,6 +65,8 @@ pub struct ModelReport {
     pub files: Vec<String>,
     /// Peak resident memory of the training process, MiB.
     pub peak_rss_mib: Option<f64>,
+    /// Set when training was interrupted and resumed after this epoch.
+    pub resumed_after_epoch: Option<usize>,
 }
 
 /// Beam search at one width.
@@ -153,7 +157,11 @@ fn spawn_training(
         "== Q3 ({letter}) training {name} in a child process (log: {})",
         dir.join(format!("{name}.log")).display()
     );
-    let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
+    // Appended to: a resumed run's log follows the interrupted one's.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{name}.log")))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("train")
         .arg("--data-dir")
@@ -193,11 +201,37 @@ fn spawn_training(
         .with_context(|| format!("starting {}", exe.display()))
 }
 
-fn wait_training(
-    mut child: std::process::Child,
-    attention: bool,
-    dir: &Path,
-) -> Result<TrainOutcome> {
+/// A training that already finished in `dir` with the same options, or one now running.
+enum Training {
+    Finished(TrainOutcome),
+    Running(std::process::Child),
+}
+
+/// Reuses a finished run of the same options in `dir` (its outcome and checkpoint exist),
+/// else starts one — which itself resumes from a resume point an interrupted run left.
+fn start_training(exe: &Path, c: &StageConfig, attention: bool, dir: &Path) -> Result<Training> {
+    let (name, letter) = names(attention);
+    let finished = std::fs::read_to_string(dir.join(format!("{name}_outcome.json")))
+        .ok()
+        .and_then(|t| serde_json::from_str::<TrainOutcome>(&t).ok())
+        .filter(|o| o.config == c.train && o.checkpoint.exists());
+    Ok(match finished {
+        Some(o) => {
+            eprintln!(
+                "== Q3 ({letter}) {name}: reusing the finished training in {}",
+                dir.display()
+            );
+            Training::Finished(o)
+        }
+        None => Training::Running(spawn_training(exe, c, attention, dir)?),
+    })
+}
+
+fn wait_training(training: Training, attention: bool, dir: &Path) -> Result<TrainOutcome> {
+    let mut child = match training {
+        Training::Finished(o) => return Ok(o),
+        Training::Running(child) => child,
+    };
     let (name, _) = names(attention);
     let status = child.wait()?;
     if !status.success() {
@@ -270,6 +304,7 @@ fn test_model(
         beam,
         files: vec![format!("{name}_epochs.csv"), format!("{name}.safetensors")],
         peak_rss_mib: outcome.peak_rss_mib,
+        resumed_after_epoch: outcome.resumed_after_epoch,
     };
     Ok((model, report))
 }
@@ -283,18 +318,18 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
     let p = Corpus::read(&c.data_dir)?;
     let (a, b) = if c.parallel {
         let (ca, cb) = (
-            spawn_training(exe, c, false, out)?,
-            spawn_training(exe, c, true, out)?,
+            start_training(exe, c, false, out)?,
+            start_training(exe, c, true, out)?,
         );
         (
             wait_training(ca, false, out)?,
             wait_training(cb, true, out)?,
         )
     } else {
-        let a = wait_training(spawn_training(exe, c, false, out)?, false, out)?;
+        let a = wait_training(start_training(exe, c, false, out)?, false, out)?;
         (
             a,
-            wait_training(spawn_training(exe, c, true, out)?, true, out)?,
+            wait_training(start_training(exe, c, true, out)?, true, out)?,
         )
     };
     let training_seconds = start.elapsed().as_secs_f64();
@@ -336,6 +371,11 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
     };
 
     let mut figures = Vec::new();
+    let note = if c.synthetic {
+        " (generated quick-run data)"
+    } else {
+        ""
+    };
     for (name, title, r) in [
         (
             "val_cer_no_attention",
@@ -348,14 +388,14 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
             &attention,
         ),
     ] {
-        LineChart::new(title)
+        LineChart::new(format!("{title}{note}"))
             .x_label("epoch")
             .y_label("validation CER")
             .series(Series::over_epochs("validation set", &r.val_cer))
             .save(out.join(name))?;
         figures.extend([format!("{name}.png"), format!("{name}.svg")]);
     }
-    LineChart::new("Validation CER per epoch")
+    LineChart::new(format!("Validation CER per epoch{note}"))
         .x_label("epoch")
         .y_label("validation CER")
         .series(Series::over_epochs(

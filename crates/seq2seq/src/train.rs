@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use serde::Serialize;
-use tch::nn::{self, OptimizerConfig};
 use tch::Device;
+use torchkit::optim::Adam;
+use torchkit::resume::Resume;
 
 use crate::batch::{batches, Encoded};
 use crate::decode::Strategy;
@@ -16,7 +17,7 @@ use crate::model::Model;
 use crate::vocab::Vocab;
 
 /// Training hyper-parameters (the homework's defaults).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct TrainConfig {
     /// Adam learning rate (0.003).
     pub lr: f64,
@@ -28,6 +29,8 @@ pub struct TrainConfig {
     pub max_len: usize,
     /// Decoder rows at once when decoding (validation and test): bounds memory.
     pub eval_batch_size: usize,
+    /// The seed the caller seeded libtorch with (a resumed run reseeds from it).
+    pub seed: u64,
 }
 
 impl Default for TrainConfig {
@@ -38,6 +41,7 @@ impl Default for TrainConfig {
             batch_size: 64,
             max_len: 50,
             eval_batch_size: 500,
+            seed: 42,
         }
     }
 }
@@ -80,6 +84,21 @@ pub struct TrainOutcome {
     pub params: i64,
     /// Peak resident memory of the training process, MiB.
     pub peak_rss_mib: Option<f64>,
+    /// Set when the run was interrupted and resumed after this epoch (see
+    /// `torchkit::resume`: later epochs drew other random numbers than an unbroken run).
+    pub resumed_after_epoch: Option<usize>,
+    /// The options it ran with (a finished run is reused only under the same ones).
+    pub config: TrainConfig,
+}
+
+/// What a resume point keeps besides the tensors.
+#[derive(Serialize, serde::Deserialize)]
+struct Progress {
+    rows: Vec<EpochRow>,
+    best_cer: f64,
+    best_epoch: usize,
+    seconds: f64,
+    resumed_after_epoch: Option<usize>,
 }
 
 /// The data a run needs.
@@ -96,6 +115,9 @@ pub struct TrainData<'a> {
 
 /// Trains `model` in place; writes the best checkpoint to `checkpoint` and the per-epoch log
 /// to `log_csv` (both atomically, after every epoch). Prints the homework's lines.
+///
+/// After every epoch a resume point is saved next to `checkpoint`; a run restarted with the
+/// same configuration continues after the last finished epoch, and a finished run removes it.
 pub fn train(
     model: &mut Model,
     data: &TrainData,
@@ -105,11 +127,29 @@ pub fn train(
     device: Device,
 ) -> Result<TrainOutcome> {
     let start = Instant::now();
-    let mut opt = nn::Adam::default().build(&model.vs, config.lr)?;
-    let mut log = torchkit::runlog::EpochLog::new(log_csv);
-    let (mut best_cer, mut best_epoch) = (f64::INFINITY, 0);
+    let mut opt = Adam::new(&model.vs, config.lr, 0.0);
+    let resume = Resume::new(
+        checkpoint.with_extension(""),
+        format!("{config:?} {:?}", model.net.config),
+        config.seed,
+    );
+    let mut progress = Progress {
+        rows: Vec::new(),
+        best_cer: f64::INFINITY,
+        best_epoch: 0,
+        seconds: 0.0,
+        resumed_after_epoch: None,
+    };
+    if let Some(r) = resume.load::<Progress>(&mut model.vs)? {
+        opt.load_state(&r.optimizer)?;
+        progress = r.progress;
+        progress.resumed_after_epoch = Some(r.epoch);
+    }
+    let first_epoch = progress.rows.len() + 1;
+    let mut log = torchkit::runlog::EpochLog::resume(log_csv, std::mem::take(&mut progress.rows));
+    let (mut best_cer, mut best_epoch) = (progress.best_cer, progress.best_epoch);
     let n_batches = data.train.len().div_ceil(config.batch_size) as u64;
-    for epoch in 1..=config.epochs {
+    for epoch in first_epoch..=config.epochs {
         let t = Instant::now();
         let order = torchkit::rng::permutation(data.train.len());
         let bar = torchkit::runlog::epoch_bar(n_batches, epoch, config.epochs);
@@ -156,15 +196,26 @@ pub fn train(
             train_seconds,
             val_decode_seconds,
         })?;
+        let p = Progress {
+            rows: log.rows().to_vec(),
+            best_cer,
+            best_epoch,
+            seconds: progress.seconds + start.elapsed().as_secs_f64(),
+            resumed_after_epoch: progress.resumed_after_epoch,
+        };
+        resume.save(epoch, &model.vs, opt.state(), &p)?;
     }
+    resume.finish()?;
     println!("Best validation error rate: {best_cer:.4}");
     Ok(TrainOutcome {
         epochs: log.rows().to_vec(),
         best_epoch,
         best_val_cer: best_cer,
-        train_seconds: start.elapsed().as_secs_f64(),
+        train_seconds: progress.seconds + start.elapsed().as_secs_f64(),
         checkpoint: checkpoint.to_path_buf(),
         params: model.parameters(),
         peak_rss_mib: torchkit::runlog::peak_rss_mib(),
+        resumed_after_epoch: progress.resumed_after_epoch,
+        config: config.clone(),
     })
 }

@@ -6,9 +6,13 @@
 //! * [`device`]: `auto | cpu | cuda` on the command line.
 //! * [`checkpoint`]: safetensors checkpoints with PyTorch state_dict names, written atomically.
 //! * [`runlog`]: per-epoch CSV logs and progress bars.
+//! * [`optim`]: Adam with PyTorch's update rule and a state that can be saved.
+//! * [`resume`]: per-epoch resume points, so an interrupted run continues where it stopped.
 
 pub mod checkpoint;
 pub mod device;
 pub mod init;
+pub mod optim;
+pub mod resume;
 pub mod rng;
 pub mod runlog;

@@ -23,6 +23,14 @@ impl<R: Serialize> EpochLog<R> {
         }
     }
 
+    /// A log that continues `rows` (the epochs a resumed run already finished).
+    pub fn resume(path: impl AsRef<Path>, rows: Vec<R>) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+            rows,
+        }
+    }
+
     /// Appends a row and rewrites the file.
     pub fn push(&mut self, row: R) -> Result<()> {
         self.rows.push(row);

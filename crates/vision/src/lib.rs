@@ -4,9 +4,12 @@
 //! * [`dataset`]: the homework's splits with the skeleton's preprocessing.
 //! * [`model`]: `ConvBlock`s and the two heads — 5,340,742 (2.1) and 755,718 (2.2) parameters.
 //! * [`train`]: SGD/Adam training with the homework's logged figures.
+//! * [`stage`]: the report's Q2 stage — the 2.1 learning-rate sweep, then 2.2.
+//! * [`synthetic`]: a generated image set in the same layout, for `--quick` runs.
 
 pub mod dataset;
 pub mod model;
 pub mod npz;
 pub mod stage;
+pub mod synthetic;
 pub mod train;

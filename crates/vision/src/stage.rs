@@ -16,11 +16,18 @@ use crate::train::{confusion, evaluate, train, EpochRow, TrainConfig};
 /// SHA-256 of the homework's `intel_landscapes.v2.npz`.
 pub const INTEL_SHA256: &str = "44f2b728076124139b99d5de4b55de80d94a886059bedd0f993eecc0f380778c";
 
+/// SHA-256 of `fashion6.npz` as `../shared/data/make-fashion6.sh` builds it (deterministic):
+/// real Fashion-MNIST images in the Intel file's layout.
+pub const FASHION6_SHA256: &str =
+    "74b8e3d07416fc5fdd09132eabcba85dc7c5bc3d46ba3c3fcf9ff18f5878bb6b";
+
 /// Options of the stage.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageConfig {
     /// The npz file.
     pub npz: PathBuf,
+    /// `npz` is the generated quick-run set (`synthetic.rs`).
+    pub synthetic: bool,
     /// Epochs per run (40).
     pub epochs: usize,
     /// Learning rates of the 2.1 sweep.
@@ -32,7 +39,7 @@ pub struct StageConfig {
 }
 
 /// One training run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Run {
     /// "2.1" or "2.2".
     pub model: String,
@@ -56,6 +63,10 @@ pub struct Run {
     pub per_epoch: Vec<EpochRow>,
     /// Test confusion matrix (rows: true class).
     pub confusion: metrics::ConfusionMatrix,
+    /// Set when the run was interrupted and resumed after this epoch.
+    pub resumed_after_epoch: Option<usize>,
+    /// The options it ran with (a finished run is reused only under the same ones).
+    pub key: String,
 }
 
 /// Which file the stage ran on.
@@ -67,6 +78,10 @@ pub struct DatasetInfo {
     pub sha256: String,
     /// Whether it is the homework's Intel file (otherwise a substitute).
     pub intel: bool,
+    /// Whether it is the generated quick-run set.
+    pub synthetic: bool,
+    /// What it is, in words, for titles and the report.
+    pub label: String,
 }
 
 /// `summary.json` of the stage.
@@ -95,15 +110,29 @@ fn run(
     out: &Path,
     device: Device,
 ) -> Result<Run> {
-    eprintln!("== Q2 model {name}, learning rate {lr}");
-    torchkit::rng::seed(c.seed);
-    let start = Instant::now();
     let tc = TrainConfig {
         epochs: c.epochs,
         learning_rate: lr,
+        seed: c.seed,
         ..TrainConfig::default()
     };
     let tag = format!("model{}_lr{lr}", name.replace('.', "_"));
+    let key = format!("{tc:?} {model:?}");
+    let record = out.join(format!("{tag}_run.json"));
+    let finished = std::fs::read_to_string(&record)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Run>(&t).ok())
+        .filter(|r| r.key == key);
+    if let Some(r) = finished {
+        eprintln!(
+            "== Q2 model {name}, learning rate {lr}: reusing the finished run ({})",
+            record.display()
+        );
+        return Ok(r);
+    }
+    eprintln!("== Q2 model {name}, learning rate {lr}");
+    torchkit::rng::seed(c.seed);
+    let start = Instant::now();
     let trained = train(
         model,
         &tc,
@@ -119,7 +148,7 @@ fn run(
     println!("Number of trainable parameters: {params}");
     let seconds = start.elapsed().as_secs_f64();
     let accs: Vec<f64> = trained.epochs.iter().map(|r| r.val_accuracy).collect();
-    Ok(Run {
+    let run = Run {
         model: name.to_string(),
         learning_rate: lr,
         params,
@@ -132,7 +161,11 @@ fn run(
             / c.epochs.max(1) as f64,
         per_epoch: trained.epochs,
         confusion: confusion(&preds, &data.test),
-    })
+        resumed_after_epoch: trained.resumed_after_epoch,
+        key,
+    };
+    artifacts::write_json(&record, &run)?;
+    Ok(run)
 }
 
 /// Runs the stage into `out` (summary last).
@@ -140,9 +173,18 @@ pub fn run_stage(c: &StageConfig, out: &Path, device: Device) -> Result<Q2Summar
     std::fs::create_dir_all(out)?;
     let sha256 = fetch::sha256_file(&c.npz)?;
     let intel = sha256 == INTEL_SHA256;
+    let label = if intel {
+        "Intel landscapes"
+    } else if c.synthetic {
+        "generated quick-run images"
+    } else if sha256 == FASHION6_SHA256 {
+        "Fashion-MNIST substitute"
+    } else {
+        "substitute, not the Intel file"
+    };
     if !intel {
         eprintln!(
-            "note: {} is not the Intel file (SHA-256 {sha256}); results are for a substitute",
+            "note: {} is not the Intel file (SHA-256 {sha256}); results are for {label}",
             c.npz.display()
         );
     }
@@ -175,10 +217,10 @@ pub fn run_stage(c: &StageConfig, out: &Path, device: Device) -> Result<Q2Summar
         device,
     )?);
 
-    let label = if intel {
-        ""
+    let title_note = if intel {
+        String::new()
     } else {
-        " (Fashion-MNIST substitute)"
+        format!(" ({label})")
     };
     let mut figures = Vec::new();
     let best21 = runs
@@ -196,7 +238,7 @@ pub fn run_stage(c: &StageConfig, out: &Path, device: Device) -> Result<Q2Summar
         let acc: Vec<f64> = r.per_epoch.iter().map(|e| e.val_accuracy).collect();
         let name = format!("model{tag}_train_loss");
         LineChart::new(format!(
-            "Model {}, lr {}: training loss{label}",
+            "Model {}, lr {}: training loss{title_note}",
             r.model, r.learning_rate
         ))
         .x_label("epoch")
@@ -210,7 +252,7 @@ pub fn run_stage(c: &StageConfig, out: &Path, device: Device) -> Result<Q2Summar
         figures.extend([format!("{name}.png"), format!("{name}.svg")]);
         let name = format!("model{tag}_val_accuracy");
         LineChart::new(format!(
-            "Model {}, lr {}: validation accuracy{label}",
+            "Model {}, lr {}: validation accuracy{title_note}",
             r.model, r.learning_rate
         ))
         .x_label("epoch")
@@ -225,6 +267,8 @@ pub fn run_stage(c: &StageConfig, out: &Path, device: Device) -> Result<Q2Summar
             file: c.npz.display().to_string(),
             sha256,
             intel,
+            synthetic: c.synthetic,
+            label: label.to_string(),
         },
         runs,
         best_learning_rate,

@@ -7,6 +7,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
+use torchkit::resume::Resume;
 
 use crate::dataset::{Split, CLASSES};
 use crate::model::{Cnn, CnnConfig};
@@ -36,6 +37,8 @@ pub struct TrainConfig {
     pub optimizer: Optimizer,
     /// Examples per forward pass when evaluating.
     pub eval_chunk: usize,
+    /// The seed the caller seeded libtorch with (a resumed run reseeds from it).
+    pub seed: u64,
 }
 
 impl Default for TrainConfig {
@@ -47,6 +50,7 @@ impl Default for TrainConfig {
             l2_decay: 0.0,
             optimizer: Optimizer::Sgd,
             eval_chunk: 1000,
+            seed: 42,
         }
     }
 }
@@ -101,10 +105,47 @@ pub struct Trained {
     pub net: Cnn,
     /// Per-epoch figures.
     pub epochs: Vec<EpochRow>,
+    /// Set when the run was interrupted and resumed after this epoch.
+    pub resumed_after_epoch: Option<usize>,
+}
+
+/// SGD is libtorch's (stateless without momentum, and it clears gradients to none, which
+/// matters for 2.1's 4.7M-weight layer); Adam is ours, whose state can be saved.
+enum Opt {
+    Sgd(nn::Optimizer),
+    Adam(torchkit::optim::Adam),
+}
+
+impl Opt {
+    fn backward_step(&mut self, loss: &Tensor) {
+        match self {
+            Opt::Sgd(o) => o.backward_step(loss),
+            Opt::Adam(o) => o.backward_step(loss),
+        }
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        match self {
+            Opt::Sgd(_) => Vec::new(),
+            Opt::Adam(o) => o.state(),
+        }
+    }
+}
+
+/// What a resume point keeps besides the tensors.
+#[derive(Serialize, Deserialize)]
+struct Progress {
+    rows: Vec<EpochRow>,
+    loss_total: f64,
+    loss_count: usize,
+    resumed_after_epoch: Option<usize>,
 }
 
 /// Trains a fresh model (seeded by the caller through `torchkit::rng::seed`), evaluating
 /// the dev split after every epoch, logging to `log_csv` and printing the skeleton's lines.
+///
+/// After every epoch a resume point is saved beside `log_csv`; a run restarted with the
+/// same configuration continues after the last finished epoch (`torchkit::resume`).
 pub fn train(
     model: &CnnConfig,
     config: &TrainConfig,
@@ -113,30 +154,54 @@ pub fn train(
     log_csv: &Path,
     device: Device,
 ) -> Result<Trained> {
-    let vs = nn::VarStore::new(device);
+    let mut vs = nn::VarStore::new(device);
     let net = Cnn::new(&vs.root(), model);
     let mut opt = match config.optimizer {
-        Optimizer::Sgd => nn::Sgd {
-            momentum: 0.0,
-            dampening: 0.0,
-            wd: config.l2_decay,
-            nesterov: false,
-        }
-        .build(&vs, config.learning_rate)?,
-        Optimizer::Adam => nn::Adam {
-            wd: config.l2_decay,
-            ..Default::default()
-        }
-        .build(&vs, config.learning_rate)?,
+        Optimizer::Sgd => Opt::Sgd(
+            nn::Sgd {
+                momentum: 0.0,
+                dampening: 0.0,
+                wd: config.l2_decay,
+                nesterov: false,
+            }
+            .build(&vs, config.learning_rate)?,
+        ),
+        Optimizer::Adam => Opt::Adam(torchkit::optim::Adam::new(
+            &vs,
+            config.learning_rate,
+            config.l2_decay,
+        )),
     };
-    let mut log = torchkit::runlog::EpochLog::new(log_csv);
+    let stem = log_csv.with_file_name(
+        log_csv
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .trim_end_matches("_epochs"),
+    );
+    let resume = Resume::new(&stem, format!("{config:?} {model:?}"), config.seed);
+    let mut progress = Progress {
+        rows: Vec::new(),
+        loss_total: 0.0,
+        loss_count: 0,
+        resumed_after_epoch: None,
+    };
+    if let Some(r) = resume.load::<Progress>(&mut vs)? {
+        if let Opt::Adam(a) = &mut opt {
+            a.load_state(&r.optimizer)?;
+        }
+        progress = r.progress;
+        progress.resumed_after_epoch = Some(r.epoch);
+    }
+    let first_epoch = progress.rows.len() + 1;
+    let mut log = torchkit::runlog::EpochLog::resume(log_csv, std::mem::take(&mut progress.rows));
     let (images, labels) = (
         train.images.to_device(device),
         train.labels.to_device(device),
     );
     let n = train.len();
-    let (mut total, mut count) = (0.0, 0usize);
-    for epoch in 1..=config.epochs {
+    let (mut total, mut count) = (progress.loss_total, progress.loss_count);
+    for epoch in first_epoch..=config.epochs {
         let t = Instant::now();
         println!("\nTraining epoch {epoch}");
         let order = Tensor::from_slice(&torchkit::rng::permutation(n)).to_device(device);
@@ -183,11 +248,20 @@ pub fn train(
         println!("Valid acc: {:.4}", row.val_accuracy);
         eprintln!("epoch {epoch}: {:.1} s", row.seconds);
         log.push(row)?;
+        let p = Progress {
+            rows: log.rows().to_vec(),
+            loss_total: total,
+            loss_count: count,
+            resumed_after_epoch: progress.resumed_after_epoch,
+        };
+        resume.save(epoch, &vs, opt.state(), &p)?;
     }
+    resume.finish()?;
     Ok(Trained {
         vs,
         net,
         epochs: log.rows().to_vec(),
+        resumed_after_epoch: progress.resumed_after_epoch,
     })
 }
 

@@ -50,6 +50,10 @@ enum Command {
         /// Folder with train.tsv, valid.tsv, test.tsv.
         #[arg(long, default_value = "data/p2g")]
         data_dir: PathBuf,
+        /// Train on a small generated corpus (written to OUT/quick_data/) instead: the quick
+        /// run's data, not the homework's.
+        #[arg(long, conflicts_with = "data_dir")]
+        synthetic: bool,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -151,6 +155,7 @@ fn main() -> Result<()> {
                 epochs: c.n_epochs,
                 batch_size: c.batch_size,
                 max_len: c.max_len,
+                seed: c.seed,
                 ..TrainConfig::default()
             };
             let out = train(&mut model, &data, &tc, &ckpt, &log, device)?;
@@ -211,6 +216,7 @@ fn main() -> Result<()> {
         }
         Command::Reproduce {
             data_dir,
+            synthetic,
             out,
             epochs,
             seed,
@@ -218,11 +224,24 @@ fn main() -> Result<()> {
             device,
             sequential,
         } => {
+            let data_dir = if synthetic {
+                let dir = out.join("quick_data");
+                seq2seq::synthetic::write_quick_corpus(
+                    &dir,
+                    seed,
+                    seq2seq::synthetic::QUICK_SIZES,
+                )?;
+                dir
+            } else {
+                data_dir
+            };
             let config = StageConfig {
                 data_dir,
+                synthetic,
                 seed,
                 train: TrainConfig {
                     epochs,
+                    seed,
                     ..TrainConfig::default()
                 },
                 hidden: 128,

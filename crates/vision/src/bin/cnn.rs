@@ -25,8 +25,12 @@ enum Command {
     /// The report's Q2 stage: 2.1 at lr 0.1, 0.01, 0.001, then 2.2 at the best; plots and summary.json.
     Reproduce {
         /// The npz file (Intel layout).
-        #[arg(long)]
-        npz: PathBuf,
+        #[arg(long, required_unless_present = "synthetic")]
+        npz: Option<PathBuf>,
+        /// Train on a small generated image set (written to OUT/quick_images.npz) instead:
+        /// the quick run's data, not the homework's.
+        #[arg(long, conflicts_with = "npz")]
+        synthetic: bool,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -81,6 +85,10 @@ struct TrainArgs {
     /// Read pixels as (48, 48, 3) and move channels first, instead of the skeleton's view.
     #[arg(long)]
     channels_last: bool,
+    /// Compute on PyTorch's default NCHW memory layout (slower; the same kernels as the
+    /// PyTorch skeleton) instead of channels-last.
+    #[arg(long)]
+    nchw: bool,
     /// Seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -102,13 +110,28 @@ fn main() -> Result<()> {
     match cli.command {
         Some(Command::Reproduce {
             npz,
+            synthetic,
             out,
             epochs,
             seed,
             channels_last,
             device,
         }) => {
+            let npz = match npz {
+                Some(npz) => npz,
+                None => {
+                    std::fs::create_dir_all(&out)?;
+                    let path = out.join("quick_images.npz");
+                    vision::synthetic::write_quick_npz(
+                        &path,
+                        seed,
+                        vision::synthetic::QUICK_SIZES,
+                    )?;
+                    path
+                }
+            };
             let config = StageConfig {
+                synthetic,
                 npz,
                 epochs,
                 learning_rates: vec![0.1, 0.01, 0.001],
@@ -137,6 +160,7 @@ fn main() -> Result<()> {
                 dropout: a.dropout,
                 maxpool: !a.no_maxpool,
                 batch_norm: !a.no_batch_norm,
+                channels_last_memory: !a.nchw,
             };
             let tc = TrainConfig {
                 epochs: a.epochs,
@@ -144,6 +168,7 @@ fn main() -> Result<()> {
                 learning_rate: a.learning_rate,
                 l2_decay: a.l2_decay,
                 optimizer: a.optimizer,
+                seed: a.seed,
                 ..TrainConfig::default()
             };
             std::fs::create_dir_all(&a.out)?;

@@ -1,28 +1,64 @@
-//! `OUT/REPORT.md`: every stage's numbers beside the homework's published ones, with figures.
+//! `OUT/REPORT.md` and `OUT/report.html`: every stage's numbers beside the homework's
+//! published ones, with figures; [`seeds`] adds mean ± std over repeated runs.
+
+pub mod html;
+pub mod seeds;
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// One stage run as the xtask saw it; `OUT/<dir>/stage.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// q1, q2 or q3.
+    pub stage: String,
+    /// Its folder under OUT (`q2`, or `q2-seed43` for extra seeds).
+    pub dir: String,
+    /// Seed of the run.
+    pub seed: u64,
+    /// Wall seconds of the run (build included).
+    pub seconds: f64,
+    /// What the results depend on (see `reproduce::fingerprint`).
+    pub fingerprint: String,
+    /// Data files read, with their SHA-256.
+    pub inputs: Vec<(String, String)>,
+    /// Reused from an earlier run in this run (not saved).
+    #[serde(skip)]
+    pub reused: bool,
+}
+
+/// The folder of a stage run: `q2` for the first seed, `q2-seed43` for the others.
+pub fn stage_dir_name(stage: &str, seed: u64, first_seed: u64) -> String {
+    if seed == first_seed {
+        stage.to_string()
+    } else {
+        format!("{stage}-seed{seed}")
+    }
+}
 
 /// Facts about the run, printed at the top of the report.
 pub struct RunFacts {
-    /// UTC timestamp.
+    /// UTC timestamp, `YYYYMMDDTHHMMSSZ`.
     pub date: String,
     /// `git describe`-like commit id, or "unknown".
     pub commit: String,
     /// libtorch version string.
     pub libtorch: String,
-    /// (stage, wall seconds).
-    pub stages: Vec<(String, f64)>,
+    /// `--device` of the training stages.
+    pub device: String,
+    /// Every stage run, in order.
+    pub stages: Vec<StageRecord>,
     /// Stages that could not run, with the reason.
     pub skipped: Vec<(String, String)>,
     /// A `--quick` run.
     pub quick: bool,
 }
 
-const DERIVATIONS: &str = include_str!("../../assets/q1_derivations.md");
+const DERIVATIONS: &str = include_str!("../../../assets/q1_derivations.md");
 
 fn f4(v: &Value) -> String {
     v.as_f64().map_or("–".into(), |x| format!("{x:.4}"))
@@ -75,7 +111,51 @@ pub fn stage_summaries(out: &Path, stages: &[&str]) -> Result<serde_json::Map<St
     Ok(merged)
 }
 
-/// Writes `OUT/REPORT.md` from `OUT/<stage>/summary.json` and `assets/reference.toml`.
+/// Largest `peak_rss_mib` anywhere in a stage summary (per-process peaks), MiB.
+fn peak_mib(v: &Value) -> Option<f64> {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .filter_map(|(k, v)| {
+                if k == "peak_rss_mib" {
+                    v.as_f64()
+                } else {
+                    peak_mib(v)
+                }
+            })
+            .reduce(f64::max),
+        Value::Array(a) => a.iter().filter_map(peak_mib).reduce(f64::max),
+        _ => None,
+    }
+}
+
+/// "2026-11-27 21:16:39 UTC" from `20261127T211639Z`.
+fn readable_date(stamp: &str) -> String {
+    let d = |r: std::ops::Range<usize>| stamp.get(r).unwrap_or("");
+    format!(
+        "{}-{}-{} {}:{}:{} UTC",
+        d(0..4),
+        d(4..6),
+        d(6..8),
+        d(9..11),
+        d(11..13),
+        d(13..15)
+    )
+}
+
+/// "0.6900 ± 0.0123" from a `seeds` statistic.
+fn pm(stat: &Value) -> String {
+    match (stat["mean"].as_f64(), stat["std"].as_f64()) {
+        (Some(m), Some(s)) => format!(
+            "{m:.4} ± {s:.4} (n={})",
+            stat["values"].as_array().map_or(0, Vec::len)
+        ),
+        _ => "–".into(),
+    }
+}
+
+/// Writes `OUT/REPORT.md` and `OUT/report.html` from `OUT/<stage>/summary.json` and
+/// `assets/reference.toml`.
 pub fn write(
     root: &Path,
     out: &Path,
@@ -91,12 +171,60 @@ pub fn write(
     if facts.quick {
         md.push_str("> **Quick run — not the homework numbers.** Shortened runs for a first look; see `cargo xtask reproduce` without `--quick`.\n\n");
     }
-    let _ = writeln!(md, "| run fact | value |\n|---|---|\n| date (UTC) | {} |\n| git commit | {} |\n| libtorch | {} |\n| device | CPU, {} cores |", facts.date, facts.commit, facts.libtorch, std::thread::available_parallelism().map_or(0, |n| n.get()));
-    for (stage, secs) in &facts.stages {
-        let _ = writeln!(md, "| stage {stage} | {secs:.1} s |");
+    let threads = std::env::var("OMP_NUM_THREADS")
+        .unwrap_or_else(|_| "libtorch default (one per core)".into());
+    let _ = writeln!(
+        md,
+        "| run fact | value |\n|---|---|\n| date | {} |\n| git commit | {} |\n| libtorch | {} |\n| machine | {} cores; training device `{}`; libtorch threads: {threads} |",
+        readable_date(&facts.date),
+        facts.commit,
+        facts.libtorch,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        facts.device
+    );
+    md.push_str("\n| stage run | seed | wall time | peak memory | data (SHA-256) |\n|---|---|---|---|---|\n");
+    for r in &facts.stages {
+        let summary = std::fs::read_to_string(out.join(&r.dir).join("summary.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .unwrap_or_default();
+        let peak = peak_mib(&summary).map_or("–".into(), |m| format!("{m:.0} MiB"));
+        let mut data: Vec<String> = r
+            .inputs
+            .iter()
+            .map(|(f, sha)| format!("`{f}` ({}…)", &sha[..sha.len().min(12)]))
+            .collect();
+        if summary["config"]["synthetic"] == Value::Bool(true) {
+            data = vec!["generated quick-run data".into()];
+        }
+        if let Some(ds) = summary.get("dataset") {
+            data = vec![format!(
+                "`{}` ({}…) — {}",
+                ds["file"].as_str().unwrap_or(""),
+                ds["sha256"].as_str().map_or("", |s| &s[..s.len().min(12)]),
+                ds["label"].as_str().unwrap_or("")
+            )];
+        }
+        let how = if r.reused { " (reused)" } else { "" };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.1} s{how} | {peak} | {} |",
+            r.dir,
+            r.seed,
+            r.seconds,
+            if data.is_empty() {
+                "–".into()
+            } else {
+                data.join("<br>")
+            }
+        );
     }
     for (stage, why) in &facts.skipped {
-        let _ = writeln!(md, "| stage {stage} | **skipped**: {why} |");
+        let _ = writeln!(
+            md,
+            "| {stage} | – | **skipped** | – | {} |",
+            why.replace('|', "\\|").replace('\n', " ")
+        );
     }
     md.push('\n');
 
@@ -166,7 +294,13 @@ pub fn write(
         } else {
             let _ = writeln!(md, "Data: **substitute, not the Intel file** (`{}`, SHA-256 `{}`): published figures below are for Intel and are not comparable.\n", ds["file"].as_str().unwrap_or(""), ds["sha256"].as_str().unwrap_or(""));
         }
-        md.push_str("| model | learning rate | parameters | epochs | test accuracy | published (seed, range) | difference | s/epoch |\n|---|---|---|---|---|---|---|---|\n");
+        let seeds = summary.get("seeds").and_then(|s| s.get("q2"));
+        md.push_str("| model | learning rate | parameters | epochs | test accuracy | published (seed, range) | difference | s/epoch |");
+        md.push_str(if seeds.is_some() {
+            " over seeds: mean ± std |\n|---|---|---|---|---|---|---|---|---|\n"
+        } else {
+            "\n|---|---|---|---|---|---|---|---|\n"
+        });
         for r in q2["runs"].as_array().into_iter().flatten() {
             let key = format!(
                 "{}@{}",
@@ -183,7 +317,7 @@ pub fn write(
             } else {
                 (beside(&Value::Null, reference).0, "n/a (substitute)".into())
             };
-            let _ = writeln!(
+            let _ = write!(
                 md,
                 "| {} | {} | {} | {} | {} | {published} | {diff} | {:.1} |",
                 r["model"].as_str().unwrap_or(""),
@@ -193,6 +327,10 @@ pub fn write(
                 f4(&r["test_accuracy"]),
                 r["seconds_per_epoch"].as_f64().unwrap_or(f64::NAN)
             );
+            if let Some(s) = seeds {
+                let _ = write!(md, " {} |", pm(&s["runs"][&key]["test_accuracy"]));
+            }
+            md.push('\n');
         }
         let _ = writeln!(
             md,
@@ -211,7 +349,17 @@ pub fn write(
     }
 
     if let Some(q3) = summary.get("q3") {
-        md.push_str("## Q3 — Phoneme-to-grapheme seq2seq\n\n| run | metric | ours (test) | published (seed, range) | difference |\n|---|---|---|---|---|\n");
+        let seeds = summary.get("seeds").and_then(|s| s.get("q3"));
+        md.push_str("## Q3 — Phoneme-to-grapheme seq2seq\n\n");
+        if q3["config"]["synthetic"] == Value::Bool(true) {
+            md.push_str("Data: **generated quick-run corpus, not the homework's**: published figures below are not comparable.\n\n");
+        }
+        md.push_str("| run | metric | ours (test) | published (seed, range) | difference |");
+        md.push_str(if seeds.is_some() {
+            " over seeds: mean ± std |\n|---|---|---|---|---|---|\n"
+        } else {
+            "\n|---|---|---|---|---|\n"
+        });
         let r3 = reference.get("q3");
         for (run, key, metrics) in [
             ("(a) no attention", "no_attention", &["cer", "wer"][..]),
@@ -224,14 +372,21 @@ pub fn write(
         ] {
             for m in metrics {
                 let ours = &q3[key]["test"][m];
-                let (published, diff) =
+                let (published, mut diff) =
                     beside(ours, r3.and_then(|q| q.get(key)).and_then(|v| v.get(*m)));
-                let _ = writeln!(
+                if q3["config"]["synthetic"] == Value::Bool(true) {
+                    diff = "n/a (quick data)".into();
+                }
+                let _ = write!(
                     md,
                     "| {run} | {} | {} | {published} | {diff} |",
                     m.to_uppercase().replace("_AT_", "@"),
                     f4(ours)
                 );
+                if let Some(s) = seeds {
+                    let _ = write!(md, " {} |", pm(&s[key][*m]));
+                }
+                md.push('\n');
             }
         }
         md.push_str("\n| model | parameters | best epoch | best validation CER | training s | greedy test CER / WER | beam test CER / WER |\n|---|---|---|---|---|---|---|\n");
@@ -294,5 +449,22 @@ pub fn write(
             "validation CER, attention",
         );
     }
-    artifacts::write_atomic(out.join("REPORT.md"), md.as_bytes())
+    if let Some(s) = summary.get("seeds") {
+        let _ = writeln!(
+            md,
+            "## Spread over seeds\n\nEvery training stage ran with seeds {}; tables above give mean ± sample standard deviation, the bands below ±1 standard deviation per epoch.\n",
+            s["seeds"]
+        );
+        for f in s["figures"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            figure(&mut md, f, "mean ± std over seeds");
+        }
+    }
+    artifacts::write_atomic(out.join("REPORT.md"), md.as_bytes())?;
+    let page = html::render(&md, out, "Homework 2 reproduced in Rust");
+    artifacts::write_atomic(out.join("report.html"), page.as_bytes())
 }

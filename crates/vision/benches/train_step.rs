@@ -1,0 +1,92 @@
+//! Seconds per training batch (batch 8) and per op, for models 2.1 and 2.2.
+//!
+//! `cargo bench -p vision --bench train_step` — the figure behind the "epoch ≤ 0.9× PyTorch"
+//! target (1,579 batches per epoch plus dev evaluation).
+
+use std::time::Instant;
+
+use tch::nn::{self, ModuleT, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+use vision::model::{Cnn, CnnConfig};
+
+fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
+    for _ in 0..5 {
+        f();
+    }
+    let t = Instant::now();
+    for _ in 0..reps {
+        f();
+    }
+    t.elapsed().as_secs_f64() / reps as f64 * 1e3
+}
+
+fn main() {
+    tch::manual_seed(0);
+    println!("threads: {}", tch::get_num_threads());
+    let x = Tensor::rand([8, 3, 48, 48], (Kind::Float, Device::Cpu));
+    let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5, 0, 1]);
+    let models = [
+        ("2.1", CnnConfig::model_2_1()),
+        ("2.2", CnnConfig::model_2_2()),
+    ];
+    for (name, config) in models.into_iter().flat_map(|(name, c)| {
+        [true, false].map(|nhwc| {
+            let tag = format!("{name} {}", if nhwc { "NHWC" } else { "NCHW" });
+            (
+                tag,
+                CnnConfig {
+                    channels_last_memory: nhwc,
+                    ..c
+                },
+            )
+        })
+    }) {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = Cnn::new(&vs.root(), &config);
+        let mut opt = nn::Sgd::default().build(&vs, 0.01).unwrap();
+        let fwd = time(200, || {
+            let _ = net.forward_t(&x, true);
+        });
+        let step = time(200, || {
+            let loss =
+                net.forward_t(&x, true)
+                    .g_nll_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100);
+            opt.backward_step(&loss);
+        });
+        println!(
+            "model {name}: forward {fwd:.2} ms, train step {step:.2} ms → {:.1} s per 1,579 batches",
+            step * 1579.0 / 1e3
+        );
+    }
+    let a = Tensor::rand([8, 32, 48, 48], (Kind::Float, Device::Cpu));
+    println!(
+        "max_pool2d (8,32,48,48): {:.3} ms",
+        time(200, || {
+            let _ = a.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+        })
+    );
+    println!(
+        "relu (8,32,48,48): {:.3} ms",
+        time(200, || {
+            let _ = a.relu();
+        })
+    );
+    println!(
+        "dropout (8,32,24,24): {:.3} ms",
+        time(200, || {
+            let _ = a
+                .narrow(2, 0, 24)
+                .narrow(3, 0, 24)
+                .contiguous()
+                .dropout(0.1, true);
+        })
+    );
+    let w = Tensor::rand([64, 32, 3, 3], (Kind::Float, Device::Cpu));
+    let b = Tensor::rand([24 * 24 * 8 * 32], (Kind::Float, Device::Cpu)).view([8, 32, 24, 24]);
+    println!(
+        "conv 32→64 (8,32,24,24): {:.3} ms",
+        time(200, || {
+            let _ = b.conv2d(&w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1);
+        })
+    );
+}
