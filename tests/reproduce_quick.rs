@@ -1,4 +1,4 @@
-//! Runs `cargo xtask reproduce --quick` as a newcomer would, into a temporary folder, and
+//! Runs `cargo xtask reproduce --quick --jobs 2` as a newcomer would, into a temporary folder, and
 //! checks the report, the merged summary and the figures; a second run must reuse every stage.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,8 @@ fn reproduce(out: &Path) -> String {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = Command::new(env!("CARGO"))
         .current_dir(&root)
-        .args(["xtask", "reproduce", "--quick", "--out"])
+        // --jobs 2: Q2's sweep and Q3's trainings run as child processes side by side.
+        .args(["xtask", "reproduce", "--quick", "--jobs", "2", "--out"])
         .arg(out)
         .output()
         .expect("cargo runs");

@@ -31,9 +31,10 @@ pub struct Args {
     #[arg(long, default_value = "cpu", value_parser = ["auto", "cpu", "cuda"])]
     device: String,
     /// Trainings a stage runs at the same time, each in its own process with its share of
-    /// the cores (Q3 trains (a) and (b) side by side when this is 2 or more).
-    #[arg(long, default_value_t = 2)]
-    jobs: usize,
+    /// the cores: Q2's three 2.1 learning rates, Q3's (a) and (b). Default: each stage's
+    /// own (Q3: 2; Q2: 1, as three runs do not share two cores evenly).
+    #[arg(long)]
+    jobs: Option<usize>,
     /// Epochs per training run (default: the homework's).
     #[arg(long)]
     epochs: Option<usize>,
@@ -100,6 +101,9 @@ fn stage_command(stage: &str, args: &Args, seed: u64, dir: &Path) -> Result<Stag
                     &args.device,
                 ],
             );
+            if let Some(j) = args.jobs {
+                c.extend(["--jobs".into(), j.to_string()]);
+            }
             if args.quick {
                 c.push("--synthetic".into());
             } else {
@@ -130,8 +134,8 @@ fn stage_command(stage: &str, args: &Args, seed: u64, dir: &Path) -> Result<Stag
                 inputs.extend(datasets::P2G.iter().map(|f| data.join(f.name)));
                 c.extend(["--data-dir".into(), data.display().to_string()]);
             }
-            if args.jobs < 2 {
-                c.push("--sequential".into());
+            if let Some(j) = args.jobs {
+                c.extend(["--jobs".into(), j.to_string()]);
             }
             with_epochs(c, 5)
         }
@@ -177,11 +181,20 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             );
         }
     }
+    let torch = libtorch::ensure(root)?;
     let out = match &args.out {
         Some(dir) => dir.clone(),
-        None => root.join("reports").join(utc_timestamp()),
+        None => match latest_with_same_inputs(root, args) {
+            Some(dir) => {
+                eprintln!(
+                    "== continuing in {} (reports/latest: same configuration, data and code)",
+                    dir.display()
+                );
+                dir
+            }
+            None => root.join("reports").join(utc_timestamp()),
+        },
     };
-    let torch = libtorch::ensure(root)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     if args.out.is_none() {
         point_latest(root, &out)?;
@@ -189,14 +202,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     let mut table: Vec<report::StageRecord> = Vec::new();
     let mut skipped: Vec<(String, String)> = Vec::new();
     // Q1 has no training: one seed is enough.
-    let runs = STAGES
-        .iter()
-        .filter(|s| args.only.iter().any(|o| o == *s))
-        .flat_map(|s| {
-            let n = if *s == "q1" { 1 } else { args.seeds };
-            (0..n).map(move |i| (*s, args.seed + i))
-        });
-    for (stage, seed) in runs {
+    for (stage, seed) in stage_runs(args) {
         let name = report::stage_dir_name(stage, seed, args.seed);
         if skipped.iter().any(|(s, _)| s == stage) {
             continue;
@@ -280,6 +286,20 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         let _ = std::fs::remove_file(&pending);
         table.push(record);
     }
+    // Stages finished in this folder by earlier runs (e.g. `--only q2` after `--only q1,q3`)
+    // belong in the summary and the report too.
+    for stage in STAGES {
+        if table.iter().any(|r| r.stage == *stage) {
+            continue;
+        }
+        let earlier = std::fs::read_to_string(out.join(stage).join("stage.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<report::StageRecord>(&t).ok());
+        if let Some(mut r) = earlier.filter(|_| out.join(stage).join("summary.json").exists()) {
+            r.reused = true;
+            table.push(r);
+        }
+    }
     let ran: Vec<&str> = table
         .iter()
         .filter(|r| r.seed == args.seed)
@@ -320,6 +340,40 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Every (stage, seed) to run, in order; Q1 has no training, so one seed is enough.
+fn stage_runs(args: &Args) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    STAGES
+        .iter()
+        .filter(|s| args.only.iter().any(|o| o == *s))
+        .flat_map(move |s| {
+            let n = if *s == "q1" { 1 } else { args.seeds };
+            (0..n).map(move |i| (*s, args.seed + i))
+        })
+}
+
+/// `reports/latest` when every stage folder there is missing, finished or interrupted with
+/// the fingerprint this run would have: so that the plain `cargo xtask reproduce`, run
+/// again after an interruption (or after it finished), continues in the same folder.
+fn latest_with_same_inputs(root: &Path, args: &Args) -> Option<PathBuf> {
+    let latest = std::fs::canonicalize(root.join("reports").join("latest")).ok()?;
+    let same = stage_runs(args).all(|(stage, seed)| {
+        let dir = latest.join(report::stage_dir_name(stage, seed, args.seed));
+        let Ok(command) = stage_command(stage, args, seed, &dir) else {
+            return true; // skipped again either way
+        };
+        let Ok(fp) = fingerprint(root, stage, &command, &dir) else {
+            return false;
+        };
+        let recorded = std::fs::read_to_string(dir.join("stage.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<report::StageRecord>(&t).ok())
+            .map(|r| r.fingerprint)
+            .or_else(|| std::fs::read_to_string(dir.join(".pending-fingerprint")).ok());
+        recorded.is_none_or(|r| r == fp)
+    });
+    same.then_some(latest)
 }
 
 /// Empties a stage folder whose results `--force` replaces.
@@ -376,7 +430,11 @@ pub fn report_only(root: &Path, out: &Path) -> Result<()> {
         date: utc_timestamp(),
         commit: git_commit(root),
         libtorch: libtorch::installed_version(root).unwrap_or_else(|| "unknown".into()),
-        device: "see the stage summaries".into(),
+        device: merged
+            .get("q3")
+            .and_then(|q| q["device"].as_str())
+            .unwrap_or("as recorded by the stages")
+            .to_string(),
         stages,
         skipped: Vec::new(),
         quick,

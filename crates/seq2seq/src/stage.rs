@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use plot::{LineChart, Series};
 use serde::Serialize;
 use tch::Device;
@@ -14,6 +14,7 @@ use crate::decode::Strategy;
 use crate::evaluate::{predict, score, wer_at_k, Scores};
 use crate::model::{Model, ModelConfig};
 use crate::train::{TrainConfig, TrainOutcome};
+use torchkit::jobs::Job;
 
 /// Options of the stage.
 #[derive(Debug, Clone, Serialize)]
@@ -36,10 +37,9 @@ pub struct StageConfig {
     pub k: usize,
     /// Beam widths to compare with greedy.
     pub beam_widths: Vec<usize>,
-    /// Train (a) and (b) at the same time in two processes of one libtorch thread each
-    /// (training is dominated by small ops, so two single-threaded runs finish much sooner
-    /// than two two-threaded runs one after the other).
-    pub parallel: bool,
+    /// Trainings at once, each a child process with its share of the cores (2: (a) and (b)
+    /// side by side, single-threaded — much sooner than one after the other).
+    pub jobs: usize,
 }
 
 /// Test results of one trained model.
@@ -145,25 +145,12 @@ fn names(attention: bool) -> (&'static str, &'static str) {
     }
 }
 
-/// Starts `exe train` for one model; its output goes to `<name>.log` in `dir`.
-fn spawn_training(
-    exe: &Path,
-    c: &StageConfig,
-    attention: bool,
-    dir: &Path,
-) -> Result<std::process::Child> {
+/// The `exe train …` job of one model; its output goes to `<name>.log` in `dir`.
+fn training_job(exe: &Path, c: &StageConfig, attention: bool, dir: &Path) -> Job {
     let (name, letter) = names(attention);
-    eprintln!(
-        "== Q3 ({letter}) training {name} in a child process (log: {})",
-        dir.join(format!("{name}.log")).display()
-    );
-    // Appended to: a resumed run's log follows the interrupted one's.
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("{name}.log")))?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("train")
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("train")
         .arg("--data-dir")
         .arg(&c.data_dir)
         .args([
@@ -171,14 +158,10 @@ fn spawn_training(
             &c.train.epochs.to_string(),
             "--seed",
             &c.seed.to_string(),
-        ])
-        .args([
             "--lr",
             &c.train.lr.to_string(),
             "--batch-size",
             &c.train.batch_size.to_string(),
-        ])
-        .args([
             "--hidden-size",
             &c.hidden.to_string(),
             "--dropout",
@@ -187,61 +170,24 @@ fn spawn_training(
         .arg("--checkpoint")
         .arg(dir.join(format!("{name}.safetensors")))
         .arg("--outcome")
-        .arg(dir.join(format!("{name}_outcome.json")))
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    if c.parallel {
-        // Two runs side by side: one libtorch thread each, one per core.
-        cmd.env("OMP_NUM_THREADS", "1");
-    }
+        .arg(dir.join(format!("{name}_outcome.json")));
     if attention {
-        cmd.arg("--use-attn");
+        command.arg("--use-attn");
     }
-    cmd.spawn()
-        .with_context(|| format!("starting {}", exe.display()))
+    Job {
+        name: format!("Q3 ({letter}) training {name}"),
+        command,
+        log: dir.join(format!("{name}.log")),
+    }
 }
 
-/// A training that already finished in `dir` with the same options, or one now running.
-enum Training {
-    Finished(TrainOutcome),
-    Running(std::process::Child),
-}
-
-/// Reuses a finished run of the same options in `dir` (its outcome and checkpoint exist),
-/// else starts one — which itself resumes from a resume point an interrupted run left.
-fn start_training(exe: &Path, c: &StageConfig, attention: bool, dir: &Path) -> Result<Training> {
-    let (name, letter) = names(attention);
-    let finished = std::fs::read_to_string(dir.join(format!("{name}_outcome.json")))
+/// The outcome a finished training left in `dir`, if it ran with the same options.
+fn finished_training(c: &StageConfig, attention: bool, dir: &Path) -> Option<TrainOutcome> {
+    let (name, _) = names(attention);
+    std::fs::read_to_string(dir.join(format!("{name}_outcome.json")))
         .ok()
         .and_then(|t| serde_json::from_str::<TrainOutcome>(&t).ok())
-        .filter(|o| o.config == c.train && o.checkpoint.exists());
-    Ok(match finished {
-        Some(o) => {
-            eprintln!(
-                "== Q3 ({letter}) {name}: reusing the finished training in {}",
-                dir.display()
-            );
-            Training::Finished(o)
-        }
-        None => Training::Running(spawn_training(exe, c, attention, dir)?),
-    })
-}
-
-fn wait_training(training: Training, attention: bool, dir: &Path) -> Result<TrainOutcome> {
-    let mut child = match training {
-        Training::Finished(o) => return Ok(o),
-        Training::Running(child) => child,
-    };
-    let (name, _) = names(attention);
-    let status = child.wait()?;
-    if !status.success() {
-        bail!(
-            "training {name} failed ({status}); see {}",
-            dir.join(format!("{name}.log")).display()
-        );
-    }
-    let text = std::fs::read_to_string(dir.join(format!("{name}_outcome.json")))?;
-    Ok(serde_json::from_str(&text)?)
+        .filter(|o| o.config == c.train && o.checkpoint.exists())
 }
 
 fn test_model(
@@ -316,22 +262,33 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
     let start = Instant::now();
     std::fs::create_dir_all(out)?;
     let p = Corpus::read(&c.data_dir)?;
-    let (a, b) = if c.parallel {
-        let (ca, cb) = (
-            start_training(exe, c, false, out)?,
-            start_training(exe, c, true, out)?,
-        );
-        (
-            wait_training(ca, false, out)?,
-            wait_training(cb, true, out)?,
-        )
-    } else {
-        let a = wait_training(start_training(exe, c, false, out)?, false, out)?;
-        (
-            a,
-            wait_training(start_training(exe, c, true, out)?, true, out)?,
-        )
+    // Finished trainings of the same options are reused; an interrupted one resumes.
+    let jobs = [false, true]
+        .into_iter()
+        .filter(|&attention| match finished_training(c, attention, out) {
+            Some(_) => {
+                eprintln!(
+                    "== Q3 {}: reusing the finished training in {}",
+                    names(attention).0,
+                    out.display()
+                );
+                false
+            }
+            None => true,
+        })
+        .map(|attention| training_job(exe, c, attention, out))
+        .collect();
+    torchkit::jobs::run_all(jobs, c.jobs)?;
+    let outcome = |attention| {
+        finished_training(c, attention, out).with_context(|| {
+            format!(
+                "training {} wrote no usable outcome in {}",
+                names(attention).0,
+                out.display()
+            )
+        })
     };
+    let (a, b) = (outcome(false)?, outcome(true)?);
     let training_seconds = start.elapsed().as_secs_f64();
     let (_, no_attention) = test_model(&p, c, false, a, device)?;
     let (attn_model, attention) = test_model(&p, c, true, b, device)?;

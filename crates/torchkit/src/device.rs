@@ -28,6 +28,15 @@ impl DeviceChoice {
             ),
         }
     }
+
+    /// The flag's value, to pass the choice on to a child process.
+    pub fn as_arg(self) -> &'static str {
+        match self {
+            DeviceChoice::Auto => "auto",
+            DeviceChoice::Cpu => "cpu",
+            DeviceChoice::Cuda => "cuda",
+        }
+    }
 }
 
 /// A short human description of a device, for logs and reports.

@@ -8,10 +8,12 @@
 //! * [`runlog`]: per-epoch CSV logs and progress bars.
 //! * [`optim`]: Adam with PyTorch's update rule and a state that can be saved.
 //! * [`resume`]: per-epoch resume points, so an interrupted run continues where it stopped.
+//! * [`jobs`]: independent trainings as child processes, a few at a time.
 
 pub mod checkpoint;
 pub mod device;
 pub mod init;
+pub mod jobs;
 pub mod optim;
 pub mod resume;
 pub mod rng;

@@ -142,10 +142,23 @@ impl Cnn {
     }
 }
 
-impl ModuleT for Cnn {
-    /// `xs`: (B, 3, 48, 48) (or (B, 6912), viewed as the skeleton does); returns (B, 6)
-    /// log-probabilities.
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+/// The first MLP layer's input and pre-activation output, kept by [`Cnn::forward_parts`] so
+/// that a training step can update that layer's weight without materialising its gradient.
+pub struct Fc1Parts {
+    /// Input of `mlp.fc1`, (B, features).
+    pub input: Tensor,
+    /// `mlp.fc1` output before the ReLU, (B, 1024).
+    pub pre_activation: Tensor,
+}
+
+impl Cnn {
+    /// `mlp.fc1`'s weight (1024 × features): 4.7M of 2.1's 5.3M parameters.
+    pub fn fc1_weight(&self) -> &Tensor {
+        &self.fc1.ws
+    }
+
+    /// The forward pass, also returning `mlp.fc1`'s input and pre-activation.
+    pub fn forward_parts(&self, xs: &Tensor, train: bool) -> (Tensor, Fc1Parts) {
         let mut x = xs.view([-1, 3, SIDE, SIDE]);
         if self.config.channels_last_memory {
             // NHWC strides under the same (N, C, H, W) shape: kernels follow the input's layout.
@@ -154,18 +167,34 @@ impl ModuleT for Cnn {
         for b in &self.blocks {
             x = b.forward_t(&x, train);
         }
-        x = if self.config.batch_norm {
+        let input = if self.config.batch_norm {
             x.mean_dim([2i64, 3].as_slice(), false, x.kind())
         } else {
             x.flatten(1, -1)
         };
-        x = x.apply(&self.fc1).relu();
+        let pre_activation = input.apply(&self.fc1);
+        let mut x = pre_activation.relu();
         if let Some(bn) = &self.bn {
             x = x.apply_t(bn, train);
         }
         x = x.dropout(self.config.dropout, train);
         x = x.apply(&self.fc2).relu().apply(&self.out);
-        x.log_softmax(-1, x.kind())
+        let out = x.log_softmax(-1, x.kind());
+        (
+            out,
+            Fc1Parts {
+                input,
+                pre_activation,
+            },
+        )
+    }
+}
+
+impl ModuleT for Cnn {
+    /// `xs`: (B, 3, 48, 48) (or (B, 6912), viewed as the skeleton does); returns (B, 6)
+    /// log-probabilities.
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.forward_parts(xs, train).0
     }
 }
 

@@ -12,6 +12,7 @@ use tch::Device;
 use crate::dataset::{Dataset, Layout};
 use crate::model::CnnConfig;
 use crate::train::{confusion, evaluate, train, EpochRow, TrainConfig};
+use torchkit::jobs::Job;
 
 /// SHA-256 of the homework's `intel_landscapes.v2.npz`.
 pub const INTEL_SHA256: &str = "44f2b728076124139b99d5de4b55de80d94a886059bedd0f993eecc0f380778c";
@@ -36,6 +37,8 @@ pub struct StageConfig {
     pub seed: u64,
     /// Pixel layout.
     pub layout: Layout,
+    /// Sweep runs at once, each a child process (`cnn sweep-run`) with its share of the cores.
+    pub jobs: usize,
 }
 
 /// One training run.
@@ -101,6 +104,67 @@ pub struct Q2Summary {
     pub peak_rss_mib: Option<f64>,
 }
 
+/// The tag of a run's files: `model2_1_lr0.01`.
+fn tag(name: &str, lr: f64) -> String {
+    format!("model{}_lr{lr}", name.replace('.', "_"))
+}
+
+/// The model of a run name ("2.1" or "2.2").
+pub fn model_config(name: &str) -> Result<CnnConfig> {
+    match name {
+        "2.1" => Ok(CnnConfig::model_2_1()),
+        "2.2" => Ok(CnnConfig::model_2_2()),
+        other => anyhow::bail!("unknown model '{other}' (2.1 or 2.2)"),
+    }
+}
+
+/// Trains and tests one run of the stage (model `name` at `lr`) into `out`, or returns the
+/// finished run a previous call left there: what `cnn sweep-run` does in a child process.
+pub fn run_one(c: &StageConfig, name: &str, lr: f64, out: &Path, device: Device) -> Result<Run> {
+    std::fs::create_dir_all(out)?;
+    let model = model_config(name)?;
+    if let Some(r) = finished_run(c, name, &model, lr, out) {
+        return Ok(r);
+    }
+    let data = Dataset::load(&c.npz, c.layout)?;
+    run(name, &model, lr, c, &data, out, device)
+}
+
+fn train_config(c: &StageConfig, lr: f64) -> TrainConfig {
+    TrainConfig {
+        epochs: c.epochs,
+        learning_rate: lr,
+        seed: c.seed,
+        ..TrainConfig::default()
+    }
+}
+
+/// What a run's results depend on, besides the code and the data's content (which the
+/// xtask's stage fingerprint covers).
+fn run_key(c: &StageConfig, model: &CnnConfig, lr: f64) -> String {
+    format!(
+        "{:?} {model:?} {} {:?}",
+        train_config(c, lr),
+        c.npz.display(),
+        c.layout
+    )
+}
+
+/// The record of a finished run with the same options in `out`, if any.
+fn finished_run(
+    c: &StageConfig,
+    name: &str,
+    model: &CnnConfig,
+    lr: f64,
+    out: &Path,
+) -> Option<Run> {
+    let key = run_key(c, model, lr);
+    std::fs::read_to_string(out.join(format!("{}_run.json", tag(name, lr))))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Run>(&t).ok())
+        .filter(|r| r.key == key)
+}
+
 fn run(
     name: &str,
     model: &CnnConfig,
@@ -110,20 +174,11 @@ fn run(
     out: &Path,
     device: Device,
 ) -> Result<Run> {
-    let tc = TrainConfig {
-        epochs: c.epochs,
-        learning_rate: lr,
-        seed: c.seed,
-        ..TrainConfig::default()
-    };
-    let tag = format!("model{}_lr{lr}", name.replace('.', "_"));
-    let key = format!("{tc:?} {model:?}");
+    let tc = train_config(c, lr);
+    let tag = tag(name, lr);
+    let key = run_key(c, model, lr);
     let record = out.join(format!("{tag}_run.json"));
-    let finished = std::fs::read_to_string(&record)
-        .ok()
-        .and_then(|t| serde_json::from_str::<Run>(&t).ok())
-        .filter(|r| r.key == key);
-    if let Some(r) = finished {
+    if let Some(r) = finished_run(c, name, model, lr, out) {
         eprintln!(
             "== Q2 model {name}, learning rate {lr}: reusing the finished run ({})",
             record.display()
@@ -168,8 +223,50 @@ fn run(
     Ok(run)
 }
 
-/// Runs the stage into `out` (summary last).
-pub fn run_stage(c: &StageConfig, out: &Path, device: Device) -> Result<Q2Summary> {
+/// The `cnn sweep-run` job of one 2.1 learning rate.
+fn sweep_job(exe: &Path, c: &StageConfig, lr: f64, out: &Path, device: &str) -> Job {
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("sweep-run")
+        .arg("--npz")
+        .arg(&c.npz)
+        .arg("--out")
+        .arg(out)
+        .args([
+            "--model",
+            "2.1",
+            "--learning-rate",
+            &lr.to_string(),
+            "--epochs",
+            &c.epochs.to_string(),
+            "--seed",
+            &c.seed.to_string(),
+            "--device",
+            device,
+        ]);
+    if c.layout == Layout::ChannelsLast {
+        command.arg("--channels-last");
+    }
+    if c.synthetic {
+        command.arg("--synthetic");
+    }
+    Job {
+        name: format!("Q2 model 2.1, learning rate {lr}"),
+        command,
+        log: out.join(format!("{}.log", tag("2.1", lr))),
+    }
+}
+
+/// Runs the stage into `out` (summary last). With `c.jobs` > 1 the 2.1 sweep runs as
+/// `exe sweep-run …` child processes side by side (`exe` is the `cnn` binary, `device_arg`
+/// its `--device`); otherwise everything runs here.
+pub fn run_stage(
+    c: &StageConfig,
+    out: &Path,
+    device: Device,
+    exe: &Path,
+    device_arg: &str,
+) -> Result<Q2Summary> {
     std::fs::create_dir_all(out)?;
     let sha256 = fetch::sha256_file(&c.npz)?;
     let intel = sha256 == INTEL_SHA256;
@@ -188,6 +285,16 @@ pub fn run_stage(c: &StageConfig, out: &Path, device: Device) -> Result<Q2Summar
             c.npz.display()
         );
     }
+    if c.jobs > 1 {
+        let jobs = c
+            .learning_rates
+            .iter()
+            .filter(|&&lr| finished_run(c, "2.1", &CnnConfig::model_2_1(), lr, out).is_none())
+            .map(|&lr| sweep_job(exe, c, lr, out, device_arg))
+            .collect();
+        torchkit::jobs::run_all(jobs, c.jobs)?;
+    }
+    // Loaded after the children finished, so that they do not all hold the data at once.
     let data = Dataset::load(&c.npz, c.layout)?;
     let mut runs = Vec::new();
     for &lr in &c.learning_rates {

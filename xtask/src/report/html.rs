@@ -2,7 +2,8 @@
 //! base64 PNGs, no scripts, no external files — for readers without a Markdown viewer.
 //!
 //! Converts the subset of Markdown that the report writes: headings, paragraphs, `>` notes,
-//! `-` lists, pipe tables, images, `**bold**` and `` `code` ``. Maths stays as TeX.
+//! `-` lists, pipe tables, images, `**bold**` and `` `code` ``. `$…$` maths is rendered as
+//! Unicode text ([`tex_to_text`]): no script, so the page stays self-contained.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -11,7 +12,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:980px;margi
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}\
 th{background:#f3f3f3}img{max-width:100%;display:block;margin:.5em 0}figure{margin:1em 0}\
 figcaption{color:#555;font-size:.9em}blockquote{border-left:4px solid #e0a000;background:#fff8e0;margin:1em 0;padding:.5em 1em}\
-code{background:#f3f3f3;padding:0 .2em}.math{font-family:serif;color:#333}";
+code{background:#f3f3f3;padding:0 .2em}.math{font-family:serif;font-style:italic}div.math{text-align:center;margin:.6em 0}";
 
 /// Base64 (standard alphabet, padded).
 pub fn base64(bytes: &[u8]) -> String {
@@ -41,12 +42,73 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Inline markup: `code`, **bold**, and `\|` in table cells.
+/// The TeX of the report's formulas as readable Unicode (`\beta` → β, `^\top` → ᵀ,
+/// `\tfrac12` → ½, `E_1` → E₁, …); braces and unknown macros' backslashes are dropped.
+pub fn tex_to_text(tex: &str) -> String {
+    const MACROS: &[(&str, &str)] = &[
+        ("\\underbrace", ""),
+        ("\\text", ""),
+        ("\\mathrm", ""),
+        ("\\mathbb{R}", "ℝ"),
+        ("\\tfrac12", "½"),
+        ("\\tfrac", ""),
+        ("^\\top", "ᵀ"),
+        ("\\top", "ᵀ"),
+        ("^{-1}", "⁻¹"),
+        ("^2", "²"),
+        ("\\beta", "β"),
+        ("\\nabla", "∇"),
+        ("\\partial", "∂"),
+        ("\\sum", "Σ"),
+        ("\\times", "×"),
+        ("\\ne", "≠"),
+        ("\\ge", "≥"),
+        ("\\le", "≤"),
+        ("\\in", "∈"),
+        ("\\lVert", "‖"),
+        ("\\rVert", "‖"),
+        ("\\sqrt", "√"),
+        ("\\arg\\min", "argmin "),
+        ("\\max", "max"),
+        ("\\min", "min"),
+        ("\\log", "log "),
+        ("\\,", " "),
+        ("\\ ", " "),
+        ("_1", "₁"),
+        ("_2", "₂"),
+        ("_i", "ᵢ"),
+        ("_j", "ⱼ"),
+        ("_t", "ₜ"),
+        ("_{t+1}", "ₜ₊₁"),
+        ("_{ii}", "ᵢᵢ"),
+        ("_{ij}", "ᵢⱼ"),
+    ];
+    let mut out = tex.to_string();
+    for (from, to) in MACROS {
+        out = out.replace(from, to);
+    }
+    out.replace(['{', '}', '\\'], "")
+}
+
+/// Inline markup: `code`, **bold**, `$maths$`, and `\|` in table cells.
 fn inline(text: &str) -> String {
     let mut out = String::new();
     let text = escape(text).replace("\\|", "|");
     let mut rest = text.as_str();
     while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("$$").or_else(|| rest.strip_prefix('$')) {
+            let display = rest.starts_with("$$");
+            if let Some(end) = r.find('$') {
+                let (tag, close) = if display { ("div", 2) } else { ("span", 1) };
+                let _ = write!(
+                    out,
+                    "<{tag} class=\"math\">{}</{tag}>",
+                    tex_to_text(&r[..end])
+                );
+                rest = &r[(end + close).min(r.len())..];
+                continue;
+            }
+        }
         if let Some(r) = rest.strip_prefix('`') {
             if let Some(end) = r.find('`') {
                 let _ = write!(out, "<code>{}</code>", &r[..end]);
@@ -194,6 +256,23 @@ mod tests {
         ] {
             assert_eq!(base64(plain.as_bytes()), coded);
         }
+    }
+
+    #[test]
+    fn tex_becomes_readable_text() {
+        assert_eq!(
+            tex_to_text("\\nabla^2 E_1 = I, q_{t+1} = X^\\top \\mathrm{softmax}(\\beta X q_t)"),
+            "∇² E₁ = I, qₜ₊₁ = Xᵀ softmax(β X qₜ)"
+        );
+        let html = inline("energy $E = \\tfrac12 q^\\top q$ and $$x \\ge 0$$ end");
+        assert!(
+            html.contains("<span class=\"math\">E = ½ qᵀ q</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<div class=\"math\">x ≥ 0</div> end"),
+            "{html}"
+        );
     }
 
     #[test]

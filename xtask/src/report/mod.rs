@@ -129,6 +129,25 @@ fn peak_mib(v: &Value) -> Option<f64> {
     }
 }
 
+/// "5,340,742" from an integer.
+fn thousands(v: &Value) -> String {
+    let Some(n) = v.as_i64() else {
+        return "–".into();
+    };
+    let digits = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
 /// "2026-11-27 21:16:39 UTC" from `20261127T211639Z`.
 fn readable_date(stamp: &str) -> String {
     let d = |r: std::ops::Range<usize>| stamp.get(r).unwrap_or("");
@@ -175,7 +194,7 @@ pub fn write(
         .unwrap_or_else(|_| "libtorch default (one per core)".into());
     let _ = writeln!(
         md,
-        "| run fact | value |\n|---|---|\n| date | {} |\n| git commit | {} |\n| libtorch | {} |\n| machine | {} cores; training device `{}`; libtorch threads: {threads} |",
+        "| run fact | value |\n|---|---|\n| date | {} |\n| git commit | {} |\n| libtorch | {} |\n| machine | {} cores; training device: {}; libtorch threads: {threads} |",
         readable_date(&facts.date),
         facts.commit,
         facts.libtorch,
@@ -215,7 +234,7 @@ pub fn write(
             if data.is_empty() {
                 "–".into()
             } else {
-                data.join("<br>")
+                data.join("; ")
             }
         );
     }
@@ -292,7 +311,7 @@ pub fn write(
                 ds["sha256"].as_str().unwrap_or("")
             );
         } else {
-            let _ = writeln!(md, "Data: **substitute, not the Intel file** (`{}`, SHA-256 `{}`): published figures below are for Intel and are not comparable.\n", ds["file"].as_str().unwrap_or(""), ds["sha256"].as_str().unwrap_or(""));
+            let _ = writeln!(md, "Data: **{}, not the Intel file** (`{}`, SHA-256 `{}`): published figures below are for Intel and are not comparable.\n", ds["label"].as_str().unwrap_or("substitute").trim_end_matches(", not the Intel file"), ds["file"].as_str().unwrap_or(""), ds["sha256"].as_str().unwrap_or(""));
         }
         let seeds = summary.get("seeds").and_then(|s| s.get("q2"));
         md.push_str("| model | learning rate | parameters | epochs | test accuracy | published (seed, range) | difference | s/epoch |");
@@ -322,7 +341,7 @@ pub fn write(
                 "| {} | {} | {} | {} | {} | {published} | {diff} | {:.1} |",
                 r["model"].as_str().unwrap_or(""),
                 r["learning_rate"],
-                r["params"],
+                thousands(&r["params"]),
                 r["epochs"],
                 f4(&r["test_accuracy"]),
                 r["seconds_per_epoch"].as_f64().unwrap_or(f64::NAN)
@@ -337,6 +356,35 @@ pub fn write(
             "\nBest learning rate for model 2.1 (final validation accuracy): **{}**.\n",
             q2["best_learning_rate"]
         );
+        // Speed beside the PyTorch original on the same machine kind (full-size data only).
+        let pytorch = reference
+            .get("speed")
+            .and_then(|s| s.get("pytorch"))
+            .and_then(|p| p.get("q2"));
+        if let (Some(pt), false) = (pytorch, ds["synthetic"] == Value::Bool(true)) {
+            md.push_str("| speed | ours, s/epoch | PyTorch original, s/epoch (2-core machine, substitute data) | ratio |\n|---|---|---|---|\n");
+            for model in ["2.1", "2.2"] {
+                let ours: Vec<f64> = q2["runs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| r["model"] == model)
+                    .filter_map(|r| r["seconds_per_epoch"].as_f64())
+                    .collect();
+                if let (Some(theirs), false) = (
+                    pt.get(model).and_then(toml::Value::as_float),
+                    ours.is_empty(),
+                ) {
+                    let mean = ours.iter().sum::<f64>() / ours.len() as f64;
+                    let _ = writeln!(
+                        md,
+                        "| model {model} | {mean:.1} | {theirs:.1} | {:.2}× |",
+                        mean / theirs
+                    );
+                }
+            }
+            md.push('\n');
+        }
         md.push_str("Model 2.1 flattens 128·6·6 = 4,608 features into a 1,024-unit layer (4,719,616 weights); model 2.2 averages each channel globally (128 features, 132,096 weights) and adds batch norm (2,496 parameters), hence 5,340,742 vs 755,718 trainable parameters.\n\n");
         for (file, caption) in [
             ("q2/model2_1_train_loss.png", "2.1 training loss"),
@@ -408,13 +456,35 @@ pub fn write(
             let _ = writeln!(
                 md,
                 "| {key} | {} | {} | {} | {:.1} | {} / {} | {} |",
-                r["params"],
+                thousands(&r["params"]),
                 r["best_epoch"],
                 f4(&r["best_val_cer"]),
                 r["train_seconds"].as_f64().unwrap_or(f64::NAN),
                 f4(&r["test"]["cer"]),
                 f4(&r["test"]["wer"]),
                 beam.join("; ")
+            );
+        }
+        let pytorch = reference
+            .get("speed")
+            .and_then(|s| s.get("pytorch"))
+            .and_then(|p| p.get("q3"));
+        if let (Some(pt), false) = (pytorch, q3["config"]["synthetic"] == Value::Bool(true)) {
+            let f = |k: &str| {
+                pt.get(k)
+                    .and_then(toml::Value::as_float)
+                    .unwrap_or(f64::NAN)
+            };
+            let theirs = f("train_no_attention") + f("train_attention") + f("testing");
+            let ours = q3["total_seconds"].as_f64().unwrap_or(f64::NAN);
+            let _ = writeln!(
+                md,
+                "\n| speed | ours | PyTorch original (2-core machine) | ratio |\n|---|---|---|---|\n| (a) training | {:.1} s | {:.0} s | |\n| (b) training | {:.1} s | {:.0} s | |\n| all of (a)+(b)+(c), wall | {ours:.1} s | {theirs:.0} s | {:.2}× |",
+                q3["no_attention"]["train_seconds"].as_f64().unwrap_or(f64::NAN),
+                f("train_no_attention"),
+                q3["attention"]["train_seconds"].as_f64().unwrap_or(f64::NAN),
+                f("train_attention"),
+                ours / theirs
             );
         }
         md.push_str("\nExamples whose three nucleus samples differ (gold: samples):\n\n");
@@ -467,4 +537,19 @@ pub fn write(
     artifacts::write_atomic(out.join("REPORT.md"), md.as_bytes())?;
     let page = html::render(&md, out, "Homework 2 reproduced in Rust");
     artifacts::write_atomic(out.join("report.html"), page.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_dates_and_peaks_read_well() {
+        assert_eq!(thousands(&Value::from(5_340_742)), "5,340,742");
+        assert_eq!(thousands(&Value::from(755)), "755");
+        assert_eq!(thousands(&Value::from(-1000)), "-1,000");
+        assert_eq!(readable_date("20261127T211639Z"), "2026-11-27 21:16:39 UTC");
+        let summary = serde_json::json!({"a": {"peak_rss_mib": 200.0}, "b": [{"peak_rss_mib": 480.5}], "peak_rss_mib": 100.0});
+        assert_eq!(peak_mib(&summary), Some(480.5));
+    }
 }

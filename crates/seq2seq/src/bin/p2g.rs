@@ -69,10 +69,10 @@ enum Command {
         /// Where to run.
         #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
         device: DeviceChoice,
-        /// Train (a) and (b) one after the other in this process instead of at the same
-        /// time in two single-threaded child processes.
-        #[arg(long)]
-        sequential: bool,
+        /// Trainings at once, each a child process with its share of the cores (1: (a)
+        /// then (b), each with every core).
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
     },
 }
 
@@ -222,7 +222,7 @@ fn main() -> Result<()> {
             seed,
             beam_widths,
             device,
-            sequential,
+            jobs,
         } => {
             let data_dir = if synthetic {
                 let dir = out.join("quick_data");
@@ -249,7 +249,7 @@ fn main() -> Result<()> {
                 top_p: 0.8,
                 k: 3,
                 beam_widths,
-                parallel: !sequential,
+                jobs,
             };
             let s = stage::run(&config, &out, device.resolve()?, &std::env::current_exe()?)?;
             eprintln!(

@@ -46,6 +46,41 @@ enum Command {
         /// Where to run.
         #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
         device: DeviceChoice,
+        /// 2.1 learning rates trained at once, each in a child process with its share of
+        /// the cores (1: one after the other, here, with every core).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+    },
+    /// One run of the stage into OUT (what `reproduce --jobs N` starts in child processes);
+    /// a finished run with the same options is kept.
+    SweepRun {
+        /// The npz file.
+        #[arg(long)]
+        npz: PathBuf,
+        /// The stage's output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Model: 2.1 or 2.2.
+        #[arg(long)]
+        model: String,
+        /// Learning rate.
+        #[arg(long)]
+        learning_rate: f64,
+        /// Epochs.
+        #[arg(long, default_value_t = 40)]
+        epochs: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Read pixels as (48, 48, 3) and move channels first.
+        #[arg(long)]
+        channels_last: bool,
+        /// The npz is the generated quick-run set.
+        #[arg(long)]
+        synthetic: bool,
+        /// Where to run.
+        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+        device: DeviceChoice,
     },
 }
 
@@ -116,6 +151,7 @@ fn main() -> Result<()> {
             seed,
             channels_last,
             device,
+            jobs,
         }) => {
             let npz = match npz {
                 Some(npz) => npz,
@@ -137,8 +173,15 @@ fn main() -> Result<()> {
                 learning_rates: vec![0.1, 0.01, 0.001],
                 seed,
                 layout: layout(channels_last),
+                jobs,
             };
-            let s = run_stage(&config, &out, device.resolve()?)?;
+            let s = run_stage(
+                &config,
+                &out,
+                device.resolve()?,
+                &std::env::current_exe()?,
+                device.as_arg(),
+            )?;
             for r in &s.runs {
                 eprintln!(
                     "model {} lr {}: test accuracy {:.4} ({:.1} s/epoch)",
@@ -149,6 +192,33 @@ fn main() -> Result<()> {
                 "best learning rate {}; results in {}",
                 s.best_learning_rate,
                 out.display()
+            );
+        }
+        Some(Command::SweepRun {
+            npz,
+            out,
+            model,
+            learning_rate,
+            epochs,
+            seed,
+            channels_last,
+            synthetic,
+            device,
+        }) => {
+            let config = StageConfig {
+                npz,
+                synthetic,
+                epochs,
+                learning_rates: vec![learning_rate],
+                seed,
+                layout: layout(channels_last),
+                jobs: 1,
+            };
+            let r =
+                vision::stage::run_one(&config, &model, learning_rate, &out, device.resolve()?)?;
+            eprintln!(
+                "model {} lr {}: test accuracy {:.4}",
+                r.model, r.learning_rate, r.test_accuracy
             );
         }
         None => {
