@@ -207,7 +207,6 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         if skipped.iter().any(|(s, _)| s == stage) {
             continue;
         }
-        eprintln!("== {name}: running");
         let start = Instant::now();
         let dir = out.join(&name);
         let command = match stage_command(stage, args, seed, &dir) {
@@ -259,6 +258,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             }
         }
         artifacts::write_atomic(&pending, fp.as_bytes())?;
+        eprintln!("== {name}: running");
         let mut cmd = libtorch::cargo_command(&torch);
         cmd.args(["run", "--release", "--quiet"])
             .args(&command.args);

@@ -90,8 +90,25 @@ fn beside(ours: &Value, reference: Option<&toml::Value>) -> (String, String) {
     (published, diff)
 }
 
-fn figure(md: &mut String, path: &str, caption: &str) {
-    let _ = writeln!(md, "![{caption}]({path})\n");
+/// References a figure (`q2/model2_1_train_loss.png`) from `OUT/figures/`, copying it (and
+/// its SVG twin) there, so `REPORT.md` with `figures/` is the whole report.
+fn figure(md: &mut String, out: &Path, path: &str, caption: &str) {
+    let name = path.replace('/', "_");
+    let target = if path.starts_with("figures/") {
+        path.to_string()
+    } else {
+        for ext in ["png", "svg"] {
+            let (from, to) = (
+                out.join(path).with_extension(ext),
+                out.join("figures").join(&name).with_extension(ext),
+            );
+            if let Ok(bytes) = std::fs::read(&from) {
+                let _ = artifacts::write_atomic(&to, &bytes);
+            }
+        }
+        format!("figures/{name}")
+    };
+    let _ = writeln!(md, "![{caption}]({target})\n");
 }
 
 /// Reads the summaries of the stages that finished in `out` (`<stage>/summary.json`).
@@ -126,6 +143,26 @@ fn peak_mib(v: &Value) -> Option<f64> {
             .reduce(f64::max),
         Value::Array(a) => a.iter().filter_map(peak_mib).reduce(f64::max),
         _ => None,
+    }
+}
+
+/// (where, epoch) of every `resumed_after_epoch` set in a stage summary.
+fn resumed(v: &Value, at: &str, found: &mut Vec<(String, u64)>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(e) = m.get("resumed_after_epoch").and_then(Value::as_u64) {
+                found.push((at.to_string(), e));
+            }
+            for (k, v) in m {
+                resumed(v, &format!("{at}.{k}"), found);
+            }
+        }
+        Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                resumed(v, &format!("{at}[{i}]"), found);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -238,6 +275,15 @@ pub fn write(
             }
         );
     }
+    let mut interrupted = Vec::new();
+    for r in &facts.stages {
+        if let Some(v) = std::fs::read_to_string(out.join(&r.dir).join("summary.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        {
+            resumed(&v, &r.dir, &mut interrupted);
+        }
+    }
     for (stage, why) in &facts.skipped {
         let _ = writeln!(
             md,
@@ -246,6 +292,9 @@ pub fn write(
         );
     }
     md.push('\n');
+    for (at, epoch) in &interrupted {
+        let _ = writeln!(md, "> Training `{at}` was interrupted and resumed after epoch {epoch}: later epochs drew other dropout masks and shuffles than an unbroken run would.\n");
+    }
 
     if let Some(q1) = summary.get("q1") {
         md.push_str("## Q1 — Modern Hopfield networks\n\n");
@@ -296,7 +345,7 @@ pub fn write(
             ("q1/capacity.png", "capacity, classic vs modern"),
             ("q1/image_retrieval.png", "half-masked images"),
         ] {
-            figure(&mut md, file, caption);
+            figure(&mut md, out, file, caption);
         }
     }
 
@@ -392,7 +441,7 @@ pub fn write(
             ("q2/model2_2_train_loss.png", "2.2 training loss"),
             ("q2/model2_2_val_accuracy.png", "2.2 validation accuracy"),
         ] {
-            figure(&mut md, file, caption);
+            figure(&mut md, out, file, caption);
         }
     }
 
@@ -510,11 +559,13 @@ pub fn write(
         md.push('\n');
         figure(
             &mut md,
+            out,
             "q3/val_cer_no_attention.png",
             "validation CER, no attention",
         );
         figure(
             &mut md,
+            out,
             "q3/val_cer_attention.png",
             "validation CER, attention",
         );
@@ -531,7 +582,7 @@ pub fn write(
             .flatten()
             .filter_map(Value::as_str)
         {
-            figure(&mut md, f, "mean ± std over seeds");
+            figure(&mut md, out, f, "mean ± std over seeds");
         }
     }
     artifacts::write_atomic(out.join("REPORT.md"), md.as_bytes())?;
