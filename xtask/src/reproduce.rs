@@ -53,11 +53,17 @@ pub struct Args {
 /// Every stage, in the order they run.
 pub const STAGES: &[&str] = &["q1", "q2", "q3"];
 
-/// The `cargo run` arguments of one stage (after `--`, the stage binary's own).
-/// A stage's command line and the data files it reads.
+/// A stage's `cargo run` arguments (after `--`, the stage binary's own) and the data files
+/// it reads.
 struct StageCommand {
     args: Vec<String>,
-    inputs: Vec<PathBuf>,
+    /// Data files with their SHA-256, hashed once per command.
+    inputs: Vec<(PathBuf, String)>,
+}
+
+fn hashed(file: PathBuf) -> Result<(PathBuf, String)> {
+    let sha = fetch::sha256_file(&file)?;
+    Ok((file, sha))
 }
 
 fn stage_command(stage: &str, args: &Args, seed: u64, dir: &Path) -> Result<StageCommand> {
@@ -72,10 +78,30 @@ fn stage_command(stage: &str, args: &Args, seed: u64, dir: &Path) -> Result<Stag
             .map(|s| s.to_string())
             .collect()
     };
-    // Training stages take --epochs: the user's, or a short run for --quick.
-    let with_epochs = |mut c: Vec<String>, quick_epochs: usize| {
+    // The training stages: `<bin> reproduce` with the shared options; --epochs is the
+    // user's, or a short run for --quick, which trains on generated data.
+    let training = |package: &str, bin: &str, quick_epochs: usize| {
+        let mut c = run_args(
+            package,
+            bin,
+            &[
+                "reproduce",
+                "--out",
+                &out,
+                "--seed",
+                &seed,
+                "--device",
+                &args.device,
+            ],
+        );
+        if let Some(j) = args.jobs {
+            c.extend(["--jobs".into(), j.to_string()]);
+        }
         if let Some(e) = args.epochs.or(args.quick.then_some(quick_epochs)) {
-            c.extend(["--epochs".to_string(), e.to_string()]);
+            c.extend(["--epochs".into(), e.to_string()]);
+        }
+        if args.quick {
+            c.push("--synthetic".into());
         }
         c
     };
@@ -88,56 +114,24 @@ fn stage_command(stage: &str, args: &Args, seed: u64, dir: &Path) -> Result<Stag
             c
         }
         "q2" => {
-            let mut c = run_args(
-                "vision",
-                "cnn",
-                &[
-                    "reproduce",
-                    "--out",
-                    &out,
-                    "--seed",
-                    &seed,
-                    "--device",
-                    &args.device,
-                ],
-            );
-            if let Some(j) = args.jobs {
-                c.extend(["--jobs".into(), j.to_string()]);
-            }
-            if args.quick {
-                c.push("--synthetic".into());
-            } else {
+            let mut c = training("vision", "cnn", 3);
+            if !args.quick {
                 let npz = datasets::ensure_intel(&args.data_dir, args.npz.as_deref())?;
                 c.extend(["--npz".into(), npz.display().to_string()]);
-                inputs.push(npz);
+                inputs.push(hashed(npz)?);
             }
-            with_epochs(c, 3)
+            c
         }
         "q3" => {
-            let mut c = run_args(
-                "seq2seq",
-                "p2g",
-                &[
-                    "reproduce",
-                    "--out",
-                    &out,
-                    "--seed",
-                    &seed,
-                    "--device",
-                    &args.device,
-                ],
-            );
-            if args.quick {
-                c.push("--synthetic".into());
-            } else {
+            let mut c = training("seq2seq", "p2g", 5);
+            if !args.quick {
                 let data = datasets::ensure_p2g(&args.data_dir)?;
-                inputs.extend(datasets::P2G.iter().map(|f| data.join(f.name)));
+                for f in datasets::P2G {
+                    inputs.push(hashed(data.join(f.name))?);
+                }
                 c.extend(["--data-dir".into(), data.display().to_string()]);
             }
-            if let Some(j) = args.jobs {
-                c.extend(["--jobs".into(), j.to_string()]);
-            }
-            with_epochs(c, 5)
+            c
         }
         other => bail!("unknown stage '{other}'"),
     };
@@ -146,7 +140,7 @@ fn stage_command(stage: &str, args: &Args, seed: u64, dir: &Path) -> Result<Stag
 
 /// What a stage's results depend on: its command line (less the output folder), the
 /// SHA-256 of its data files, and the code (commit plus any uncommitted diff).
-fn fingerprint(root: &Path, stage: &str, cmd: &StageCommand, dir: &Path) -> Result<String> {
+fn fingerprint(root: &Path, stage: &str, cmd: &StageCommand, dir: &Path) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(stage.as_bytes());
@@ -155,8 +149,8 @@ fn fingerprint(root: &Path, stage: &str, cmd: &StageCommand, dir: &Path) -> Resu
         h.update(if *a == out { "<out>" } else { a.as_str() }.as_bytes());
         h.update([0]);
     }
-    for input in &cmd.inputs {
-        h.update(fetch::sha256_file(input)?.as_bytes());
+    for (_, sha) in &cmd.inputs {
+        h.update(sha.as_bytes());
     }
     let git = |args: &[&str]| {
         std::process::Command::new("git")
@@ -168,7 +162,7 @@ fn fingerprint(root: &Path, stage: &str, cmd: &StageCommand, dir: &Path) -> Resu
     };
     h.update(git(&["rev-parse", "HEAD"]));
     h.update(git(&["diff", "HEAD"]));
-    Ok(format!("{:x}", h.finalize()))
+    format!("{:x}", h.finalize())
 }
 
 /// Runs the requested stages in order, then writes `OUT/summary.json`.
@@ -218,7 +212,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
                 continue;
             }
         };
-        let fp = fingerprint(root, stage, &command, &dir)?;
+        let fp = fingerprint(root, stage, &command, &dir);
         let record_file = dir.join("stage.json");
         let pending = dir.join(".pending-fingerprint");
         let other_inputs = |what: &str| {
@@ -278,8 +272,8 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             inputs: command
                 .inputs
                 .iter()
-                .map(|f| Ok((f.display().to_string(), fetch::sha256_file(f)?)))
-                .collect::<Result<_>>()?,
+                .map(|(f, sha)| (f.display().to_string(), sha.clone()))
+                .collect(),
             reused: false,
         };
         artifacts::write_json(&record_file, &record)?;
@@ -363,9 +357,7 @@ fn latest_with_same_inputs(root: &Path, args: &Args) -> Option<PathBuf> {
         let Ok(command) = stage_command(stage, args, seed, &dir) else {
             return true; // skipped again either way
         };
-        let Ok(fp) = fingerprint(root, stage, &command, &dir) else {
-            return false;
-        };
+        let fp = fingerprint(root, stage, &command, &dir);
         let recorded = std::fs::read_to_string(dir.join("stage.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<report::StageRecord>(&t).ok())
@@ -502,11 +494,9 @@ mod tests {
         std::fs::write(&data, b"one").unwrap();
         let cmd = |out: &str, seed: &str| StageCommand {
             args: vec!["--out".into(), out.into(), "--seed".into(), seed.into()],
-            inputs: vec![data.clone()],
+            inputs: vec![hashed(data.clone()).unwrap()],
         };
-        let fp = |out: &str, seed: &str| {
-            fingerprint(&root, "q9", &cmd(out, seed), Path::new(out)).unwrap()
-        };
+        let fp = |out: &str, seed: &str| fingerprint(&root, "q9", &cmd(out, seed), Path::new(out));
         let base = fp("/a", "42");
         assert_eq!(
             base,

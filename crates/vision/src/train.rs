@@ -118,85 +118,106 @@ pub struct Trained {
 /// about 10% of a step (`cargo bench -p vision --bench train_step`). Where that layer is small
 /// (2.2) libtorch's SGD is faster. SGD keeps no state; Adam is `torchkit::optim::Adam`,
 /// whose state a resume point saves.
-pub struct Stepper {
-    adam: Option<torchkit::optim::Adam>,
-    /// libtorch's SGD, when the fused path does not pay.
-    sgd: Option<nn::Optimizer>,
-    lr: f64,
-    weight_decay: f64,
-    /// Trainable parameters other than `mlp.fc1.weight`.
-    others: Vec<Tensor>,
-    fc1_weight: Tensor,
+pub struct Stepper(Update);
+
+/// The update rule a [`Stepper`] applies.
+enum Update {
+    /// SGD with `mlp.fc1.weight` updated in place from its input and output gradient.
+    FusedSgd {
+        lr: f64,
+        weight_decay: f64,
+        /// Trainable parameters other than `mlp.fc1.weight`.
+        others: Vec<Tensor>,
+        fc1_weight: Tensor,
+    },
+    /// libtorch's SGD, where the fused path does not pay.
+    Sgd(nn::Optimizer),
+    Adam(torchkit::optim::Adam),
 }
 
 impl Stepper {
     /// A stepper for `net`'s parameters in `vs`.
     pub fn new(vs: &nn::VarStore, net: &Cnn, config: &TrainConfig) -> Self {
+        let (lr, weight_decay) = (config.learning_rate, config.l2_decay);
         let fc1_weight = net.fc1_weight().shallow_clone();
-        let others = vs
-            .trainable_variables()
-            .into_iter()
-            .filter(|t| t.data_ptr() != fc1_weight.data_ptr())
-            .collect();
-        let adam = (config.optimizer == Optimizer::Adam)
-            .then(|| torchkit::optim::Adam::new(vs, config.learning_rate, config.l2_decay));
-        // The fused update pays for a large first layer only (2.1: 4.7M weights, 2.2: 131k).
-        let sgd = (adam.is_none() && fc1_weight.numel() < 1_000_000).then(|| {
-            nn::Sgd {
-                wd: config.l2_decay,
-                ..Default::default()
+        Self(if config.optimizer == Optimizer::Adam {
+            Update::Adam(torchkit::optim::Adam::new(vs, lr, weight_decay))
+        } else if fc1_weight.numel() < 1_000_000 {
+            // The fused update pays for a large first layer only (2.1: 4.7M weights, 2.2: 131k).
+            Update::Sgd(
+                nn::Sgd {
+                    wd: weight_decay,
+                    ..Default::default()
+                }
+                .build(vs, lr)
+                .expect("SGD over the store's variables"),
+            )
+        } else {
+            let others = vs
+                .trainable_variables()
+                .into_iter()
+                .filter(|t| t.data_ptr() != fc1_weight.data_ptr())
+                .collect();
+            Update::FusedSgd {
+                lr,
+                weight_decay,
+                others,
+                fc1_weight,
             }
-            .build(vs, config.learning_rate)
-            .expect("SGD over the store's variables")
-        });
-        Self {
-            adam,
-            sgd,
-            lr: config.learning_rate,
-            weight_decay: config.l2_decay,
-            others,
-            fc1_weight,
-        }
+        })
     }
 
     /// Trains on one batch; returns the batch's mean loss (detached, still on the device).
     pub fn step(&mut self, net: &Cnn, images: &Tensor, labels: &Tensor) -> Tensor {
         let nll = |out: &Tensor| out.g_nll_loss::<Tensor>(labels, None, tch::Reduction::Mean, -100);
-        if let Some(adam) = &mut self.adam {
-            let loss = nll(&net.forward_t(images, true));
-            adam.backward_step(&loss);
-            return loss.detach();
-        }
-        if let Some(sgd) = &mut self.sgd {
-            let loss = nll(&net.forward_t(images, true));
-            sgd.backward_step(&loss);
-            return loss.detach();
-        }
-        let (out, fc1) = net.forward_parts(images, true);
-        let loss = nll(&out);
-        let mut inputs: Vec<&Tensor> = vec![&fc1.pre_activation];
-        inputs.extend(self.others.iter());
-        let grads = Tensor::run_backward(&[&loss], &inputs, false, false);
-        let (lr, wd) = (self.lr, self.weight_decay);
-        tch::no_grad(|| {
-            for (p, g) in self.others.iter_mut().zip(&grads[1..]) {
-                if wd == 0.0 {
-                    let _ = p.g_sub_(&(g * lr));
-                } else {
-                    let _ = p.g_sub_(&((g + &*p * wd) * lr));
-                }
+        match &mut self.0 {
+            Update::Adam(adam) => {
+                let loss = nll(&net.forward_t(images, true));
+                adam.backward_step(&loss);
+                loss.detach()
             }
-            if wd != 0.0 {
-                let _ = self.fc1_weight.g_mul_scalar_(1.0 - lr * wd);
+            Update::Sgd(sgd) => {
+                let loss = nll(&net.forward_t(images, true));
+                sgd.backward_step(&loss);
+                loss.detach()
             }
-            // W (1024 × F) += (−lr·g)ᵀ (1024 × B) · x (B × F)
-            let _ = self.fc1_weight.addmm_(&(grads[0].tr() * -lr), &fc1.input);
-        });
-        loss.detach()
+            Update::FusedSgd {
+                lr,
+                weight_decay,
+                others,
+                fc1_weight,
+            } => {
+                let (lr, wd) = (*lr, *weight_decay);
+                let (out, fc1) = net.forward_parts(images, true);
+                let loss = nll(&out);
+                let mut inputs: Vec<&Tensor> = vec![&fc1.pre_activation];
+                inputs.extend(others.iter());
+                let grads = Tensor::run_backward(&[&loss], &inputs, false, false);
+                tch::no_grad(|| {
+                    for (p, g) in others.iter_mut().zip(&grads[1..]) {
+                        if wd == 0.0 {
+                            let _ = p.g_sub_(&(g * lr));
+                        } else {
+                            let _ = p.g_sub_(&((g + &*p * wd) * lr));
+                        }
+                    }
+                    if wd != 0.0 {
+                        let _ = fc1_weight.g_mul_scalar_(1.0 - lr * wd);
+                    }
+                    // W (1024 × F) += (−lr·g)ᵀ (1024 × B) · x (B × F)
+                    let _ = fc1_weight.addmm_(&(grads[0].tr() * -lr), &fc1.input);
+                });
+                loss.detach()
+            }
+        }
     }
 
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.adam.as_ref().map(|a| a.state()).unwrap_or_default()
+    /// Our Adam, when that is the update: its state is what a resume point saves and restores.
+    fn adam(&mut self) -> Option<&mut torchkit::optim::Adam> {
+        match &mut self.0 {
+            Update::Adam(a) => Some(a),
+            _ => None,
+        }
     }
 }
 
@@ -240,7 +261,7 @@ pub fn train(
         resumed_after_epoch: None,
     };
     if let Some(r) = resume.load::<Progress>(&mut vs)? {
-        if let Some(a) = &mut stepper.adam {
+        if let Some(a) = stepper.adam() {
             a.load_state(&r.optimizer)?;
         }
         progress = r.progress;
@@ -303,7 +324,8 @@ pub fn train(
             loss_count: count,
             resumed_after_epoch: progress.resumed_after_epoch,
         };
-        resume.save(epoch, &vs, stepper.state(), &p)?;
+        let state = stepper.adam().map(|a| a.state()).unwrap_or_default();
+        resume.save(epoch, &vs, state, &p)?;
     }
     resume.finish()?;
     Ok(Trained {
@@ -324,21 +346,30 @@ pub fn confusion(preds: &[i64], split: &Split) -> metrics::ConfusionMatrix {
 mod tests {
     use super::*;
 
-    /// Model 2.1 with seed 7, and a fixed batch.
-    fn setup() -> (nn::VarStore, Cnn, Tensor, Tensor) {
-        tch::manual_seed(7);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let net = Cnn::new(&vs.root(), &CnnConfig::model_2_1());
-        let x = Tensor::rand([8, 6912], (Kind::Float, Device::Cpu));
-        let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5, 0, 1]);
-        (vs, net, x, y)
+    /// Model 2.1 without dropout, so that nothing in a step draws from libtorch's global
+    /// generator, which the crate's other tests use from other threads.
+    fn model(vs: &nn::VarStore) -> Cnn {
+        Cnn::new(
+            &vs.root(),
+            &CnnConfig {
+                dropout: 0.0,
+                ..CnnConfig::model_2_1()
+            },
+        )
     }
 
     #[test]
     fn fused_sgd_step_is_libtorchs_sgd_step() {
         for wd in [0.0, 0.01] {
-            let (vs_a, net_a, x, y) = setup();
-            let (vs_b, net_b, _, _) = setup();
+            let vs_a = nn::VarStore::new(Device::Cpu);
+            let net_a = model(&vs_a);
+            // The same starting weights, copied rather than re-drawn.
+            let mut vs_b = nn::VarStore::new(Device::Cpu);
+            let net_b = model(&vs_b);
+            vs_b.copy(&vs_a).unwrap();
+            let start = vs_a.variables()["mlp.fc1.weight"].copy();
+            let x = Tensor::rand([8, 6912], (Kind::Float, Device::Cpu));
+            let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5, 0, 1]);
             let config = TrainConfig {
                 learning_rate: 0.1,
                 l2_decay: wd,
@@ -352,10 +383,7 @@ mod tests {
             .build(&vs_b, 0.1)
             .unwrap();
             for _ in 0..3 {
-                // Same dropout masks for both.
-                tch::manual_seed(11);
                 let loss_a = ours.step(&net_a, &x, &y);
-                tch::manual_seed(11);
                 let loss_b = net_b.forward_t(&x, true).g_nll_loss::<Tensor>(
                     &y,
                     None,
@@ -370,7 +398,7 @@ mod tests {
                 let diff = (t - &b[name]).abs().max().double_value(&[]);
                 assert!(diff < 1e-5, "{name} (wd {wd}): {diff}");
             }
-            let moved = (&a["mlp.fc1.weight"] - &setup().0.variables()["mlp.fc1.weight"])
+            let moved = (&a["mlp.fc1.weight"] - &start)
                 .abs()
                 .max()
                 .double_value(&[]);

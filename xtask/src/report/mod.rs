@@ -239,50 +239,39 @@ pub fn write(
         facts.device
     );
     md.push_str("\n| stage run | seed | wall time | peak memory | data (SHA-256) |\n|---|---|---|---|---|\n");
+    let mut interrupted = Vec::new();
     for r in &facts.stages {
-        let summary = std::fs::read_to_string(out.join(&r.dir).join("summary.json"))
+        let stage_summary = std::fs::read_to_string(out.join(&r.dir).join("summary.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
             .unwrap_or_default();
-        let peak = peak_mib(&summary).map_or("–".into(), |m| format!("{m:.0} MiB"));
-        let mut data: Vec<String> = r
-            .inputs
-            .iter()
-            .map(|(f, sha)| format!("`{f}` ({}…)", &sha[..sha.len().min(12)]))
-            .collect();
-        if summary["config"]["synthetic"] == Value::Bool(true) {
-            data = vec!["generated quick-run data".into()];
-        }
-        if let Some(ds) = summary.get("dataset") {
-            data = vec![format!(
+        resumed(&stage_summary, &r.dir, &mut interrupted);
+        let peak = peak_mib(&stage_summary).map_or("–".into(), |m| format!("{m:.0} MiB"));
+        let short = |sha: &str| sha[..sha.len().min(12)].to_string();
+        let data = if let Some(ds) = stage_summary.get("dataset") {
+            format!(
                 "`{}` ({}…) — {}",
                 ds["file"].as_str().unwrap_or(""),
-                ds["sha256"].as_str().map_or("", |s| &s[..s.len().min(12)]),
+                short(ds["sha256"].as_str().unwrap_or("")),
                 ds["label"].as_str().unwrap_or("")
-            )];
-        }
+            )
+        } else if stage_summary["config"]["synthetic"] == Value::Bool(true) {
+            "generated quick-run data".into()
+        } else if r.inputs.is_empty() {
+            "–".into()
+        } else {
+            r.inputs
+                .iter()
+                .map(|(f, sha)| format!("`{f}` ({}…)", short(sha)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
         let how = if r.reused { " (reused)" } else { "" };
         let _ = writeln!(
             md,
-            "| {} | {} | {:.1} s{how} | {peak} | {} |",
-            r.dir,
-            r.seed,
-            r.seconds,
-            if data.is_empty() {
-                "–".into()
-            } else {
-                data.join("; ")
-            }
+            "| {} | {} | {:.1} s{how} | {peak} | {data} |",
+            r.dir, r.seed, r.seconds
         );
-    }
-    let mut interrupted = Vec::new();
-    for r in &facts.stages {
-        if let Some(v) = std::fs::read_to_string(out.join(&r.dir).join("summary.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        {
-            resumed(&v, &r.dir, &mut interrupted);
-        }
     }
     for (stage, why) in &facts.skipped {
         let _ = writeln!(

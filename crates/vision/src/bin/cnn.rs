@@ -31,21 +31,8 @@ enum Command {
         /// the quick run's data, not the homework's.
         #[arg(long, conflicts_with = "npz")]
         synthetic: bool,
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
-        /// Epochs per run.
-        #[arg(long, default_value_t = 40)]
-        epochs: usize,
-        /// Seed.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Read pixels as (48, 48, 3) and move channels first, instead of the skeleton's view.
-        #[arg(long)]
-        channels_last: bool,
-        /// Where to run.
-        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-        device: DeviceChoice,
+        #[command(flatten)]
+        stage: StageArgs,
         /// 2.1 learning rates trained at once, each in a child process with its share of
         /// the cores (1: one after the other, here, with every core).
         #[arg(long, default_value_t = 1)]
@@ -57,31 +44,58 @@ enum Command {
         /// The npz file.
         #[arg(long)]
         npz: PathBuf,
-        /// The stage's output folder.
+        /// The npz is the generated quick-run set.
         #[arg(long)]
-        out: PathBuf,
+        synthetic: bool,
         /// Model: 2.1 or 2.2.
         #[arg(long)]
         model: String,
         /// Learning rate.
         #[arg(long)]
         learning_rate: f64,
-        /// Epochs.
-        #[arg(long, default_value_t = 40)]
-        epochs: usize,
-        /// Seed.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Read pixels as (48, 48, 3) and move channels first.
-        #[arg(long)]
-        channels_last: bool,
-        /// The npz is the generated quick-run set.
-        #[arg(long)]
-        synthetic: bool,
-        /// Where to run.
-        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-        device: DeviceChoice,
+        #[command(flatten)]
+        stage: StageArgs,
     },
+}
+
+/// Options shared by `reproduce` and `sweep-run` (a sweep run gets its stage's).
+#[derive(clap::Args)]
+struct StageArgs {
+    /// The stage's output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Epochs per run.
+    #[arg(long, default_value_t = 40)]
+    epochs: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Read pixels as (48, 48, 3) and move channels first, instead of the skeleton's view.
+    #[arg(long)]
+    channels_last: bool,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+}
+
+impl StageArgs {
+    fn config(
+        &self,
+        npz: PathBuf,
+        synthetic: bool,
+        learning_rates: Vec<f64>,
+        jobs: usize,
+    ) -> StageConfig {
+        StageConfig {
+            npz,
+            synthetic,
+            epochs: self.epochs,
+            learning_rates,
+            seed: self.seed,
+            layout: layout(self.channels_last),
+            jobs,
+        }
+    }
 }
 
 /// The skeleton's options (train one model, then test it).
@@ -146,41 +160,30 @@ fn main() -> Result<()> {
         Some(Command::Reproduce {
             npz,
             synthetic,
-            out,
-            epochs,
-            seed,
-            channels_last,
-            device,
+            stage,
             jobs,
         }) => {
+            let out = &stage.out;
             let npz = match npz {
                 Some(npz) => npz,
                 None => {
-                    std::fs::create_dir_all(&out)?;
+                    std::fs::create_dir_all(out)?;
                     let path = out.join("quick_images.npz");
                     vision::synthetic::write_quick_npz(
                         &path,
-                        seed,
+                        stage.seed,
                         vision::synthetic::QUICK_SIZES,
                     )?;
                     path
                 }
             };
-            let config = StageConfig {
-                synthetic,
-                npz,
-                epochs,
-                learning_rates: vec![0.1, 0.01, 0.001],
-                seed,
-                layout: layout(channels_last),
-                jobs,
-            };
+            let config = stage.config(npz, synthetic, vec![0.1, 0.01, 0.001], jobs);
             let s = run_stage(
                 &config,
-                &out,
-                device.resolve()?,
+                out,
+                stage.device.resolve()?,
                 &std::env::current_exe()?,
-                device.as_arg(),
+                stage.device.as_arg(),
             )?;
             for r in &s.runs {
                 eprintln!(
@@ -196,26 +199,19 @@ fn main() -> Result<()> {
         }
         Some(Command::SweepRun {
             npz,
-            out,
+            synthetic,
             model,
             learning_rate,
-            epochs,
-            seed,
-            channels_last,
-            synthetic,
-            device,
+            stage,
         }) => {
-            let config = StageConfig {
-                npz,
-                synthetic,
-                epochs,
-                learning_rates: vec![learning_rate],
-                seed,
-                layout: layout(channels_last),
-                jobs: 1,
-            };
-            let r =
-                vision::stage::run_one(&config, &model, learning_rate, &out, device.resolve()?)?;
+            let config = stage.config(npz, synthetic, vec![learning_rate], 1);
+            let r = vision::stage::run_one(
+                &config,
+                &model,
+                learning_rate,
+                &stage.out,
+                stage.device.resolve()?,
+            )?;
             eprintln!(
                 "model {} lr {}: test accuracy {:.4}",
                 r.model, r.learning_rate, r.test_accuracy
