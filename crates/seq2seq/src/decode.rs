@@ -1,8 +1,8 @@
 //! Batched decoding: greedy, nucleus (top-p) sampling and beam search.
 //!
 //! Every strategy decodes a whole batch of source sequences at once; rows that have produced
-//! EOS are masked (they keep emitting PAD, which is dropped) and the loop ends when all rows
-//! are finished or after `max_len` steps.
+//! EOS leave the batch (greedy, nucleus) or stop growing (beam), and the loop ends when all
+//! rows are finished or after `max_len` steps.
 
 use serde::Serialize;
 use tch::{Kind, Tensor};
@@ -57,6 +57,8 @@ pub fn decode(model: &Seq2Seq, batch: &Batch, strategy: Strategy, max_len: usize
     })
 }
 
+/// Greedy or sampled decoding. Rows leave the batch once they produce EOS, so later steps
+/// only compute the words still being spelled (most words are short; a few run long).
 fn step_decode(
     model: &Seq2Seq,
     batch: &Batch,
@@ -64,55 +66,49 @@ fn step_decode(
     choose: impl Fn(&Tensor) -> Tensor,
 ) -> Vec<Vec<i64>> {
     let device = batch.src.device();
-    let b = batch.len() as i64;
-    let (memory, (mut h, mut c)) = model.encode(&batch.src, &batch.src_lengths, false);
-    let mut prev = Tensor::full([b, 1], SOS, (Kind::Int64, device));
-    let mut finished = Tensor::zeros([b], (Kind::Bool, device));
-    let mut steps = Vec::new();
+    let b = batch.len();
+    let (mut memory, (mut h, mut c), _) = model.encode(&batch.src, &batch.src_lengths, false);
+    let mut prev = Tensor::full([b as i64, 1], SOS, (Kind::Int64, device));
+    // Batch rows still decoding, in order; `out[r]` collects row r's tokens.
+    let mut active: Vec<i64> = (0..b as i64).collect();
+    let mut out: Vec<Vec<i64>> = vec![Vec::new(); b];
     for _ in 0..max_len {
-        let (out, (h2, c2)) = model.decoder.forward_t(&prev, (&h, &c), &memory, false);
-        (h, c) = (h2, c2);
-        let logits = model.generate(&out.squeeze_dim(1));
-        let next = choose(&logits).masked_fill(&finished, PAD);
-        finished = finished.logical_or(&next.eq(EOS));
-        prev = next.unsqueeze(1);
-        steps.push(next);
-        if finished.all().int64_value(&[]) == 1 {
+        let (dec, (h2, c2)) = model.decoder.forward_t(&prev, (&h, &c), &memory, false);
+        let next = choose(&model.generate(&dec.squeeze_dim(1)));
+        let ids = Vec::<i64>::try_from(next.to_device(tch::Device::Cpu)).expect("int64 ids");
+        let mut keep = Vec::with_capacity(active.len());
+        for (k, (&row, &id)) in active.iter().zip(&ids).enumerate() {
+            out[row as usize].push(id);
+            if id != EOS {
+                keep.push(k as i64);
+            }
+        }
+        if keep.is_empty() {
             break;
         }
+        if keep.len() == active.len() {
+            (h, c) = (h2, c2);
+            prev = next.unsqueeze(1);
+        } else {
+            let idx = Tensor::from_slice(&keep).to_device(device);
+            memory = memory.select(&idx);
+            (h, c) = (h2.index_select(1, &idx), c2.index_select(1, &idx));
+            prev = next.index_select(0, &idx).unsqueeze(1);
+            active = keep.iter().map(|&k| active[k as usize]).collect();
+        }
     }
-    rows(&Tensor::stack(&steps, 1))
-}
-
-/// Splits a (B, T) id tensor into rows, cut after the first EOS.
-fn rows(ids: &Tensor) -> Vec<Vec<i64>> {
-    let (b, t) = ids.size2().expect("2-D");
-    let flat = Vec::<i64>::try_from(ids.to_device(tch::Device::Cpu).contiguous().view([-1]))
-        .expect("int64");
-    (0..b as usize)
-        .map(|i| {
-            let row = &flat[i * t as usize..(i + 1) * t as usize];
-            match row.iter().position(|&x| x == EOS) {
-                Some(end) => row[..=end].to_vec(),
-                None => row.iter().copied().filter(|&x| x != PAD).collect(),
-            }
-        })
-        .collect()
+    out
 }
 
 /// Batched beam search: B·K decoder rows, bookkeeping of hypotheses on the host.
 fn beam(model: &Seq2Seq, batch: &Batch, k: usize, max_len: usize) -> Vec<Vec<i64>> {
     let device = batch.src.device();
     let b = batch.len();
-    let (memory, (h, c)) = model.encode(&batch.src, &batch.src_lengths, false);
+    let (memory, (h, c), _) = model.encode(&batch.src, &batch.src_lengths, false);
     // Repeat every example K times: row r = example r / K, beam r % K.
     let rep = Tensor::arange(b as i64, (Kind::Int64, device))
         .repeat_interleave_self_int(k as i64, 0, None);
-    let memory = crate::decoder::Memory {
-        outputs: memory.outputs.index_select(0, &rep),
-        keys: memory.keys.map(|t| t.index_select(0, &rep)),
-        mask: memory.mask.index_select(0, &rep),
-    };
+    let memory = memory.select(&rep);
     let (mut h, mut c) = (h.index_select(1, &rep), c.index_select(1, &rep));
     // Only beam 0 is live at the start, so the first step does not pick K copies of one token.
     let mut scores: Vec<f64> = (0..b * k)

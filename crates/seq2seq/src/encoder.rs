@@ -2,14 +2,15 @@
 
 use tch::{nn, Tensor};
 
+use crate::lstm::{packed_bilstm, Tape};
 use crate::vocab::PAD;
+use torchkit::rng::dropout;
 
 /// Bidirectional one-layer LSTM encoder over packed sequences.
 #[derive(Debug)]
 pub struct Encoder {
     embedding: Tensor,
     lstm: Vec<Tensor>,
-    hidden: i64,
     dropout: f64,
 }
 
@@ -22,6 +23,8 @@ pub struct Encoded {
     pub h: Tensor,
     /// Final cell states, (2, B, hidden/2).
     pub c: Tensor,
+    /// The LSTM's backward pass, when training with gradients (see [`crate::lstm`]).
+    pub tape: Option<Tape>,
 }
 
 impl Encoder {
@@ -32,18 +35,21 @@ impl Encoder {
         Self {
             embedding,
             lstm,
-            hidden: hidden / 2,
             dropout,
         }
     }
 
-    /// Encodes `src` (B, T) with `lengths` (B, int64, CPU). Like PyTorch's
+    /// Encodes `src` (B, T) with `lengths` (B, int64, CPU). With gradients on, the result
+    /// carries the LSTM's [`Tape`]: call its `backward` after the loss's. Like PyTorch's
     /// `pack_padded_sequence(enforce_sorted=False)`, the batch is sorted by length for
     /// packing and every output — the final states too — is put back in the input order, so
     /// padding never reaches the states and extra padding columns change nothing.
     pub fn forward_t(&self, src: &Tensor, lengths: &Tensor, train: bool) -> Encoded {
-        let emb =
-            Tensor::embedding(&self.embedding, src, PAD, false, false).dropout(self.dropout, train);
+        let emb = dropout(
+            &Tensor::embedding(&self.embedding, src, PAD, false, false),
+            self.dropout,
+            train,
+        );
         let (sorted_lengths, order) = lengths.sort(0, true);
         let restore = order.argsort(0, false);
         let device = src.device();
@@ -51,28 +57,17 @@ impl Encoder {
         let (data, batch_sizes) = emb
             .index_select(0, &order_d)
             .internal_pack_padded_sequence(&sorted_lengths, true);
-        let b = src.size()[0];
-        let zeros = Tensor::zeros([2, b, self.hidden], (emb.kind(), device));
-        let (out, h, c) = Tensor::lstm_data(
-            &data,
-            &batch_sizes,
-            &[&zeros, &zeros],
-            &self.lstm.iter().collect::<Vec<_>>(),
-            true,
-            1,
-            0.0,
-            train,
-            true,
-        );
+        let sizes = Vec::<i64>::try_from(&batch_sizes).expect("int64 batch sizes");
+        let lstm = packed_bilstm(&data, &sizes, &self.lstm);
+        let (out, h, c) = (lstm.output, lstm.h, lstm.c);
         let max_len = sorted_lengths.max().int64_value(&[]);
         let (padded, _) =
             Tensor::internal_pad_packed_sequence(&out, &batch_sizes, true, 0.0, max_len);
         Encoded {
-            outputs: padded
-                .index_select(0, &restore_d)
-                .dropout(self.dropout, train),
+            outputs: dropout(&padded.index_select(0, &restore_d), self.dropout, train),
             h: h.index_select(1, &restore_d),
             c: c.index_select(1, &restore_d),
+            tape: lstm.tape,
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! * [`data`]: the TSV files; [`vocab`]: vocabularies in first-occurrence order;
 //!   [`batch`]: encoded, padded batches.
-//! * [`encoder`], [`attention`], [`decoder`], [`model`]: the network, with PyTorch's
+//! * [`encoder`] (its packed BiLSTM with a hand-written backward pass in [`lstm`]),
+//!   [`attention`], [`decoder`], [`model`]: the network, with PyTorch's
 //!   parameter names, shapes and initialisation (257,117 / 322,781 parameters).
 //! * [`decode`]: batched greedy, nucleus (top-p) and beam search decoding.
 //! * [`train`]: the homework's training loop; [`evaluate`]: CER / WER / WER@k.
@@ -17,6 +18,7 @@ pub mod decode;
 pub mod decoder;
 pub mod encoder;
 pub mod evaluate;
+pub mod lstm;
 pub mod model;
 pub mod stage;
 pub mod synthetic;

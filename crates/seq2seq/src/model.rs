@@ -9,6 +9,7 @@ use tch::{nn, Device, Kind, Tensor};
 use crate::batch::{source_mask, Batch};
 use crate::decoder::{Decoder, Memory};
 use crate::encoder::{bridge, Encoder};
+use crate::lstm::Tape;
 use crate::vocab::PAD;
 
 /// Sizes and options of the model.
@@ -83,36 +84,68 @@ impl Seq2Seq {
         outputs.matmul(&self.decoder.embedding.tr()) + &self.generator_bias
     }
 
-    /// Encodes a source batch; returns the decoder memory and initial state (h, c).
+    /// Encodes a source batch; returns the decoder memory and initial state (h, c), and,
+    /// when training with gradients, the encoder LSTM's backward pass.
     pub fn encode(
         &self,
         src: &Tensor,
         lengths: &Tensor,
         train: bool,
-    ) -> (Memory, (Tensor, Tensor)) {
+    ) -> (Memory, (Tensor, Tensor), Option<Tape>) {
         let enc = self.encoder.forward_t(src, lengths, train);
         let mask = source_mask(lengths, src.device());
         let state = (bridge(&enc.h), bridge(&enc.c));
-        (self.decoder.memory(enc.outputs, mask), state)
+        (self.decoder.memory(enc.outputs, mask), state, enc.tape)
     }
 
-    /// Teacher-forced logits (B, T−1, V) for `tgt[:, :-1]`.
-    pub fn forward_t(&self, batch: &Batch, train: bool) -> Tensor {
-        let (memory, (h, c)) = self.encode(&batch.src, &batch.src_lengths, train);
+    /// Teacher-forced logits (B, T−1, V) for `tgt[:, :-1]`. Logits at positions whose gold
+    /// token `tgt[:, 1:]` is PAD (which the loss ignores) are not meaningful. With gradients
+    /// on, the encoder LSTM's backward pass comes along (see [`Loss::backward`]).
+    pub fn forward_t(&self, batch: &Batch, train: bool) -> (Tensor, Option<Tape>) {
+        let (memory, (h, c), tape) = self.encode(&batch.src, &batch.src_lengths, train);
         let t = batch.tgt.size()[1];
         let input = batch.tgt.narrow(1, 0, t - 1);
-        let (out, _) = self.decoder.forward_t(&input, (&h, &c), &memory, train);
-        self.generate(&out)
+        let scored = batch.tgt.narrow(1, 1, t - 1).ne(PAD);
+        let out = self
+            .decoder
+            .teacher_forced(&input, (&h, &c), &memory, &scored, train);
+        (self.generate(&out), tape)
     }
 
     /// Mean cross-entropy of `tgt[:, 1:]` given the logits, ignoring PAD.
-    pub fn loss(&self, batch: &Batch, train: bool) -> Tensor {
-        let logits = self.forward_t(batch, train);
+    pub fn loss(&self, batch: &Batch, train: bool) -> Loss {
+        let (logits, tape) = self.forward_t(batch, train);
         let t = batch.tgt.size()[1];
         let gold = batch.tgt.narrow(1, 1, t - 1);
-        logits
+        let value = logits
             .reshape([-1, self.config.tgt_vocab])
-            .cross_entropy_loss::<Tensor>(&gold.reshape([-1]), None, tch::Reduction::Mean, PAD, 0.0)
+            .cross_entropy_loss::<Tensor>(
+                &gold.reshape([-1]),
+                None,
+                tch::Reduction::Mean,
+                PAD,
+                0.0,
+            );
+        Loss { value, tape }
+    }
+}
+
+/// A training loss and its backward pass, which has two parts: autograd, then the encoder
+/// LSTM's hand-written one (which needs the gradients autograd left on its outputs).
+#[derive(Debug)]
+pub struct Loss {
+    /// The scalar loss.
+    pub value: Tensor,
+    tape: Option<Tape>,
+}
+
+impl Loss {
+    /// Accumulates the gradient of the loss into every parameter's `.grad`.
+    pub fn backward(self) {
+        self.value.backward();
+        if let Some(tape) = self.tape {
+            tape.backward();
+        }
     }
 }
 

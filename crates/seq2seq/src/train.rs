@@ -40,7 +40,7 @@ impl Default for TrainConfig {
             epochs: 20,
             batch_size: 64,
             max_len: 50,
-            eval_batch_size: 500,
+            eval_batch_size: 1000,
             seed: 42,
         }
     }
@@ -149,15 +149,20 @@ pub fn train(
     let mut log = torchkit::runlog::EpochLog::resume(log_csv, std::mem::take(&mut progress.rows));
     let (mut best_cer, mut best_epoch) = (progress.best_cer, progress.best_epoch);
     let n_batches = data.train.len().div_ceil(config.batch_size) as u64;
+    // Run beside another training by `torchkit::jobs`: take over its cores when it ends.
+    let mut share = torchkit::jobs::ThreadShare::from_env();
     for epoch in first_epoch..=config.epochs {
         let t = Instant::now();
         let order = torchkit::rng::permutation(data.train.len());
         let bar = torchkit::runlog::epoch_bar(n_batches, epoch, config.epochs);
         let (mut sum, mut count, mut last) = (0.0, 0usize, 0.0);
         for batch in batches(data.train, &order, config.batch_size, device) {
+            share.poll();
             let loss = model.net.loss(&batch, true);
-            opt.backward_step(&loss);
-            last = loss.double_value(&[]);
+            last = loss.value.double_value(&[]);
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
             sum += last;
             count += 1;
             bar.inc(1);

@@ -23,7 +23,7 @@ fn attention_gives_padding_zero_weight() {
     let query = Tensor::randn([3, 4, 16], (Kind::Float, Device::Cpu));
     let lengths = Tensor::from_slice(&[5i64, 2, 3]);
     let mask = seq2seq::batch::source_mask(&lengths, Device::Cpu);
-    let (_, weights) = attn.forward(&query, &enc, &attn.keys(&enc), &mask);
+    let (_, weights) = attn.forward(&query, &enc, &attn.keys(&enc), &mask, None);
     let padded = weights.masked_select(&mask.logical_not().unsqueeze(1).expand([3, 4, 5], true));
     assert_eq!(padded.numel(), 4 * (3 + 2));
     assert_eq!(padded.abs().sum(Kind::Float).double_value(&[]), 0.0);
@@ -31,9 +31,50 @@ fn attention_gives_padding_zero_weight() {
     assert!(max_diff(&sums, &sums.ones_like()) < 1e-6);
     // Changing what sits at padded positions changes nothing.
     let noisy = enc.where_self(&mask.unsqueeze(-1), &(enc.randn_like() * 100.0));
-    let (a, _) = attn.forward(&query, &enc, &attn.keys(&enc), &mask);
-    let (b, _) = attn.forward(&query, &noisy, &attn.keys(&noisy), &mask);
+    let (a, _) = attn.forward(&query, &enc, &attn.keys(&enc), &mask, None);
+    let (b, _) = attn.forward(&query, &noisy, &attn.keys(&noisy), &mask, None);
     assert!(max_diff(&a, &b) < 1e-6);
+}
+
+#[test]
+fn attention_on_real_queries_only_matches_dense_attention() {
+    tch::manual_seed(2);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let attn = Attention::new(&vs.root(), 16);
+    let enc = Tensor::randn([3, 5, 16], (Kind::Float, Device::Cpu));
+    let query = Tensor::randn([3, 4, 16], (Kind::Float, Device::Cpu));
+    let mask = seq2seq::batch::source_mask(&Tensor::from_slice(&[5i64, 2, 3]), Device::Cpu);
+    let query_mask = seq2seq::batch::source_mask(&Tensor::from_slice(&[2i64, 4, 1]), Device::Cpu);
+    // The gradient of a loss that reads real query positions only, under both ways.
+    let run = |qm: Option<&Tensor>| {
+        let (out, weights) = attn.forward(&query, &enc, &attn.keys(&enc), &mask, qm);
+        let keep = query_mask.unsqueeze(-1).to_kind(Kind::Float);
+        (&out * &keep).sum(Kind::Float).backward();
+        let grads: Vec<Tensor> = vs
+            .trainable_variables()
+            .iter()
+            .map(|p| p.grad().copy())
+            .collect();
+        for p in vs.trainable_variables() {
+            let _ = p.grad().zero_();
+        }
+        (out * &keep, weights * keep, grads)
+    };
+    let (dense, dense_w, dense_g) = run(None);
+    let (sparse, sparse_w, sparse_g) = run(Some(&query_mask));
+    assert!(max_diff(&dense, &sparse) < 1e-6);
+    assert!(max_diff(&dense_w, &sparse_w) < 1e-6);
+    for (a, b) in dense_g.iter().zip(&sparse_g) {
+        assert!(a.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+        assert!(
+            max_diff(a, b) < 1e-5,
+            "gradients differ by {}",
+            max_diff(a, b)
+        );
+    }
+    // Skipped query rows stay finite, so no NaN can reach the backward pass.
+    let (out, _) = attn.forward(&query, &enc, &attn.keys(&enc), &mask, Some(&query_mask));
+    assert_eq!(out.isfinite().all().int64_value(&[]), 1);
 }
 
 #[test]
@@ -79,6 +120,67 @@ fn packed_encoder_ignores_extra_padding_and_batch_order() {
         .get(short as i64)
         .narrow(0, items[short].src.len() as i64, 1);
     assert_eq!(pad_out.abs().sum(Kind::Float).double_value(&[]), 0.0);
+}
+
+#[test]
+fn teacher_forcing_skips_padding_without_changing_scored_outputs() {
+    let d = common::data();
+    for attention in [false, true] {
+        let model = common::seed_model(&d, attention);
+        let items: Vec<&Encoded> = d.train[..64].iter().collect();
+        let batch = Batch::new(&items, Device::Cpu);
+        let t = batch.tgt.size()[1];
+        let input = batch.tgt.narrow(1, 0, t - 1);
+        let scored = batch.tgt.narrow(1, 1, t - 1).ne(seq2seq::vocab::PAD);
+        let keep = scored.unsqueeze(-1).to_kind(Kind::Float);
+        let vars: Vec<Tensor> = model
+            .vs
+            .variables()
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("decoder."))
+            .map(|(_, t)| t)
+            .collect();
+        // Decoder outputs at scored positions and the gradients of a loss reading only them,
+        // computed plainly (one LSTM run over the padded batch, dense attention) and as
+        // training does (rows grouped by length, attention at scored positions only).
+        let run = |grouped: bool| {
+            let (memory, (h, c), _) = model.net.encode(&batch.src, &batch.src_lengths, false);
+            let dec = &model.net.decoder;
+            let out = if grouped {
+                dec.teacher_forced(&input, (&h, &c), &memory, &scored, false)
+            } else {
+                dec.forward_t(&input, (&h, &c), &memory, false).0
+            };
+            let out = out * &keep;
+            (&out * out.ones_like().cumsum(-1, Kind::Float))
+                .sum(Kind::Float)
+                .backward();
+            let grads: Vec<Tensor> = vars.iter().map(|p| p.grad().copy()).collect();
+            for p in &vars {
+                let _ = p.grad().zero_();
+            }
+            (out, grads)
+        };
+        let (plain, plain_g) = run(false);
+        let (grouped, grouped_g) = run(true);
+        assert!(
+            max_diff(&plain, &grouped) < 1e-5,
+            "attention {attention}: outputs differ"
+        );
+        let mut compared = 0;
+        for (a, b) in plain_g.iter().zip(&grouped_g) {
+            if a.abs().sum(Kind::Float).double_value(&[]) > 0.0 {
+                compared += 1;
+                let scale = a.abs().max().double_value(&[]).max(1.0);
+                assert!(
+                    max_diff(a, b) < 1e-4 * scale,
+                    "gradients differ by {}",
+                    max_diff(a, b)
+                );
+            }
+        }
+        assert!(compared >= 4, "decoder parameters received gradients");
+    }
 }
 
 #[test]

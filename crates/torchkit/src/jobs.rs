@@ -2,9 +2,14 @@
 //! cores. Training steps are dominated by small ops that scale poorly over threads, so two
 //! single-threaded runs side by side finish sooner than the same two runs one after the
 //! other with two threads each.
+//!
+//! When a job ends and none is waiting, the cores it frees go to the jobs still running: the
+//! runner writes each child's new share to the file named by [`THREADS_FILE_ENV`], and a
+//! training loop that calls [`ThreadShare::poll`] takes it up between steps.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
@@ -24,21 +29,40 @@ pub fn threads_per_job(parallel: usize) -> usize {
     (cores / parallel.max(1)).max(1)
 }
 
-fn start(mut job: Job, threads: usize) -> Result<(String, PathBuf, Child)> {
+/// The environment variable naming a child's thread-share file.
+pub const THREADS_FILE_ENV: &str = "TORCHKIT_THREADS_FILE";
+
+/// A running child.
+struct Running {
+    name: String,
+    log: PathBuf,
+    threads_file: PathBuf,
+    child: Child,
+}
+
+fn start(mut job: Job, threads: usize) -> Result<Running> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&job.log)
         .with_context(|| format!("opening {}", job.log.display()))?;
+    let threads_file = job.log.with_extension("threads");
+    artifacts::write_atomic(&threads_file, threads.to_string().as_bytes())?;
     eprintln!("== {}: started (log: {})", job.name, job.log.display());
     let child = job
         .command
         .env("OMP_NUM_THREADS", threads.to_string())
+        .env(THREADS_FILE_ENV, &threads_file)
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()
         .with_context(|| format!("starting {}", job.name))?;
-    Ok((job.name, job.log, child))
+    Ok(Running {
+        name: job.name,
+        log: job.log,
+        threads_file,
+        child,
+    })
 }
 
 /// Runs every job, at most `parallel` at a time (in order), each child with
@@ -48,7 +72,8 @@ pub fn run_all(jobs: Vec<Job>, parallel: usize) -> Result<()> {
     let parallel = parallel.max(1);
     let threads = threads_per_job(parallel.min(jobs.len().max(1)));
     let mut queue = jobs.into_iter();
-    let mut running: Vec<(String, PathBuf, Child)> = Vec::new();
+    // (`vec::IntoIter` knows how many jobs are still queued.)
+    let mut running: Vec<Running> = Vec::new();
     let mut failed = Vec::new();
     loop {
         while running.len() < parallel {
@@ -64,24 +89,86 @@ pub fn run_all(jobs: Vec<Job>, parallel: usize) -> Result<()> {
         let done = loop {
             if let Some(i) = running
                 .iter_mut()
-                .position(|(_, _, c)| c.try_wait().ok().flatten().is_some())
+                .position(|r| r.child.try_wait().ok().flatten().is_some())
             {
                 break i;
             }
-            std::thread::sleep(std::time::Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(200));
         };
-        let (name, log, mut child) = running.swap_remove(done);
-        let status = child.wait()?;
+        let mut r = running.swap_remove(done);
+        let status = r.child.wait()?;
+        let _ = std::fs::remove_file(&r.threads_file);
         if status.success() {
-            eprintln!("== {name}: finished");
+            eprintln!("== {}: finished", r.name);
         } else {
-            failed.push(format!("{name} failed ({status}); see {}", log.display()));
+            failed.push(format!(
+                "{} failed ({status}); see {}",
+                r.name,
+                r.log.display()
+            ));
+        }
+        // Nothing waits for the freed cores: hand them to the jobs still running.
+        if queue.len() == 0 && !running.is_empty() {
+            let share = threads_per_job(running.len());
+            for other in &running {
+                artifacts::write_atomic(&other.threads_file, share.to_string().as_bytes())?;
+            }
         }
     }
     if !failed.is_empty() {
         bail!("{}", failed.join("; "));
     }
     Ok(())
+}
+
+/// A training loop's end of the hand-over: polls the file the runner names in
+/// [`THREADS_FILE_ENV`] (at most once a second) and switches libtorch to the share it holds.
+#[derive(Debug)]
+pub struct ThreadShare {
+    file: Option<PathBuf>,
+    threads: usize,
+    checked: Instant,
+}
+
+impl ThreadShare {
+    /// Follows the file named in the environment, if any (set by [`run_all`]).
+    pub fn from_env() -> Self {
+        Self::following(
+            std::env::var_os(THREADS_FILE_ENV)
+                .map(PathBuf::from)
+                .as_deref(),
+        )
+    }
+
+    /// Follows `file` (nothing to follow: `poll` does nothing).
+    pub fn following(file: Option<&Path>) -> Self {
+        Self {
+            file: file.map(Path::to_path_buf),
+            threads: tch::get_num_threads().max(1) as usize,
+            checked: Instant::now(),
+        }
+    }
+
+    /// Adopts a new share if the runner wrote one; returns the thread count now in use.
+    pub fn poll(&mut self) -> usize {
+        let Some(file) = &self.file else {
+            return self.threads;
+        };
+        if self.checked.elapsed() < Duration::from_secs(1) {
+            return self.threads;
+        }
+        self.checked = Instant::now();
+        let share = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|t| t.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0);
+        if let Some(n) = share.filter(|&n| n != self.threads) {
+            tch::set_num_threads(n as i32);
+            eprintln!("now using {n} libtorch threads (another job finished)");
+            self.threads = n;
+        }
+        self.threads
+    }
 }
 
 #[cfg(test)]
@@ -96,6 +183,46 @@ mod tests {
             command,
             log: log.to_path_buf(),
         }
+    }
+
+    #[test]
+    fn freed_cores_go_to_the_jobs_still_running() {
+        let dir = std::env::temp_dir().join(format!("jobs-share-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let want = threads_per_job(1);
+        // The long job waits for the short one to end, then for its share to be rewritten.
+        let long = format!(
+            "cat $TORCHKIT_THREADS_FILE; while [ ! -e {d}/short-done ]; do sleep 0.05; done; \
+             for i in $(seq 100); do [ \"$(cat $TORCHKIT_THREADS_FILE)\" = {want} ] && echo now {want} && exit 0; sleep 0.05; done; exit 1",
+            d = dir.display()
+        );
+        let short = format!("sleep 0.3; touch {}/short-done", dir.display());
+        run_all(
+            vec![
+                sh(&long, &dir.join("long.log")),
+                sh(&short, &dir.join("short.log")),
+            ],
+            2,
+        )
+        .unwrap();
+        let log = std::fs::read_to_string(dir.join("long.log")).unwrap();
+        assert_eq!(log, format!("{}now {want}\n", threads_per_job(2)));
+        assert!(
+            !dir.join("long.threads").exists(),
+            "share files are removed"
+        );
+        // The child's side: a share written to the file is adopted on the next poll.
+        let file = dir.join("share");
+        std::fs::write(&file, "1").unwrap();
+        let mut share = ThreadShare::following(Some(&file));
+        share.checked -= Duration::from_secs(2);
+        assert_eq!(share.poll(), 1);
+        assert_eq!(tch::get_num_threads(), 1);
+        assert_eq!(
+            ThreadShare::following(None).poll(),
+            tch::get_num_threads() as usize
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -59,10 +59,20 @@ impl Adam {
 
     /// Clears the gradients, back-propagates `loss` and updates every parameter.
     pub fn backward_step(&mut self, loss: &Tensor) {
+        self.zero_grad();
+        loss.backward();
+        self.step();
+    }
+
+    /// Clears every parameter's gradient.
+    pub fn zero_grad(&mut self) {
         for (_, p) in &mut self.params {
             p.zero_grad();
         }
-        loss.backward();
+    }
+
+    /// Updates every parameter from its gradient (one Adam step).
+    pub fn step(&mut self) {
         self.step += 1;
         let (b1, b2) = self.betas;
         let bias1 = 1.0 - b1.powi(self.step as i32);

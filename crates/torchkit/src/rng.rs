@@ -1,6 +1,6 @@
 //! All randomness of a training run comes from libtorch's global CPU generator.
 //!
-//! Initialisation (`uniform_`, `normal_`), dropout masks, shuffling (`randperm`) and
+//! Initialisation (`uniform_`, `normal_`), dropout masks ([`dropout`]), shuffling (`randperm`) and
 //! sampling (`multinomial`) all draw from it, as in the PyTorch homework code; seeding it
 //! once with [`seed`] makes a run repeatable, and keeps the sequence of draws comparable with
 //! PyTorch's (`torch.manual_seed`).
@@ -19,9 +19,72 @@ pub fn permutation(n: usize) -> Vec<i64> {
         .expect("randperm gives int64")
 }
 
+/// Element-wise dropout, `x · mask / (1 − p)`, with the mask PyTorch's CPU dropout draws.
+///
+/// On the CPU, `at::dropout` fills a mask with `bernoulli_(1 − p)`, which draws one 64-bit
+/// number per element and keeps the element when the uniform double made of its low 53
+/// bits is below 1 − p. `uniform_` on a double tensor draws the same numbers and makes the
+/// same doubles, a quarter faster (it skips a per-element distribution object), so the mask,
+/// the output and the generator's state afterwards are PyTorch's, bit for bit (tested).
+/// Elsewhere this is libtorch's own dropout.
+pub fn dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
+    if !train || p == 0.0 || x.device() != Device::Cpu || x.numel() == 0 {
+        return x.dropout(p, train);
+    }
+    // `empty_like` keeps a dense input's memory layout, and the mask is drawn in memory
+    // order: contiguous and channels-last inputs are handled here, anything else by libtorch.
+    let channels_last = x.dim() == 4 && x.permute([0, 2, 3, 1]).is_contiguous();
+    let opts = (Kind::Double, Device::Cpu);
+    let mut u = if x.is_contiguous() {
+        Tensor::empty(x.size(), opts)
+    } else if channels_last {
+        Tensor::empty_strided(x.size(), x.stride(), opts)
+    } else {
+        return x.dropout(p, train);
+    };
+    let keep = u.uniform_(0.0, 1.0).lt(1.0 - p);
+    // PyTorch: noise = bernoulli mask in x's dtype, noise.div_(1 − p), x * noise.
+    let noise = keep.to_kind(x.kind()).g_div_scalar_(1.0 - p);
+    x * noise
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dropout_is_libtorch_dropout_bit_for_bit() {
+        for (shape, p) in [
+            (vec![7i64], 0.3),
+            (vec![64, 17, 128], 0.3),
+            (vec![8, 32, 24, 24], 0.1),
+        ] {
+            let x = Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu));
+            seed(9);
+            let theirs = x.dropout(p, true);
+            let next_theirs = Tensor::rand([4], (Kind::Float, Device::Cpu));
+            seed(9);
+            let ours = dropout(&x, p, true);
+            let next_ours = Tensor::rand([4], (Kind::Float, Device::Cpu));
+            assert!(ours.equal(&theirs), "shape {shape:?}: outputs differ");
+            assert_eq!(ours.stride(), x.stride(), "the layout is kept");
+            assert!(
+                next_ours.equal(&next_theirs),
+                "the generator moved differently"
+            );
+            let zeros = ours
+                .eq(0.0)
+                .to_kind(Kind::Float)
+                .mean(Kind::Float)
+                .double_value(&[]);
+            assert!(
+                (zeros - p).abs() < 0.05 || x.numel() < 100,
+                "dropped {zeros}, not {p}"
+            );
+        }
+        let x = Tensor::ones([5], (Kind::Float, Device::Cpu));
+        assert!(dropout(&x, 0.5, false).equal(&x), "identity in eval mode");
+    }
 
     #[test]
     fn same_seed_same_permutation() {

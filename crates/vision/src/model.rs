@@ -88,7 +88,7 @@ impl ModuleT for ConvBlock {
         if self.maxpool {
             x = x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
         }
-        x.dropout(self.dropout, train)
+        torchkit::rng::dropout(&x, self.dropout, train)
     }
 }
 
@@ -177,7 +177,7 @@ impl Cnn {
         if let Some(bn) = &self.bn {
             x = x.apply_t(bn, train);
         }
-        x = x.dropout(self.config.dropout, train);
+        x = torchkit::rng::dropout(&x, self.config.dropout, train);
         x = x.apply(&self.fc2).relu().apply(&self.out);
         let out = x.log_softmax(-1, x.kind());
         (

@@ -275,6 +275,8 @@ pub fn train(
     );
     let n = train.len();
     let (mut total, mut count) = (progress.loss_total, progress.loss_count);
+    // Run beside other trainings by `torchkit::jobs`: take over their cores when they end.
+    let mut share = torchkit::jobs::ThreadShare::from_env();
     for epoch in first_epoch..=config.epochs {
         let t = Instant::now();
         println!("\nTraining epoch {epoch}");
@@ -296,6 +298,7 @@ pub fn train(
             ));
             if b % 100 == 0 {
                 bar.set_position(b as u64);
+                share.poll();
             }
         }
         bar.finish_and_clear();

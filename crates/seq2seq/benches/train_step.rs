@@ -1,0 +1,97 @@
+//! Milliseconds per training batch (batch 64) of models (a) and (b), split into forward,
+//! backward and the Adam step, and the batched greedy decoding of 1,000 validation words.
+//!
+//! `cargo bench -p seq2seq --bench train_step [-- DATA_DIR]` — the figures behind the Q3 speed
+//! target. DATA_DIR holds `{train,valid,test}.tsv` (default `../shared/data/p2g` from the
+//! workspace root, else a generated corpus of the same size).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use seq2seq::batch::batches;
+use seq2seq::corpus::Corpus;
+use seq2seq::decode::Strategy;
+use seq2seq::evaluate::predict;
+use seq2seq::model::Model;
+use tch::Device;
+use torchkit::optim::Adam;
+
+fn main() -> anyhow::Result<()> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let arg = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    let dir = match arg {
+        Some(d) => PathBuf::from(d),
+        None if root.join("../shared/data/p2g/train.tsv").exists() => {
+            root.join("../shared/data/p2g")
+        }
+        None => {
+            let dir = std::env::temp_dir().join("p2g-bench-corpus");
+            seq2seq::synthetic::write_quick_corpus(&dir, 0, [10_000, 1_000, 1_000])?;
+            dir
+        }
+    };
+    println!(
+        "data: {}, threads: {}",
+        dir.display(),
+        tch::get_num_threads()
+    );
+    let corpus = Corpus::read(&dir)?;
+    let order: Vec<i64> = (0..corpus.train.len() as i64).collect();
+    let n = 60;
+    for attention in [false, true] {
+        tch::manual_seed(0);
+        let model = Model::new(&corpus.model_config(128, 0.3, attention), Device::Cpu);
+        let mut opt = Adam::new(&model.vs, 0.003, 0.0);
+        let list: Vec<_> = batches(&corpus.train, &order, 64, Device::Cpu)
+            .take(n + 5)
+            .collect();
+        let (mut fwd, mut bwd, mut step) = (0.0, 0.0, 0.0);
+        for (i, batch) in list.iter().enumerate() {
+            let t0 = Instant::now();
+            let loss = model.net.loss(batch, true);
+            let t1 = Instant::now();
+            opt.zero_grad();
+            loss.backward();
+            let t2 = Instant::now();
+            opt.step();
+            let t3 = Instant::now();
+            if i >= 5 {
+                fwd += (t1 - t0).as_secs_f64();
+                bwd += (t2 - t1).as_secs_f64();
+                step += (t3 - t2).as_secs_f64();
+            }
+        }
+        let ms = |s: f64| s / n as f64 * 1e3;
+        let total = ms(fwd + bwd + step);
+        println!(
+            "{}: forward {:.2} ms, backward {:.2} ms, Adam {:.2} ms → {total:.2} ms per batch, {:.1} s per epoch of {} batches",
+            if attention { "(b) attention" } else { "(a) no attention" },
+            ms(fwd),
+            ms(bwd),
+            ms(step),
+            total * corpus.train.len().div_ceil(64) as f64 / 1e3,
+            corpus.train.len().div_ceil(64),
+        );
+        let t = Instant::now();
+        let reps = 3;
+        for _ in 0..reps {
+            let _ = tch::no_grad(|| {
+                predict(
+                    &model.net,
+                    &corpus.valid,
+                    &corpus.vocabs.tgt,
+                    Strategy::Greedy,
+                    50,
+                    500,
+                    Device::Cpu,
+                )
+            });
+        }
+        println!(
+            "    greedy decoding of {} validation words: {:.3} s",
+            corpus.valid.len(),
+            t.elapsed().as_secs_f64() / reps as f64
+        );
+    }
+    Ok(())
+}
