@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
     );
     let corpus = Corpus::read(&dir)?;
     let order: Vec<i64> = (0..corpus.train.len() as i64).collect();
-    let n = 60;
+    let n = 150;
     for attention in [false, true] {
         tch::manual_seed(0);
         let model = Model::new(&corpus.model_config(128, 0.3, attention), Device::Cpu);

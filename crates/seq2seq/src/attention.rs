@@ -1,7 +1,7 @@
 //! Bahdanau (additive) attention with masking, no biases.
 
 use tch::nn::{self, Module};
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 /// `e_ti = vᵀ tanh(W_s s_t + W_h h_i)`, softmax over unmasked source positions,
 /// `c_t = Σ α_ti h_i`, output `tanh(W_out [c_t; s_t])`.
@@ -33,10 +33,11 @@ impl Attention {
     /// Attends from `query` (B, T, H) over `encoder_outputs` (B, S, H) whose `keys` are given;
     /// `mask` (B, S) is true at real positions. Returns the output and the weights (B, T, S).
     ///
-    /// `query_mask` (B, T), when given, is true at the query positions whose output is used:
-    /// the additive scores — the (·, H) tanh that dominates the cost — are computed only for
-    /// (real query, real source) pairs, about a quarter of a padded training batch. Outputs at
-    /// the other query positions are finite but meaningless (they attend uniformly).
+    /// `query_mask` (B, T), when given, is true at the query positions whose output is used.
+    /// Only those are computed: `W_s`, `W_out` and above all the additive scores — the
+    /// (·, H) tanh that dominates the cost — for (real query, real source) pairs, about a
+    /// quarter of a padded training batch. Outputs at the other positions are zero (their
+    /// weights uniform), so nothing there can turn into NaN in the backward pass.
     pub fn forward(
         &self,
         query: &Tensor,
@@ -45,21 +46,35 @@ impl Attention {
         mask: &Tensor,
         query_mask: Option<&Tensor>,
     ) -> (Tensor, Tensor) {
-        let q = self.w_s.forward(query);
-        let (b, t, h) = q.size3().expect("query is (B, T, H)");
+        let (b, t, h) = query.size3().expect("query is (B, T, H)");
         let s = keys.size()[1];
+        let flat = query.reshape([-1, h]);
         let src = mask.unsqueeze(1);
-        let pairs = match query_mask {
-            Some(m) => m.unsqueeze(2).logical_and(&src),
-            None => src.expand([b, t, s], false),
+        // The query rows computed (flat b·T + t), and each flat position's place among them.
+        let (rows, slot, pairs) = match query_mask {
+            Some(m) => {
+                let m_flat = m.reshape([-1]);
+                let slot = m_flat.cumsum(0, Kind::Int64) - 1;
+                let rows = m_flat.nonzero().squeeze_dim(1);
+                (Some(rows), Some(slot), m.unsqueeze(2).logical_and(&src))
+            }
+            None => (None, None, src.expand([b, t, s], false)),
+        };
+        let q = match &rows {
+            Some(r) => self.w_s.forward(&flat.index_select(0, r)),
+            None => self.w_s.forward(&flat),
         };
         let idx = pairs.nonzero();
         let (bi, ti, si) = (idx.select(1, 0), idx.select(1, 1), idx.select(1, 2));
-        let q_rows = q.reshape([-1, h]).index_select(0, &(&bi * t + &ti));
+        let at = &bi * t + &ti;
+        let at = match &slot {
+            Some(sl) => sl.index_select(0, &at),
+            None => at,
+        };
+        let q_rows = q.index_select(0, &at);
         let k_rows = keys.reshape([-1, h]).index_select(0, &(&bi * s + &si));
         let e = (q_rows + k_rows).tanh().apply(&self.v).reshape([-1]);
-        // Padded sources get −∞ (weight 0); padded queries a finite row, so no NaN reaches
-        // the backward pass through their (ignored) outputs.
+        // Padded sources get −∞ (weight 0); skipped queries a finite row (uniform weights).
         let base = Tensor::full([b, t, s], f64::NEG_INFINITY, (e.kind(), e.device()));
         let base = match query_mask {
             Some(m) => base.masked_fill(&m.logical_not().unsqueeze(2), 0.0),
@@ -68,9 +83,14 @@ impl Attention {
         let scores = base.masked_scatter(&pairs, &e);
         let weights = scores.softmax(-1, scores.kind());
         let context = weights.bmm(encoder_outputs);
-        let out = Tensor::cat(&[&context, query], -1)
-            .apply(&self.w_out)
-            .tanh();
-        (out, weights)
+        let both = Tensor::cat(&[&context, query], -1).reshape([-1, 2 * h]);
+        let out = match &rows {
+            Some(r) => {
+                let o = both.index_select(0, r).apply(&self.w_out).tanh();
+                Tensor::zeros([b * t, h], (o.kind(), o.device())).index_copy(0, r, &o)
+            }
+            None => both.apply(&self.w_out).tanh(),
+        };
+        (out.view([b, t, h]), weights)
     }
 }

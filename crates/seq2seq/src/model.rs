@@ -98,10 +98,10 @@ impl Seq2Seq {
         (self.decoder.memory(enc.outputs, mask), state, enc.tape)
     }
 
-    /// Teacher-forced logits (B, T−1, V) for `tgt[:, :-1]`. Logits at positions whose gold
-    /// token `tgt[:, 1:]` is PAD (which the loss ignores) are not meaningful. With gradients
-    /// on, the encoder LSTM's backward pass comes along (see [`Loss::backward`]).
-    pub fn forward_t(&self, batch: &Batch, train: bool) -> (Tensor, Option<Tape>) {
+    /// Teacher-forced decoder outputs (B, T−1, H) for `tgt[:, :-1]`, the positions the loss
+    /// scores (`tgt[:, 1:]` not PAD) and, with gradients on, the encoder LSTM's backward
+    /// pass. Outputs at unscored positions are not meaningful.
+    fn teacher_forced(&self, batch: &Batch, train: bool) -> (Tensor, Tensor, Option<Tape>) {
         let (memory, (h, c), tape) = self.encode(&batch.src, &batch.src_lengths, train);
         let t = batch.tgt.size()[1];
         let input = batch.tgt.narrow(1, 0, t - 1);
@@ -109,23 +109,32 @@ impl Seq2Seq {
         let out = self
             .decoder
             .teacher_forced(&input, (&h, &c), &memory, &scored, train);
+        (out, scored, tape)
+    }
+
+    /// Teacher-forced logits (B, T−1, V) for `tgt[:, :-1]`. Logits at positions whose gold
+    /// token `tgt[:, 1:]` is PAD (which the loss ignores) are not meaningful. With gradients
+    /// on, the encoder LSTM's backward pass comes along (see [`Loss::backward`]).
+    pub fn forward_t(&self, batch: &Batch, train: bool) -> (Tensor, Option<Tape>) {
+        let (out, _, tape) = self.teacher_forced(batch, train);
         (self.generate(&out), tape)
     }
 
-    /// Mean cross-entropy of `tgt[:, 1:]` given the logits, ignoring PAD.
+    /// Mean cross-entropy of `tgt[:, 1:]` given the logits, ignoring PAD (the generator runs
+    /// at the scored positions only).
     pub fn loss(&self, batch: &Batch, train: bool) -> Loss {
-        let (logits, tape) = self.forward_t(batch, train);
+        let (out, scored, tape) = self.teacher_forced(batch, train);
+        let rows = scored.reshape([-1]).nonzero().squeeze_dim(1);
+        let hidden = out.size()[2];
+        let logits = self.generate(&out.reshape([-1, hidden]).index_select(0, &rows));
         let t = batch.tgt.size()[1];
-        let gold = batch.tgt.narrow(1, 1, t - 1);
-        let value = logits
-            .reshape([-1, self.config.tgt_vocab])
-            .cross_entropy_loss::<Tensor>(
-                &gold.reshape([-1]),
-                None,
-                tch::Reduction::Mean,
-                PAD,
-                0.0,
-            );
+        let gold = batch
+            .tgt
+            .narrow(1, 1, t - 1)
+            .reshape([-1])
+            .index_select(0, &rows);
+        let value =
+            logits.cross_entropy_loss::<Tensor>(&gold, None, tch::Reduction::Mean, PAD, 0.0);
         Loss { value, tape }
     }
 }

@@ -180,6 +180,19 @@ fn teacher_forcing_skips_padding_without_changing_scored_outputs() {
             }
         }
         assert!(compared >= 4, "decoder parameters received gradients");
+        // The loss (generator at scored positions only) is the homework's PAD-ignoring mean.
+        let (logits, _) = model.net.forward_t(&batch, false);
+        let full = logits
+            .reshape([-1, d.vocabs.tgt.len() as i64])
+            .cross_entropy_loss::<Tensor>(
+                &batch.tgt.narrow(1, 1, t - 1).reshape([-1]),
+                None,
+                tch::Reduction::Mean,
+                seq2seq::vocab::PAD,
+                0.0,
+            );
+        let ours = model.net.loss(&batch, false).value;
+        assert!(max_diff(&full, &ours) < 1e-5, "loss {ours} against {full}");
     }
 }
 
