@@ -40,6 +40,14 @@ struct Saved {
     h: Tensor,
 }
 
+/// `states` (Σn, H) one step earlier in the direction's order, row by row: the state each
+/// step started from (zero where a sequence starts).
+fn previous_states(states: &Tensor, batch_sizes: &[i64], reverse: bool) -> Tensor {
+    let prev = Tensor::from_slice(&previous_rows(batch_sizes, reverse)).to_device(states.device());
+    let zero = states.new_zeros([1, states.size()[1]], (states.kind(), states.device()));
+    Tensor::cat(&[states, &zero], 0).index_select(0, &prev)
+}
+
 /// The forward pass's record, for [`Tape::backward`].
 #[derive(Debug)]
 pub struct Tape {
@@ -155,7 +163,7 @@ pub fn packed_bilstm(input: &Tensor, batch_sizes: &[i64], params: &[Tensor]) -> 
     let (output, h, c) = tch::no_grad(|| {
         let output = Tensor::cat(&[&saved[0].h, &saved[1].h], 1);
         // A forward sequence ends at its last step; the backward direction at step 0.
-        let last = last_rows(batch_sizes);
+        let last = last_rows(batch_sizes).to_device(input.device());
         let finals = |f: &Tensor, b: &Tensor| {
             Tensor::stack(&[f.index_select(0, &last), b.narrow(0, 0, batch)], 0)
         };
@@ -244,9 +252,7 @@ impl Tape {
                     &self.batch_sizes,
                     reverse,
                 );
-                let prev = Tensor::from_slice(&previous_rows(&self.batch_sizes, reverse));
-                let zero = s.h.new_zeros([1, hidden], (s.h.kind(), s.h.device()));
-                let h_prev = Tensor::cat(&[&s.h, &zero], 0).index_select(0, &prev);
+                let h_prev = previous_states(&s.h, &self.batch_sizes, reverse);
                 let d_gates_t = d_gates.tr();
                 let d_bias = d_gates.sum_dim_intlist(0, false, d_gates.kind());
                 surrogate.push((p[0].shallow_clone(), d_gates_t.mm(&self.input.detach())));
@@ -293,9 +299,7 @@ fn bptt(
     let h = four_h / 4;
     let chunk = |k: i64| s.gates.narrow(1, k * h, h);
     let (i, f, g, o) = (chunk(0), chunk(1), chunk(2), chunk(3));
-    let prev = Tensor::from_slice(&previous_rows(sizes, reverse));
-    let zero = s.c.new_zeros([1, h], (s.c.kind(), s.c.device()));
-    let c_prev = Tensor::cat(&[&s.c, &zero], 0).index_select(0, &prev);
+    let c_prev = previous_states(&s.c, sizes, reverse);
     let one_minus = |x: &Tensor| x.ones_like() - x;
     // What multiplies dc (blocks i, f, g) or dh (block o) in each pre-activation gradient:
     // ∂i = dc·g·i(1−i), ∂f = dc·c₋₁·f(1−f), ∂g = dc·i(1−g²), ∂o = dh·tanh c·o(1−o).
