@@ -40,12 +40,11 @@ struct Saved {
     h: Tensor,
 }
 
-/// `states` (Σn, H) one step earlier in the direction's order, row by row: the state each
-/// step started from (zero where a sequence starts).
-fn previous_states(states: &Tensor, batch_sizes: &[i64], reverse: bool) -> Tensor {
-    let prev = Tensor::from_slice(&previous_rows(batch_sizes, reverse)).to_device(states.device());
+/// `states` (Σn, H) one step earlier in the direction's order, row by row — the state each
+/// step started from (zero where a sequence starts); `prev` is [`previous_rows`] as a tensor.
+fn previous_states(states: &Tensor, prev: &Tensor) -> Tensor {
     let zero = states.new_zeros([1, states.size()[1]], (states.kind(), states.device()));
-    Tensor::cat(&[states, &zero], 0).index_select(0, &prev)
+    Tensor::cat(&[states, &zero], 0).index_select(0, prev)
 }
 
 /// The forward pass's record, for [`Tape::backward`].
@@ -243,16 +242,18 @@ impl Tape {
             for (dir, s) in self.saved.iter().enumerate() {
                 let reverse = dir == 1;
                 let p = &self.params[4 * dir..4 * dir + 4];
+                let prev = Tensor::from_slice(&previous_rows(&self.batch_sizes, reverse))
+                    .to_device(s.h.device());
                 let d_gates = bptt(
                     s,
+                    &previous_states(&s.c, &prev),
                     &p[1],
                     &d_out.narrow(1, dir as i64 * hidden, hidden),
-                    &d_h.get(dir as i64),
-                    &d_c.get(dir as i64),
+                    (&d_h.get(dir as i64), &d_c.get(dir as i64)),
                     &self.batch_sizes,
                     reverse,
                 );
-                let h_prev = previous_states(&s.h, &self.batch_sizes, reverse);
+                let h_prev = previous_states(&s.h, &prev);
                 let d_gates_t = d_gates.tr();
                 let d_bias = d_gates.sum_dim_intlist(0, false, d_gates.kind());
                 surrogate.push((p[0].shallow_clone(), d_gates_t.mm(&self.input.detach())));
@@ -284,14 +285,14 @@ impl Tape {
     }
 }
 
-/// Back-propagation through time for one direction; returns the gradient of the gates'
-/// pre-activations (Σn, 4H).
+/// Back-propagation through time for one direction, from the gradients of its outputs and
+/// final (h, c); returns the gradient of the gates' pre-activations (Σn, 4H).
 fn bptt(
     s: &Saved,
+    c_prev: &Tensor,
     w_hh: &Tensor,
     d_out: &Tensor,
-    d_h_final: &Tensor,
-    d_c_final: &Tensor,
+    (d_h_final, d_c_final): (&Tensor, &Tensor),
     sizes: &[i64],
     reverse: bool,
 ) -> Tensor {
@@ -299,14 +300,13 @@ fn bptt(
     let h = four_h / 4;
     let chunk = |k: i64| s.gates.narrow(1, k * h, h);
     let (i, f, g, o) = (chunk(0), chunk(1), chunk(2), chunk(3));
-    let c_prev = previous_states(&s.c, sizes, reverse);
     let one_minus = |x: &Tensor| x.ones_like() - x;
     // What multiplies dc (blocks i, f, g) or dh (block o) in each pre-activation gradient:
     // ∂i = dc·g·i(1−i), ∂f = dc·c₋₁·f(1−f), ∂g = dc·i(1−g²), ∂o = dh·tanh c·o(1−o).
     let factors = Tensor::cat(
         &[
             &g * &i * one_minus(&i),
-            &c_prev * &f * one_minus(&f),
+            c_prev * &f * one_minus(&f),
             &i * one_minus(&(&g * &g)),
             &s.tanh_c * &o * one_minus(&o),
         ],

@@ -14,15 +14,20 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
     (a - b).abs().max().double_value(&[])
 }
 
-#[test]
-fn attention_gives_padding_zero_weight() {
-    tch::manual_seed(1);
+/// A random attention layer (H = 16) with encoder outputs (3 × 5, source lengths 5, 2, 3),
+/// their source mask and queries (3 × 4).
+fn attention_case() -> (nn::VarStore, Attention, Tensor, Tensor, Tensor) {
     let vs = nn::VarStore::new(Device::Cpu);
     let attn = Attention::new(&vs.root(), 16);
     let enc = Tensor::randn([3, 5, 16], (Kind::Float, Device::Cpu));
     let query = Tensor::randn([3, 4, 16], (Kind::Float, Device::Cpu));
-    let lengths = Tensor::from_slice(&[5i64, 2, 3]);
-    let mask = seq2seq::batch::source_mask(&lengths, Device::Cpu);
+    let mask = seq2seq::batch::source_mask(&Tensor::from_slice(&[5i64, 2, 3]), Device::Cpu);
+    (vs, attn, enc, query, mask)
+}
+
+#[test]
+fn attention_gives_padding_zero_weight() {
+    let (_vs, attn, enc, query, mask) = attention_case();
     let (_, weights) = attn.forward(&query, &enc, &attn.keys(&enc), &mask, None);
     let padded = weights.masked_select(&mask.logical_not().unsqueeze(1).expand([3, 4, 5], true));
     assert_eq!(padded.numel(), 4 * (3 + 2));
@@ -38,12 +43,7 @@ fn attention_gives_padding_zero_weight() {
 
 #[test]
 fn attention_on_real_queries_only_matches_dense_attention() {
-    tch::manual_seed(2);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let attn = Attention::new(&vs.root(), 16);
-    let enc = Tensor::randn([3, 5, 16], (Kind::Float, Device::Cpu));
-    let query = Tensor::randn([3, 4, 16], (Kind::Float, Device::Cpu));
-    let mask = seq2seq::batch::source_mask(&Tensor::from_slice(&[5i64, 2, 3]), Device::Cpu);
+    let (vs, attn, enc, query, mask) = attention_case();
     let query_mask = seq2seq::batch::source_mask(&Tensor::from_slice(&[2i64, 4, 1]), Device::Cpu);
     // The gradient of a loss that reads real query positions only, under both ways.
     let run = |qm: Option<&Tensor>| {
