@@ -25,7 +25,8 @@ pub fn permutation(n: usize) -> Vec<i64> {
 /// number per element and keeps the element when the uniform double made of its low 53
 /// bits is below 1 − p. `uniform_` on a double tensor draws the same numbers and makes the
 /// same doubles, a quarter faster (it skips a per-element distribution object), so the mask,
-/// the output and the generator's state afterwards are PyTorch's, bit for bit (tested).
+/// the output and the generator's state afterwards are PyTorch's, bit for bit
+/// (`tests/generator.rs`).
 /// Elsewhere this is libtorch's own dropout.
 pub fn dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
     if !train || p == 0.0 || x.device() != Device::Cpu || x.numel() == 0 {
@@ -46,56 +47,4 @@ pub fn dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
     // PyTorch: noise = bernoulli mask in x's dtype, noise.div_(1 − p), x * noise.
     let noise = keep.to_kind(x.kind()).g_div_scalar_(1.0 - p);
     x * noise
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dropout_is_libtorch_dropout_bit_for_bit() {
-        for (shape, p) in [
-            (vec![7i64], 0.3),
-            (vec![64, 17, 128], 0.3),
-            (vec![8, 32, 24, 24], 0.1),
-        ] {
-            let x = Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu));
-            seed(9);
-            let theirs = x.dropout(p, true);
-            let next_theirs = Tensor::rand([4], (Kind::Float, Device::Cpu));
-            seed(9);
-            let ours = dropout(&x, p, true);
-            let next_ours = Tensor::rand([4], (Kind::Float, Device::Cpu));
-            assert!(ours.equal(&theirs), "shape {shape:?}: outputs differ");
-            assert_eq!(ours.stride(), x.stride(), "the layout is kept");
-            assert!(
-                next_ours.equal(&next_theirs),
-                "the generator moved differently"
-            );
-            let zeros = ours
-                .eq(0.0)
-                .to_kind(Kind::Float)
-                .mean(Kind::Float)
-                .double_value(&[]);
-            assert!(
-                (zeros - p).abs() < 0.05 || x.numel() < 100,
-                "dropped {zeros}, not {p}"
-            );
-        }
-        let x = Tensor::ones([5], (Kind::Float, Device::Cpu));
-        assert!(dropout(&x, 0.5, false).equal(&x), "identity in eval mode");
-    }
-
-    #[test]
-    fn same_seed_same_permutation() {
-        seed(42);
-        let a = permutation(100);
-        seed(42);
-        let b = permutation(100);
-        assert_eq!(a, b);
-        let mut sorted = a.clone();
-        sorted.sort();
-        assert_eq!(sorted, (0..100).collect::<Vec<i64>>());
-        assert_ne!(a, permutation(100), "the generator moves on");
-    }
 }

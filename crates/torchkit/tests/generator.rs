@@ -1,0 +1,63 @@
+//! Draw-for-draw properties of libtorch's global generator. They live in their own test
+//! binary, and take turns through a lock: a test drawing in another thread between a seed
+//! and the draws compared would make them fail by chance.
+
+use std::sync::Mutex;
+
+use tch::{Device, Kind, Tensor};
+use torchkit::rng::{dropout, permutation, seed};
+
+static GENERATOR: Mutex<()> = Mutex::new(());
+
+#[test]
+fn dropout_is_libtorch_dropout_bit_for_bit() {
+    let _turn = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    let nhwc = |x: Tensor| x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+    let cases = [
+        (vec![7i64], 0.3),
+        (vec![64, 17, 128], 0.3),
+        (vec![8, 32, 24, 24], 0.1),
+    ];
+    for (k, (shape, p)) in cases.into_iter().enumerate() {
+        let x = Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu));
+        // The 4-D case in channels-last memory, as the vision models run.
+        let x = if k == 2 { nhwc(x) } else { x };
+        seed(9);
+        let theirs = x.dropout(p, true);
+        let next_theirs = Tensor::rand([4], (Kind::Float, Device::Cpu));
+        seed(9);
+        let ours = dropout(&x, p, true);
+        let next_ours = Tensor::rand([4], (Kind::Float, Device::Cpu));
+        assert!(ours.equal(&theirs), "shape {shape:?}: outputs differ");
+        assert_eq!(ours.stride(), x.stride(), "the layout is kept");
+        assert!(
+            next_ours.equal(&next_theirs),
+            "the generator moved differently"
+        );
+        let zeros = ours
+            .eq(0.0)
+            .to_kind(Kind::Float)
+            .mean(Kind::Float)
+            .double_value(&[]);
+        assert!(
+            (zeros - p).abs() < 0.05 || x.numel() < 100,
+            "dropped {zeros}, not {p}"
+        );
+    }
+    let x = Tensor::ones([5], (Kind::Float, Device::Cpu));
+    assert!(dropout(&x, 0.5, false).equal(&x), "identity in eval mode");
+}
+
+#[test]
+fn same_seed_same_permutation() {
+    let _turn = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    seed(42);
+    let a = permutation(100);
+    seed(42);
+    let b = permutation(100);
+    assert_eq!(a, b);
+    let mut sorted = a.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..100).collect::<Vec<i64>>());
+    assert_ne!(a, permutation(100), "the generator moves on");
+}
