@@ -222,10 +222,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             )
         };
         if dir.join("summary.json").exists() {
-            let previous = std::fs::read_to_string(&record_file)
-                .ok()
-                .and_then(|t| serde_json::from_str::<report::StageRecord>(&t).ok());
-            match previous {
+            match report::StageRecord::read(&dir) {
                 Some(mut r) if r.fingerprint == fp => {
                     eprintln!(
                         "== {name}: reused (same configuration, data and code as the results in {})",
@@ -286,9 +283,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         if table.iter().any(|r| r.stage == *stage) {
             continue;
         }
-        let earlier = std::fs::read_to_string(out.join(stage).join("stage.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<report::StageRecord>(&t).ok());
+        let earlier = report::StageRecord::read(&out.join(stage));
         if let Some(mut r) = earlier.filter(|_| out.join(stage).join("summary.json").exists()) {
             r.reused = true;
             table.push(r);
@@ -358,9 +353,7 @@ fn latest_with_same_inputs(root: &Path, args: &Args) -> Option<PathBuf> {
             return true; // skipped again either way
         };
         let fp = fingerprint(root, stage, &command, &dir);
-        let recorded = std::fs::read_to_string(dir.join("stage.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<report::StageRecord>(&t).ok())
+        let recorded = report::StageRecord::read(&dir)
             .map(|r| r.fingerprint)
             .or_else(|| std::fs::read_to_string(dir.join(".pending-fingerprint")).ok());
         recorded.is_none_or(|r| r == fp)
@@ -414,8 +407,7 @@ pub fn report_only(root: &Path, out: &Path) -> Result<()> {
         merged.insert("seeds".into(), previous["seeds"].clone());
     }
     let mut stages: Vec<report::StageRecord> = std::fs::read_dir(out)?
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stage.json")).ok())
-        .filter_map(|t| serde_json::from_str(&t).ok())
+        .filter_map(|e| report::StageRecord::read(&e.ok()?.path()))
         .collect();
     stages.sort_by(|a, b| (&a.stage, a.seed).cmp(&(&b.stage, b.seed)));
     let facts = report::RunFacts {

@@ -31,6 +31,20 @@ pub struct StageRecord {
     pub reused: bool,
 }
 
+impl StageRecord {
+    /// The record in a stage folder (`<dir>/stage.json`), if there is a readable one.
+    pub fn read(dir: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(dir.join("stage.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+/// The PyTorch original's timings of a stage on this machine kind
+/// (`[speed.pytorch.<stage>]` in `assets/reference.toml`).
+fn pytorch_timings<'a>(reference: &'a toml::Value, stage: &str) -> Option<&'a toml::Value> {
+    reference.get("speed")?.get("pytorch")?.get(stage)
+}
+
 /// The folder of a stage run: `q2` for the first seed, `q2-seed43` for the others.
 pub fn stage_dir_name(stage: &str, seed: u64, first_seed: u64) -> String {
     if seed == first_seed {
@@ -395,10 +409,7 @@ pub fn write(
             q2["best_learning_rate"]
         );
         // Speed beside the PyTorch original on the same machine kind (full-size data only).
-        let pytorch = reference
-            .get("speed")
-            .and_then(|s| s.get("pytorch"))
-            .and_then(|p| p.get("q2"));
+        let pytorch = pytorch_timings(&reference, "q2");
         if let (Some(pt), false) = (pytorch, ds["synthetic"] == Value::Bool(true)) {
             md.push_str("| speed | ours, s/epoch | PyTorch original, s/epoch (2-core machine, substitute data) | ratio |\n|---|---|---|---|\n");
             for model in ["2.1", "2.2"] {
@@ -503,10 +514,7 @@ pub fn write(
                 beam.join("; ")
             );
         }
-        let pytorch = reference
-            .get("speed")
-            .and_then(|s| s.get("pytorch"))
-            .and_then(|p| p.get("q3"));
+        let pytorch = pytorch_timings(&reference, "q3");
         if let (Some(pt), false) = (pytorch, q3["config"]["synthetic"] == Value::Bool(true)) {
             let f = |k: &str| {
                 pt.get(k)
