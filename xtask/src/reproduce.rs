@@ -27,7 +27,9 @@ pub struct Args {
     /// 2,400 made-up words) with short runs; labelled as such, never the homework numbers.
     #[arg(long)]
     quick: bool,
-    /// Where the training stages run: auto (CUDA when available), cpu or cuda.
+    /// Where the training stages run: auto (CUDA when available), cpu or cuda. With cuda
+    /// the stages are built with their `cuda` feature, and the repo's libtorch install
+    /// gets every CUDA library (`cargo xtask setup --cuda`) unless LIBTORCH names another.
     #[arg(long, default_value = "cpu", value_parser = ["auto", "cpu", "cuda"])]
     device: String,
     /// Trainings a stage runs at the same time, each in its own process with its share of
@@ -70,10 +72,18 @@ fn stage_command(stage: &str, args: &Args, seed: u64, dir: &Path) -> Result<Stag
     let mut inputs = Vec::new();
     let seed = seed.to_string();
     let out = dir.display().to_string();
-    // `cargo run` arguments: the package's binary, then the binary's own arguments.
+    // `cargo run` arguments: the package's binary, then the binary's own arguments. A CUDA
+    // run links libtorch_cuda (the `cuda` feature), without which libtorch sees no GPU.
+    let features: &[&str] = if args.device == "cuda" {
+        &["--features", "cuda"]
+    } else {
+        &[]
+    };
     let run_args = |package: &str, bin: &str, rest: &[&str]| -> Vec<String> {
-        ["-p", package, "--bin", bin, "--"]
+        ["-p", package, "--bin", bin]
             .iter()
+            .chain(features)
+            .chain(&["--"])
             .chain(rest)
             .map(|s| s.to_string())
             .collect()
@@ -175,7 +185,13 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             );
         }
     }
-    let torch = libtorch::ensure(root)?;
+    let torch = libtorch::setup(
+        root,
+        &libtorch::SetupArgs {
+            cuda: args.device == "cuda",
+            force: false,
+        },
+    )?;
     let out = match &args.out {
         Some(dir) => dir.clone(),
         None => match latest_with_same_inputs(root, args) {
@@ -500,6 +516,31 @@ mod tests {
         assert_ne!(base, fp("/a", "42"), "different data is a different run");
         std::fs::remove_file(data).unwrap();
     }
+    #[test]
+    fn cuda_runs_build_the_stages_with_their_cuda_feature() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let cargo_args = |device: &str| {
+            let cli: Cli =
+                clap::Parser::try_parse_from(["reproduce", "--quick", "--device", device]).unwrap();
+            stage_command("q3", &cli.args, 42, Path::new("out"))
+                .unwrap()
+                .args
+        };
+        let cuda = cargo_args("cuda");
+        let ours = cuda.iter().position(|a| a == "--").unwrap();
+        assert_eq!(
+            cuda[..ours],
+            ["-p", "seq2seq", "--bin", "p2g", "--features", "cuda"]
+        );
+        assert!(cuda[ours..].windows(2).any(|w| w == ["--device", "cuda"]));
+        let cpu = cargo_args("cpu");
+        assert!(!cpu.contains(&"--features".to_string()), "{cpu:?}");
+    }
+
     #[test]
     fn timestamp_has_the_documented_shape() {
         let t = super::utc_timestamp();

@@ -14,6 +14,7 @@ use crate::decode::Strategy;
 use crate::evaluate::{predict, score, wer_at_k, Scores};
 use crate::model::{Model, ModelConfig};
 use crate::train::{TrainConfig, TrainOutcome};
+use torchkit::device::DeviceChoice;
 use torchkit::jobs::Job;
 
 /// Options of the stage.
@@ -146,7 +147,7 @@ fn names(attention: bool) -> (&'static str, &'static str) {
 }
 
 /// The `exe train …` job of one model; its output goes to `<name>.log` in `dir`.
-fn training_job(exe: &Path, c: &StageConfig, attention: bool, dir: &Path) -> Job {
+fn training_job(exe: &Path, c: &StageConfig, attention: bool, dir: &Path, device: Device) -> Job {
     let (name, letter) = names(attention);
     let mut command = std::process::Command::new(exe);
     command
@@ -166,6 +167,8 @@ fn training_job(exe: &Path, c: &StageConfig, attention: bool, dir: &Path) -> Job
             &c.hidden.to_string(),
             "--dropout",
             &c.dropout.to_string(),
+            "--device",
+            DeviceChoice::of(device).as_arg(),
         ])
         .arg("--checkpoint")
         .arg(dir.join(format!("{name}.safetensors")))
@@ -276,7 +279,7 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
             }
             None => true,
         })
-        .map(|attention| training_job(exe, c, attention, out))
+        .map(|attention| training_job(exe, c, attention, out, device))
         .collect();
     torchkit::jobs::run_all(jobs, c.jobs)?;
     let outcome = |attention| {
@@ -383,4 +386,29 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
     };
     artifacts::write_json(out.join("summary.json"), &summary)?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn training_children_run_on_the_stages_device() {
+        let c = StageConfig {
+            data_dir: PathBuf::from("data/p2g"),
+            synthetic: false,
+            seed: 42,
+            train: TrainConfig::default(),
+            hidden: 128,
+            dropout: 0.3,
+            top_p: 0.8,
+            k: 3,
+            beam_widths: vec![5],
+            jobs: 2,
+        };
+        for (device, flag) in [(Device::Cpu, "cpu"), (Device::Cuda(0), "cuda")] {
+            let job = training_job(Path::new("p2g"), &c, true, Path::new("out"), device);
+            assert_eq!(job.flag_value("--device").as_deref(), Some(flag));
+        }
+    }
 }

@@ -1,5 +1,9 @@
 //! Properties of the model and decoders on real data: masking, packing, decoders agreeing
 //! where they must, checkpoints, and a short real training run.
+//!
+//! Every test draws from libtorch's global generator (initialisation at least), and the
+//! training run's outcome depends on its exact draws after seeding: each test holds
+//! [`exclusive`] so that no test draws in the middle of another's.
 
 mod common;
 
@@ -9,6 +13,7 @@ use seq2seq::decode::{decode, Strategy};
 use seq2seq::model::Model;
 use seq2seq::train::{train, TrainConfig, TrainData};
 use tch::{nn, Device, Kind, Tensor};
+use torchkit::rng::exclusive;
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
     (a - b).abs().max().double_value(&[])
@@ -27,6 +32,7 @@ fn attention_case() -> (nn::VarStore, Attention, Tensor, Tensor, Tensor) {
 
 #[test]
 fn attention_gives_padding_zero_weight() {
+    let _generator = exclusive();
     let (_vs, attn, enc, query, mask) = attention_case();
     let (_, weights) = attn.forward(&query, &enc, &attn.keys(&enc), &mask, None);
     let padded = weights.masked_select(&mask.logical_not().unsqueeze(1).expand([3, 4, 5], true));
@@ -43,6 +49,7 @@ fn attention_gives_padding_zero_weight() {
 
 #[test]
 fn attention_on_real_queries_only_matches_dense_attention() {
+    let _generator = exclusive();
     let (vs, attn, enc, query, mask) = attention_case();
     let query_mask = seq2seq::batch::source_mask(&Tensor::from_slice(&[2i64, 4, 1]), Device::Cpu);
     // The gradient of a loss that reads real query positions only, under both ways.
@@ -79,6 +86,7 @@ fn attention_on_real_queries_only_matches_dense_attention() {
 
 #[test]
 fn packed_encoder_ignores_extra_padding_and_batch_order() {
+    let _generator = exclusive();
     let d = common::data();
     let model = common::seed_model(&d, true);
     let items: Vec<&Encoded> = d.test[..16].iter().collect();
@@ -124,6 +132,7 @@ fn packed_encoder_ignores_extra_padding_and_batch_order() {
 
 #[test]
 fn teacher_forcing_skips_padding_without_changing_scored_outputs() {
+    let _generator = exclusive();
     let d = common::data();
     for attention in [false, true] {
         let model = common::seed_model(&d, attention);
@@ -198,6 +207,7 @@ fn teacher_forcing_skips_padding_without_changing_scored_outputs() {
 
 #[test]
 fn nucleus_with_tiny_p_and_beam_of_one_are_greedy() {
+    let _generator = exclusive();
     let d = common::data();
     let model = common::seed_model(&d, true);
     let items: Vec<&Encoded> = d.test[..300].iter().collect();
@@ -220,6 +230,7 @@ fn nucleus_with_tiny_p_and_beam_of_one_are_greedy() {
 
 #[test]
 fn checkpoint_round_trip_keeps_predictions_and_pytorch_names() {
+    let _generator = exclusive();
     let d = common::data();
     let model = common::seed_model(&d, false);
     let path = std::env::temp_dir().join(format!("p2g-rt-{}.safetensors", std::process::id()));
@@ -250,11 +261,12 @@ fn checkpoint_round_trip_keeps_predictions_and_pytorch_names() {
 
 #[test]
 fn short_training_on_real_lines_lowers_the_loss() {
+    let _generator = exclusive();
     let d = common::data();
     torchkit::rng::seed(42);
     let mut model = Model::new(&common::config(&d, true), Device::Cpu);
     let data = TrainData {
-        train: &d.train[..640],
+        train: &d.train[..1280],
         valid: &d.test[..100],
         valid_gold: &d.test_gold[..100],
         tgt_vocab: &d.vocabs.tgt,
@@ -283,6 +295,12 @@ fn short_training_on_real_lines_lowers_the_loss() {
             .count(),
         4
     );
-    assert!(out.best_val_cer < 1.0);
+    // A model that has learned nothing scores CER ≥ 1 (wrong or overlong words); 22 seeds
+    // gave best validation CERs of 0.63–0.82 after these 3 epochs.
+    let val_cers: Vec<f64> = out.epochs.iter().map(|r| r.val_cer).collect();
+    assert!(
+        out.best_val_cer < 0.9,
+        "validation CER per epoch: {val_cers:?}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -29,6 +29,15 @@ impl DeviceChoice {
         }
     }
 
+    /// The choice that names `device` exactly, to hand a resolved device to a child process
+    /// (whose own `auto` could resolve differently).
+    pub fn of(device: Device) -> Self {
+        match device {
+            Device::Cpu => DeviceChoice::Cpu,
+            _ => DeviceChoice::Cuda,
+        }
+    }
+
     /// The flag's value, to pass the choice on to a child process.
     pub fn as_arg(self) -> &'static str {
         match self {

@@ -23,6 +23,15 @@ pub struct Job {
     pub log: PathBuf,
 }
 
+impl Job {
+    /// The value the command passes for `flag` (`--device cuda` gives `cuda`), if any.
+    pub fn flag_value(&self, flag: &str) -> Option<String> {
+        let args: Vec<_> = self.command.get_args().collect();
+        let at = args.iter().position(|a| *a == flag)?;
+        args.get(at + 1).map(|v| v.to_string_lossy().into_owned())
+    }
+}
+
 /// libtorch threads per child when `parallel` run at once on this machine.
 pub fn threads_per_job(parallel: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

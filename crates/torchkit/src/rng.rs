@@ -5,7 +5,22 @@
 //! once with [`seed`] makes a run repeatable, and keeps the sequence of draws comparable with
 //! PyTorch's (`torch.manual_seed`).
 
+use std::sync::{Mutex, MutexGuard};
+
 use tch::{Device, Kind, Tensor};
+
+static GENERATOR: Mutex<()> = Mutex::new(());
+
+/// Takes libtorch's process-wide generator for the caller until the guard drops.
+///
+/// Every thread of a process draws from the same generator, so a result that depends on
+/// the exact draws after a [`seed`] (a repeatable training run, a draw-for-draw comparison)
+/// holds only while no other thread draws in between. Where threads share a process —
+/// tests of one test binary run in parallel — each one that draws holds this guard.
+/// A panic while holding it does not poison it for the others.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    GENERATOR.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Seeds libtorch's generators (CPU and, where present, CUDA) like `torch.manual_seed`.
 pub fn seed(seed: u64) {

@@ -1,17 +1,13 @@
 //! Draw-for-draw properties of libtorch's global generator. They live in their own test
-//! binary, and take turns through a lock: a test drawing in another thread between a seed
-//! and the draws compared would make them fail by chance.
-
-use std::sync::Mutex;
+//! binary, and take turns through [`exclusive`]: a test drawing in another thread between a
+//! seed and the draws compared would make them fail by chance.
 
 use tch::{Device, Kind, Tensor};
-use torchkit::rng::{dropout, permutation, seed};
-
-static GENERATOR: Mutex<()> = Mutex::new(());
+use torchkit::rng::{dropout, exclusive, permutation, seed};
 
 #[test]
 fn dropout_is_libtorch_dropout_bit_for_bit() {
-    let _turn = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    let _generator = exclusive();
     let nhwc = |x: Tensor| x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
     let cases = [
         (vec![7i64], 0.3),
@@ -50,7 +46,7 @@ fn dropout_is_libtorch_dropout_bit_for_bit() {
 
 #[test]
 fn same_seed_same_permutation() {
-    let _turn = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    let _generator = exclusive();
     seed(42);
     let a = permutation(100);
     seed(42);

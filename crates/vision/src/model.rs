@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 use tch::nn::{self, ModuleT};
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 use crate::dataset::{CLASSES, SIDE};
 
@@ -139,6 +139,11 @@ impl Cnn {
             out,
             config: *config,
         }
+    }
+
+    /// Where the parameters live.
+    pub fn device(&self) -> Device {
+        self.out.ws.device()
     }
 }
 

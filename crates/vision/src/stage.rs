@@ -12,6 +12,7 @@ use tch::Device;
 use crate::dataset::{Dataset, Layout};
 use crate::model::CnnConfig;
 use crate::train::{confusion, evaluate, train, EpochRow, TrainConfig};
+use torchkit::device::DeviceChoice;
 use torchkit::jobs::Job;
 
 /// SHA-256 of the homework's `intel_landscapes.v2.npz`.
@@ -224,7 +225,7 @@ fn run(
 }
 
 /// The `cnn sweep-run` job of one 2.1 learning rate.
-fn sweep_job(exe: &Path, c: &StageConfig, lr: f64, out: &Path, device: &str) -> Job {
+fn sweep_job(exe: &Path, c: &StageConfig, lr: f64, out: &Path, device: Device) -> Job {
     let mut command = std::process::Command::new(exe);
     command
         .arg("sweep-run")
@@ -242,7 +243,7 @@ fn sweep_job(exe: &Path, c: &StageConfig, lr: f64, out: &Path, device: &str) -> 
             "--seed",
             &c.seed.to_string(),
             "--device",
-            device,
+            DeviceChoice::of(device).as_arg(),
         ]);
     if c.layout == Layout::ChannelsLast {
         command.arg("--channels-last");
@@ -258,15 +259,9 @@ fn sweep_job(exe: &Path, c: &StageConfig, lr: f64, out: &Path, device: &str) -> 
 }
 
 /// Runs the stage into `out` (summary last). With `c.jobs` > 1 the 2.1 sweep runs as
-/// `exe sweep-run …` child processes side by side (`exe` is the `cnn` binary, `device_arg`
-/// its `--device`); otherwise everything runs here.
-pub fn run_stage(
-    c: &StageConfig,
-    out: &Path,
-    device: Device,
-    exe: &Path,
-    device_arg: &str,
-) -> Result<Q2Summary> {
+/// `exe sweep-run …` child processes side by side (`exe` is the `cnn` binary), on `device`
+/// too; otherwise everything runs here.
+pub fn run_stage(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q2Summary> {
     std::fs::create_dir_all(out)?;
     let sha256 = fetch::sha256_file(&c.npz)?;
     let intel = sha256 == INTEL_SHA256;
@@ -290,7 +285,7 @@ pub fn run_stage(
             .learning_rates
             .iter()
             .filter(|&&lr| finished_run(c, "2.1", &CnnConfig::model_2_1(), lr, out).is_none())
-            .map(|&lr| sweep_job(exe, c, lr, out, device_arg))
+            .map(|&lr| sweep_job(exe, c, lr, out, device))
             .collect();
         torchkit::jobs::run_all(jobs, c.jobs)?;
     }
@@ -384,4 +379,26 @@ pub fn run_stage(
     };
     artifacts::write_json(out.join("summary.json"), &summary)?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_children_run_on_the_stages_device() {
+        let c = StageConfig {
+            npz: PathBuf::from("data.npz"),
+            synthetic: false,
+            epochs: 2,
+            learning_rates: vec![0.1],
+            seed: 42,
+            layout: Layout::Skeleton,
+            jobs: 3,
+        };
+        for (device, flag) in [(Device::Cpu, "cpu"), (Device::Cuda(0), "cuda")] {
+            let job = sweep_job(Path::new("cnn"), &c, 0.1, Path::new("out"), device);
+            assert_eq!(job.flag_value("--device").as_deref(), Some(flag));
+        }
+    }
 }

@@ -77,11 +77,14 @@ pub fn evaluate(net: &Cnn, split: &Split, chunk: usize) -> (f64, f64, Vec<i64>) 
     tch::no_grad(|| {
         let n = split.len() as i64;
         let (mut loss_sum, mut preds) = (0.0, Vec::with_capacity(n as usize));
+        // The split may stay on the CPU while the model is on a GPU: chunks travel.
+        let device = net.device();
         let mut start = 0;
         while start < n {
             let len = (chunk as i64).min(n - start);
-            let out = net.forward_t(&split.images.narrow(0, start, len), false);
-            let y = split.labels.narrow(0, start, len);
+            let x = split.images.narrow(0, start, len).to_device(device);
+            let out = net.forward_t(&x, false);
+            let y = split.labels.narrow(0, start, len).to_device(device);
             loss_sum += out
                 .g_nll_loss::<Tensor>(&y, None, tch::Reduction::Sum, -100)
                 .double_value(&[]);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use tch::nn::ModuleT;
 use tch::Device;
+use torchkit::rng::exclusive;
 use vision::dataset::{Dataset, Layout};
 use vision::model::CnnConfig;
 use vision::npz::{write_npz, Array, Dtype, Npz};
@@ -185,6 +186,8 @@ fn npz_errors_name_the_key_and_the_expectation() {
 
 #[test]
 fn one_sgd_step_lowers_the_loss_on_a_fixed_batch() {
+    // Both seed libtorch's generator; neither may draw inside the other's run.
+    let _generator = exclusive();
     let path = tmp("step");
     write_dataset(&path, [32, 6, 6]);
     let data = Dataset::load(&path, Layout::Skeleton).unwrap();
@@ -210,6 +213,8 @@ fn one_sgd_step_lowers_the_loss_on_a_fixed_batch() {
 
 #[test]
 fn tiny_end_to_end_run_learns() {
+    // Both seed libtorch's generator; neither may draw inside the other's run.
+    let _generator = exclusive();
     let path = tmp("e2e");
     write_dataset(&path, [300, 60, 60]);
     let data = Dataset::load(&path, Layout::Skeleton).unwrap();

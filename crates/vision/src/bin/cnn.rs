@@ -183,7 +183,6 @@ fn main() -> Result<()> {
                 out,
                 stage.device.resolve()?,
                 &std::env::current_exe()?,
-                stage.device.as_arg(),
             )?;
             for r in &s.runs {
                 eprintln!(
