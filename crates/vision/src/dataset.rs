@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use crate::npz::{Array, Dtype, Npz};
 
@@ -36,6 +36,14 @@ pub struct Split {
 }
 
 impl Split {
+    /// The split on `device` (shares the tensors when they are there already).
+    pub fn to_device(&self, device: Device) -> Split {
+        Split {
+            images: self.images.to_device(device),
+            labels: self.labels.to_device(device),
+        }
+    }
+
     /// Number of examples.
     pub fn len(&self) -> usize {
         self.labels.size()[0] as usize

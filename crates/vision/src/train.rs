@@ -77,7 +77,7 @@ pub fn evaluate(net: &Cnn, split: &Split, chunk: usize) -> (f64, f64, Vec<i64>) 
     tch::no_grad(|| {
         let n = split.len() as i64;
         let (mut loss_sum, mut preds) = (0.0, Vec::with_capacity(n as usize));
-        // The split may stay on the CPU while the model is on a GPU: chunks travel.
+        // A split left on the CPU while the model is on a GPU travels chunk by chunk.
         let device = net.device();
         let mut start = 0;
         while start < n {
@@ -272,10 +272,8 @@ pub fn train(
     }
     let first_epoch = progress.rows.len() + 1;
     let mut log = torchkit::runlog::EpochLog::resume(log_csv, std::mem::take(&mut progress.rows));
-    let (images, labels) = (
-        train.images.to_device(device),
-        train.labels.to_device(device),
-    );
+    // Both splits move to the device once, not once per epoch.
+    let (train, dev) = (train.to_device(device), dev.to_device(device));
     let n = train.len();
     let (mut total, mut count) = (progress.loss_total, progress.loss_count);
     // Run beside other trainings by `torchkit::jobs`: take over their cores when they end.
@@ -296,8 +294,8 @@ pub fn train(
             );
             losses.push(stepper.step(
                 &net,
-                &images.index_select(0, &idx),
-                &labels.index_select(0, &idx),
+                &train.images.index_select(0, &idx),
+                &train.labels.index_select(0, &idx),
             ));
             if b % 100 == 0 {
                 bar.set_position(b as u64);
@@ -310,7 +308,7 @@ pub fn train(
         let epoch_sum: f64 = epoch_losses.iter().sum();
         total += epoch_sum;
         count += epoch_losses.len();
-        let (val_loss, val_accuracy, _) = evaluate(&net, dev, config.eval_chunk);
+        let (val_loss, val_accuracy, _) = evaluate(&net, &dev, config.eval_chunk);
         let row = EpochRow {
             epoch,
             train_loss_cumulative: total / count as f64,
