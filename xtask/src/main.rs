@@ -1,18 +1,22 @@
 //! `cargo xtask`: the project's automation, in the style of rust-analyzer's xtask.
 //!
 //! * `setup`     — install libtorch 2.11.0 into `.libtorch/` (idempotent).
-//! * `test`      — set-up, then fmt check, clippy, and the whole test suite.
+//! * `fixtures`  — the files the test suite reads (Q3 data, the seed report's weights).
+//! * `test`      — set-up, fixtures, then fmt check, clippy, and the whole test suite.
+//! * `fresh-clone` — the suite on a clone of HEAD with no `../shared`, no `data/` and no
+//!   downloads: only the tests that need the fixtures may fail, each saying how to get them.
 //! * `reproduce` — set-up, then every question's stage and the merged summary.
 //!
 //! It links no libtorch itself, so it always compiles; it drives cargo with the environment
 //! the libtorch crates need.
 
-mod datasets;
+mod fresh_clone;
 mod libtorch;
+mod obtain;
 mod report;
 mod reproduce;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -30,7 +34,11 @@ struct Cli {
 enum Command {
     /// Install libtorch 2.11.0 into .libtorch/ (skipped when present or LIBTORCH is set).
     Setup(libtorch::SetupArgs),
-    /// Set-up, then `cargo fmt --check`, `cargo clippy -D warnings` and `cargo test --workspace`.
+    /// Put the files the test suite reads into data/ (from ../shared/ where it is there,
+    /// else downloaded and verified; CARGO_NET_OFFLINE=true forbids downloads).
+    Fixtures,
+    /// Set-up, fixtures, then `cargo fmt --check`, `cargo clippy -D warnings` and
+    /// `cargo test --workspace`.
     Test {
         /// Skip fmt and clippy; only run the tests.
         #[arg(long)]
@@ -39,6 +47,9 @@ enum Command {
         #[arg(last = true)]
         cargo_args: Vec<String>,
     },
+    /// Check that a fresh clone of HEAD (no ../shared, no data/, downloads off) builds and
+    /// passes every test but those needing the fixtures, which must say how to get them.
+    FreshClone,
     /// Set-up, then run the homework's stages and write the results and REPORT.md.
     Reproduce(reproduce::Args),
     /// Write REPORT.md again from the stage results already in a folder.
@@ -55,10 +66,17 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match cli.command {
         Command::Setup(args) => libtorch::setup(&root, &args).map(|_| ()),
+        Command::Fixtures => {
+            for (var, dir) in obtain::ensure_fixtures(&root)? {
+                eprintln!("{var}={}", dir.display());
+            }
+            Ok(())
+        }
         Command::Test {
             no_lint,
             cargo_args,
         } => test(&root, no_lint, &cargo_args),
+        Command::FreshClone => fresh_clone::run(&root, &libtorch::ensure(&root)?),
         Command::Reproduce(args) => reproduce::run(&root, &args),
         Command::Report { out } => reproduce::report_only(&root, &out),
     }
@@ -74,6 +92,13 @@ fn workspace_root() -> std::path::PathBuf {
 
 fn test(root: &std::path::Path, no_lint: bool, cargo_args: &[String]) -> Result<()> {
     let torch = libtorch::ensure(root)?;
+    // The tests that need the Q3 data or the seed report's weights find them through these
+    // variables; without them they fail naming the missing file.
+    for (var, dir) in obtain::ensure_fixtures(root).context(
+        "the test suite's files could not be had (see above); `cargo xtask fixtures` retries",
+    )? {
+        std::env::set_var(var, dir);
+    }
     if !no_lint {
         libtorch::cargo(&torch, &["fmt", "--all", "--check"])?;
         libtorch::cargo(

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::{datasets, libtorch, report};
+use crate::{libtorch, obtain, report};
 
 /// Options of `cargo xtask reproduce`.
 #[derive(clap::Args)]
@@ -64,11 +64,17 @@ struct StageCommand {
 }
 
 fn hashed(file: PathBuf) -> Result<(PathBuf, String)> {
-    let sha = fetch::sha256_file(&file)?;
+    let sha = artifacts::sha256_file(&file)?;
     Ok((file, sha))
 }
 
-fn stage_command(stage: &str, args: &Args, seed: u64, dir: &Path) -> Result<StageCommand> {
+fn stage_command(
+    root: &Path,
+    stage: &str,
+    args: &Args,
+    seed: u64,
+    dir: &Path,
+) -> Result<StageCommand> {
     let mut inputs = Vec::new();
     let seed = seed.to_string();
     let out = dir.display().to_string();
@@ -126,7 +132,7 @@ fn stage_command(stage: &str, args: &Args, seed: u64, dir: &Path) -> Result<Stag
         "q2" => {
             let mut c = training("vision", "cnn", 3);
             if !args.quick {
-                let npz = datasets::ensure_intel(&args.data_dir, args.npz.as_deref())?;
+                let npz = obtain::ensure_intel(&args.data_dir, args.npz.as_deref())?;
                 c.extend(["--npz".into(), npz.display().to_string()]);
                 inputs.push(hashed(npz)?);
             }
@@ -135,8 +141,8 @@ fn stage_command(stage: &str, args: &Args, seed: u64, dir: &Path) -> Result<Stag
         "q3" => {
             let mut c = training("seq2seq", "p2g", 5);
             if !args.quick {
-                let data = datasets::ensure_p2g(&args.data_dir)?;
-                for f in datasets::P2G {
+                let data = obtain::ensure_p2g(root, &args.data_dir)?;
+                for f in &datasets::P2G {
                     inputs.push(hashed(data.join(f.name))?);
                 }
                 c.extend(["--data-dir".into(), data.display().to_string()]);
@@ -219,7 +225,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         }
         let start = Instant::now();
         let dir = out.join(&name);
-        let command = match stage_command(stage, args, seed, &dir) {
+        let command = match stage_command(root, stage, args, seed, &dir) {
             Ok(c) => c,
             Err(e) => {
                 // A dataset that cannot be had skips its stage; the others still run.
@@ -365,7 +371,7 @@ fn latest_with_same_inputs(root: &Path, args: &Args) -> Option<PathBuf> {
     let latest = std::fs::canonicalize(root.join("reports").join("latest")).ok()?;
     let same = stage_runs(args).all(|(stage, seed)| {
         let dir = latest.join(report::stage_dir_name(stage, seed, args.seed));
-        let Ok(command) = stage_command(stage, args, seed, &dir) else {
+        let Ok(command) = stage_command(root, stage, args, seed, &dir) else {
             return true; // skipped again either way
         };
         let fp = fingerprint(root, stage, &command, &dir);
@@ -413,10 +419,8 @@ pub fn report_only(root: &Path, out: &Path) -> Result<()> {
         "{} holds no stage results (q1/summary.json, ...)",
         out.display()
     );
-    let previous: serde_json::Value = std::fs::read_to_string(out.join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let previous: serde_json::Value =
+        artifacts::read_json(out.join("summary.json")).unwrap_or_default();
     let quick = previous["quick"] == serde_json::Value::Bool(true);
     merged.insert("quick".into(), quick.into());
     if !previous["seeds"].is_null() {
@@ -526,7 +530,7 @@ mod tests {
         let cargo_args = |device: &str| {
             let cli: Cli =
                 clap::Parser::try_parse_from(["reproduce", "--quick", "--device", device]).unwrap();
-            stage_command("q3", &cli.args, 42, Path::new("out"))
+            stage_command(Path::new("."), "q3", &cli.args, 42, Path::new("out"))
                 .unwrap()
                 .args
         };

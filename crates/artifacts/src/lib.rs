@@ -8,10 +8,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// The temporary sibling used while writing `path` (`name.tmp` in the same folder, so the
-/// final rename never crosses file systems).
+/// The temporary sibling used while writing `path` (`name.<pid>.tmp` in the same folder, so
+/// the final rename never crosses file systems and two processes never share one).
 pub fn temp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".{}.tmp", std::process::id()));
@@ -42,6 +43,55 @@ pub fn write_json<T: Serialize + ?Sized>(path: impl AsRef<Path>, value: &T) -> R
     let mut text = serde_json::to_string_pretty(value).context("serialising JSON")?;
     text.push('\n');
     write_atomic(path, text.as_bytes())
+}
+
+/// Serialises `rows` as CSV (a header from the first row's field names) and writes it
+/// atomically. The csv crate writes floats in their shortest round-trip form, and parsing
+/// them back (`csv::Reader::deserialize`) is correctly rounded.
+pub fn write_csv<R: Serialize>(path: impl AsRef<Path>, rows: &[R]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).context("serialising a CSV row")?;
+    }
+    let bytes = w.into_inner().context("serialising CSV")?;
+    write_atomic(path, &bytes)
+}
+
+/// Hex SHA-256 of a file (what identifies a dataset or a checkpoint).
+pub fn sha256_file(path: impl AsRef<Path>) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let path = path.as_ref();
+    let mut f = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// Hex SHA-256 of bytes.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Reads a JSON file written by [`write_json`]; errors name the file (and serde's line and
+/// column). Every f64 comes back bit for bit: the workspace builds serde_json with
+/// `float_roundtrip` (its default parser is off by one ulp for about a fifth of all f64s).
+/// Non-finite floats have no JSON form (serde_json writes `null`), so they do not round-trip;
+/// the training loops stop at the first non-finite loss instead of recording one.
+pub fn read_json<T: DeserializeOwned>(path: impl AsRef<Path>) -> Result<T> {
+    let path = path.as_ref();
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
 /// Runs `write` against a temporary sibling of `path`, then renames it into place; for
@@ -91,6 +141,145 @@ mod tests {
         assert_eq!(back["cer"], 0.2041);
         let names: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(names.len(), 1, "temporary file left behind");
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    /// Random f64 bit patterns (every exponent, subnormals included), values in [1, 2) like
+    /// training losses, and the edge cases, all finite.
+    pub(crate) fn awkward_f64s(n: usize) -> Vec<f64> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut v = vec![
+            0.0,
+            -0.0,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            f64::from_bits(1),
+            -f64::from_bits(1),
+            f64::from_bits(0x000f_ffff_ffff_ffff),
+            f64::MAX,
+            f64::MIN,
+            f64::EPSILON,
+            1.332_394_973_436_991_3,
+            0.1 + 0.2,
+            1e300,
+            1e-300,
+        ];
+        while v.len() < n {
+            let x = match v.len() % 3 {
+                0 => f64::from_bits(rng.random::<u64>()),
+                1 => rng.random_range(1.0..2.0),
+                _ => f64::from_bits(rng.random_range(0..0x0010_0000_0000_0000u64)), // subnormal
+            };
+            if x.is_finite() {
+                v.push(x);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn every_finite_f64_reads_back_bit_for_bit() {
+        let d = dir("f64");
+        let path = d.join("values.json");
+        let values = awkward_f64s(100_000);
+        #[derive(Serialize, serde::Deserialize)]
+        struct Row {
+            x: f64,
+            pair: (f64, Option<f64>),
+        }
+        let rows: Vec<Row> = values
+            .iter()
+            .map(|&x| Row {
+                x,
+                pair: (-x, Some(x)),
+            })
+            .collect();
+        write_json(&path, &rows).unwrap();
+        let back: Vec<Row> = read_json(&path).unwrap();
+        let wrong: Vec<(f64, f64)> = rows
+            .iter()
+            .zip(&back)
+            .flat_map(|(a, b)| {
+                [
+                    (a.x, b.x),
+                    (a.pair.0, b.pair.0),
+                    (a.pair.1.unwrap(), b.pair.1.unwrap()),
+                ]
+            })
+            .filter(|(x, y)| x.to_bits() != y.to_bits())
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "{} of {} values changed, e.g. {:?}",
+            wrong.len(),
+            3 * rows.len(),
+            &wrong[..wrong.len().min(3)]
+        );
+        // Through an untyped value too (the report reads summaries that way).
+        let value: serde_json::Value = read_json(&path).unwrap();
+        for (a, v) in rows.iter().zip(value.as_array().unwrap()) {
+            assert_eq!(v["x"].as_f64().unwrap().to_bits(), a.x.to_bits());
+        }
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn every_finite_f64_reads_back_from_csv_and_toml() {
+        #[derive(Serialize, serde::Deserialize)]
+        struct Row {
+            epoch: usize,
+            loss: f64,
+        }
+        let values = awkward_f64s(100_000);
+        let rows: Vec<Row> = values
+            .iter()
+            .enumerate()
+            .map(|(epoch, &loss)| Row { epoch, loss })
+            .collect();
+        let d = dir("csv");
+        let path = d.join("epochs.csv");
+        write_csv(&path, &rows).unwrap();
+        let back: Vec<Row> = csv::Reader::from_path(&path)
+            .unwrap()
+            .deserialize()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        assert_eq!(back.len(), rows.len());
+        for (a, b) in rows.iter().zip(&back) {
+            assert_eq!(a.loss.to_bits(), b.loss.to_bits(), "CSV: {:e}", a.loss);
+        }
+        // TOML: the xtask reads `assets/reference.toml`.
+        #[derive(Serialize, serde::Deserialize)]
+        struct Table {
+            values: Vec<f64>,
+        }
+        let text = toml::to_string(&Table {
+            values: values.clone(),
+        })
+        .unwrap();
+        let back: Table = toml::from_str(&text).unwrap();
+        for (a, b) in values.iter().zip(&back.values) {
+            assert_eq!(a.to_bits(), b.to_bits(), "TOML: {a:e}");
+        }
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn read_json_names_the_file() {
+        let d = dir("bad");
+        let path = d.join("outcome.json");
+        write_atomic(&path, b"{\"epoch\": 1,\n oops}").unwrap();
+        let err = format!("{:#}", read_json::<serde_json::Value>(&path).unwrap_err());
+        assert!(
+            err.contains("outcome.json") && err.contains("line 2"),
+            "{err}"
+        );
+        let err = format!(
+            "{:#}",
+            read_json::<serde_json::Value>(d.join("none.json")).unwrap_err()
+        );
+        assert!(err.contains("none.json"), "{err}");
         fs::remove_dir_all(d).unwrap();
     }
 

@@ -14,7 +14,6 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 
 pub use drive::{confirm_url, google_drive, DRIVE_URL};
 
@@ -27,20 +26,7 @@ pub struct Expected {
     pub size: Option<u64>,
 }
 
-/// Hex SHA-256 of a file.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(format!("{:x}", h.finalize()))
-}
+pub use artifacts::{sha256_bytes, sha256_file};
 
 /// Whether `path` exists and matches `expected`.
 pub fn is_valid(path: &Path, expected: &Expected) -> Result<bool> {

@@ -1,16 +1,20 @@
 //! Times CER and exact-match WER over the Q3 test set (1,000 words).
 //!
-//! `cargo bench -p metrics` — reads `P2G_DIR/test.tsv` (default `../shared/data/p2g`,
-//! relative to the workspace) and scores each gold word against a corrupted copy of itself.
-//! Falls back to 1,000 synthetic words when the file is absent, and says so.
+//! `cargo bench -p metrics` — reads the homework's `test.tsv` where `datasets::local` finds
+//! it (`P2G_DIR`, `data/p2g` after `cargo xtask fixtures`) and scores each gold word against
+//! a corrupted copy of itself. Falls back to 1,000 synthetic words when the file is absent,
+//! and says so.
 
 use std::time::{Duration, Instant};
 
 fn main() {
-    let dir = std::env::var("P2G_DIR").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/p2g").to_string()
-    });
-    let path = std::path::Path::new(&dir).join("test.tsv");
+    let path = match datasets::local::p2g_dir() {
+        Ok(dir) => dir.join("test.tsv"),
+        Err(why) => {
+            println!("{why}");
+            std::path::PathBuf::from("test.tsv (absent)")
+        }
+    };
     let golds: Vec<String> = match std::fs::read_to_string(&path) {
         Ok(text) => text
             .lines()

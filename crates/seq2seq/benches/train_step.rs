@@ -2,8 +2,9 @@
 //! backward and the Adam step, and the batched greedy decoding of 1,000 validation words.
 //!
 //! `cargo bench -p seq2seq --bench train_step [-- DATA_DIR]` — the figures behind the Q3 speed
-//! target. DATA_DIR holds `{train,valid,test}.tsv` (default `../shared/data/p2g` from the
-//! workspace root, else a generated corpus of the same size).
+//! target. DATA_DIR holds `{train,valid,test}.tsv` (default: the homework's, where
+//! `datasets::local` finds it — `cargo xtask fixtures` puts it in `data/p2g` — else a
+//! generated corpus of the same size, and it says so).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,14 +18,15 @@ use tch::Device;
 use torchkit::optim::Adam;
 
 fn main() -> anyhow::Result<()> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let arg = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
-    let dir = match arg {
-        Some(d) => PathBuf::from(d),
-        None if root.join("../shared/data/p2g/train.tsv").exists() => {
-            root.join("../shared/data/p2g")
-        }
-        None => {
+    let dir = match arg
+        .map(PathBuf::from)
+        .ok_or(())
+        .or(datasets::local::p2g_dir())
+    {
+        Ok(d) => d,
+        Err(why) => {
+            println!("{why}; timing a generated corpus of the same size instead");
             let dir = std::env::temp_dir().join("p2g-bench-corpus");
             seq2seq::synthetic::write_quick_corpus(&dir, 0, [10_000, 1_000, 1_000])?;
             dir

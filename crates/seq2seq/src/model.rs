@@ -185,7 +185,8 @@ impl Model {
         torchkit::checkpoint::save(&self.vs, TIED, path)
     }
 
-    /// Loads a safetensors checkpoint saved by [`Model::save`] or by PyTorch.
+    /// Loads a checkpoint: safetensors saved by [`Model::save`], or the `.pt` file the
+    /// homework's `torch.save(model.state_dict(), …)` writes.
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
         torchkit::checkpoint::load(&mut self.vs, TIED, path)
     }

@@ -187,9 +187,8 @@ fn training_job(exe: &Path, c: &StageConfig, attention: bool, dir: &Path, device
 /// The outcome a finished training left in `dir`, if it ran with the same options.
 fn finished_training(c: &StageConfig, attention: bool, dir: &Path) -> Option<TrainOutcome> {
     let (name, _) = names(attention);
-    std::fs::read_to_string(dir.join(format!("{name}_outcome.json")))
+    artifacts::read_json::<TrainOutcome>(dir.join(format!("{name}_outcome.json")))
         .ok()
-        .and_then(|t| serde_json::from_str::<TrainOutcome>(&t).ok())
         .filter(|o| o.config == c.train && o.checkpoint.exists())
 }
 

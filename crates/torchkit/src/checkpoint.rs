@@ -3,7 +3,8 @@
 //! A VarStore's variable names are already PyTorch's (`encoder.lstm.weight_ih_l0`), so a
 //! checkpoint is the store's tensors plus any **aliases** — names under which PyTorch also
 //! stores a tied tensor (`generator.weight` = `decoder.embedding.weight`). Loading is strict:
-//! every variable must be in the file with the right shape, and nothing unknown may be in it.
+//! every variable must be in the file with the right shape, type and finite values, and
+//! nothing unknown may be in it. A PyTorch `.pt` state_dict (`torch.save`) loads the same way.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -35,19 +36,27 @@ pub fn save(vs: &VarStore, aliases: &[Alias], path: impl AsRef<Path>) -> Result<
     .with_context(|| format!("saving checkpoint {}", path.as_ref().display()))
 }
 
-/// Loads `path` into `vs`: every variable must be present with its shape; aliases, when
-/// present, must equal their variable; any other tensor in the file is an error.
+/// The named tensors of a checkpoint: safetensors, or a PyTorch `.pt` state_dict (told
+/// apart by content, not by the file name).
+pub fn read(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> {
+    let path = path.as_ref();
+    if crate::pytorch::is_pytorch_file(path) {
+        return crate::pytorch::read_state_dict(path);
+    }
+    Tensor::read_safetensors(path).with_context(|| {
+        format!(
+            "reading checkpoint {} (neither safetensors nor a PyTorch .pt file?)",
+            path.display()
+        )
+    })
+}
+
+/// Loads `path` (safetensors or PyTorch `.pt`) into `vs`: every variable must be present
+/// with its shape and type, and finite; aliases, when present, must equal their variable;
+/// any other tensor in the file is an error.
 pub fn load(vs: &mut VarStore, aliases: &[Alias], path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let file: HashMap<String, Tensor> = Tensor::read_safetensors(path)
-        .with_context(|| {
-            format!(
-                "reading checkpoint {} (is it a safetensors file?)",
-                path.display()
-            )
-        })?
-        .into_iter()
-        .collect();
+    let file: HashMap<String, Tensor> = read(path)?.into_iter().collect();
     let vars = vs.variables();
     for (name, var) in &vars {
         let Some(t) = file.get(name) else {
@@ -59,6 +68,20 @@ pub fn load(vs: &mut VarStore, aliases: &[Alias], path: impl AsRef<Path>) -> Res
                 path.display(),
                 t.size(),
                 var.size()
+            );
+        }
+        if t.kind() != var.kind() {
+            bail!(
+                "checkpoint {}: '{name}' is {:?}, the model expects {:?}",
+                path.display(),
+                t.kind(),
+                var.kind()
+            );
+        }
+        if t.is_floating_point() && !bool::try_from(t.isfinite().all()).unwrap_or(false) {
+            bail!(
+                "checkpoint {}: '{name}' holds NaN or infinite values (saved from a diverged run?)",
+                path.display()
             );
         }
     }

@@ -118,9 +118,7 @@ impl Resume {
         if !path.exists() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path)?;
-        let m = serde_json::from_str(&text)
-            .with_context(|| format!("reading resume point {}", path.display()))?;
+        let m = artifacts::read_json(&path).context("reading a resume point")?;
         Ok(Some(m))
     }
 

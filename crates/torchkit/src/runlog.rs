@@ -34,11 +34,7 @@ impl<R: Serialize> EpochLog<R> {
     /// Appends a row and rewrites the file.
     pub fn push(&mut self, row: R) -> Result<()> {
         self.rows.push(row);
-        let mut w = csv::Writer::from_writer(Vec::new());
-        for r in &self.rows {
-            w.serialize(r)?;
-        }
-        artifacts::write_atomic(&self.path, &w.into_inner()?)
+        artifacts::write_csv(&self.path, &self.rows)
     }
 
     /// The rows so far.

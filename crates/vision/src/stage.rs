@@ -15,14 +15,6 @@ use crate::train::{confusion, evaluate, train, EpochRow, TrainConfig};
 use torchkit::device::DeviceChoice;
 use torchkit::jobs::Job;
 
-/// SHA-256 of the homework's `intel_landscapes.v2.npz`.
-pub const INTEL_SHA256: &str = "44f2b728076124139b99d5de4b55de80d94a886059bedd0f993eecc0f380778c";
-
-/// SHA-256 of `fashion6.npz` as `../shared/data/make-fashion6.sh` builds it (deterministic):
-/// real Fashion-MNIST images in the Intel file's layout.
-pub const FASHION6_SHA256: &str =
-    "74b8e3d07416fc5fdd09132eabcba85dc7c5bc3d46ba3c3fcf9ff18f5878bb6b";
-
 /// Options of the stage.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageConfig {
@@ -160,9 +152,8 @@ fn finished_run(
     out: &Path,
 ) -> Option<Run> {
     let key = run_key(c, model, lr);
-    std::fs::read_to_string(out.join(format!("{}_run.json", tag(name, lr))))
+    artifacts::read_json::<Run>(out.join(format!("{}_run.json", tag(name, lr))))
         .ok()
-        .and_then(|t| serde_json::from_str::<Run>(&t).ok())
         .filter(|r| r.key == key)
 }
 
@@ -263,13 +254,13 @@ fn sweep_job(exe: &Path, c: &StageConfig, lr: f64, out: &Path, device: Device) -
 /// too; otherwise everything runs here.
 pub fn run_stage(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q2Summary> {
     std::fs::create_dir_all(out)?;
-    let sha256 = fetch::sha256_file(&c.npz)?;
-    let intel = sha256 == INTEL_SHA256;
+    let sha256 = artifacts::sha256_file(&c.npz)?;
+    let intel = sha256 == datasets::INTEL.sha256;
     let label = if intel {
         "Intel landscapes"
     } else if c.synthetic {
         "generated quick-run images"
-    } else if sha256 == FASHION6_SHA256 {
+    } else if sha256 == datasets::FASHION6_SHA256 {
         "Fashion-MNIST substitute"
     } else {
         "substitute, not the Intel file"

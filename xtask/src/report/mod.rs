@@ -34,8 +34,7 @@ pub struct StageRecord {
 impl StageRecord {
     /// The record in a stage folder (`<dir>/stage.json`), if there is a readable one.
     pub fn read(dir: &Path) -> Option<Self> {
-        let text = std::fs::read_to_string(dir.join("stage.json")).ok()?;
-        serde_json::from_str(&text).ok()
+        artifacts::read_json(dir.join("stage.json")).ok()
     }
 }
 
@@ -131,12 +130,7 @@ pub fn stage_summaries(out: &Path, stages: &[&str]) -> Result<serde_json::Map<St
     for stage in stages {
         let path = out.join(stage).join("summary.json");
         if path.exists() {
-            let text = std::fs::read_to_string(&path)?;
-            merged.insert(
-                stage.to_string(),
-                serde_json::from_str(&text)
-                    .with_context(|| format!("parsing {}", path.display()))?,
-            );
+            merged.insert(stage.to_string(), artifacts::read_json(&path)?);
         }
     }
     Ok(merged)
@@ -255,10 +249,8 @@ pub fn write(
     md.push_str("\n| stage run | seed | wall time | peak memory | data (SHA-256) |\n|---|---|---|---|---|\n");
     let mut interrupted = Vec::new();
     for r in &facts.stages {
-        let stage_summary = std::fs::read_to_string(out.join(&r.dir).join("summary.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .unwrap_or_default();
+        let stage_summary: Value =
+            artifacts::read_json(out.join(&r.dir).join("summary.json")).unwrap_or_default();
         resumed(&stage_summary, &r.dir, &mut interrupted);
         let peak = peak_mib(&stage_summary).map_or("–".into(), |m| format!("{m:.0} MiB"));
         let short = |sha: &str| sha[..sha.len().min(12)].to_string();

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use plot::{LineChart, Series};
 use serde_json::{json, Map, Value};
 
@@ -56,10 +56,8 @@ pub fn aggregate(out: &Path, table: &[StageRecord], quick: bool) -> Result<Value
             .iter()
             .filter(|r| r.stage == stage)
             .map(|r| {
-                let path = out.join(&r.dir).join("summary.json");
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                Ok((r.seed, serde_json::from_str(&text)?))
+                let summary = artifacts::read_json(out.join(&r.dir).join("summary.json"))?;
+                Ok((r.seed, summary))
             })
             .collect()
     };

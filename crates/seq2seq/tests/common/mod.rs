@@ -1,7 +1,7 @@
-//! Shared set-up of the integration tests: the real homework data and seed checkpoints,
-//! which live in the workplace's `shared/` folder beside the repository (or `P2G_DIR` /
-//! `SEED_CHECKPOINTS`). Missing files fail the tests with instructions; they are never
-//! skipped silently.
+//! Shared set-up of the integration tests: the homework's Q3 data and the seed report's
+//! PyTorch checkpoints, found by `datasets::local` (`cargo xtask test` fetches them into
+//! `data/` first). A missing file fails the test with one sentence saying how to get it;
+//! nothing is skipped silently.
 
 #![allow(dead_code)]
 
@@ -10,35 +10,15 @@ use std::path::PathBuf;
 use seq2seq::corpus::Corpus;
 use seq2seq::model::{Model, ModelConfig};
 
-fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
-}
-
 /// Folder with the homework's train/valid/test TSV files.
 pub fn data_dir() -> PathBuf {
-    let dir = std::env::var_os("P2G_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| shared().join("data/p2g"));
-    assert!(
-        dir.join("train.tsv").exists(),
-        "the Q3 data is not at {} — set P2G_DIR to a folder with train.tsv, valid.tsv, test.tsv (e.g. data/p2g after `cargo xtask reproduce --only q3`)",
-        dir.display()
-    );
-    dir
+    datasets::local::p2g_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A seed-report checkpoint (`seed-attn` or `seed-no-attn`).
+/// A seed-report checkpoint as the homework saved it (`seed-attn` or `seed-no-attn`), `.pt`.
 pub fn seed_checkpoint(name: &str) -> PathBuf {
-    let dir = std::env::var_os("SEED_CHECKPOINTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| shared().join("checkpoints"));
-    let path = dir.join(format!("{name}.safetensors"));
-    assert!(
-        path.exists(),
-        "seed checkpoint {} missing — set SEED_CHECKPOINTS to the folder holding it",
-        path.display()
-    );
-    path
+    let dir = datasets::local::checkpoints_dir().unwrap_or_else(|e| panic!("{e}"));
+    dir.join(format!("{name}.pt"))
 }
 
 /// The real data, encoded.
