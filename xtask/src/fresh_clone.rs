@@ -61,6 +61,7 @@ pub fn run(root: &Path, torch: &Libtorch) -> Result<()> {
 
     // 1. No way to get the fixtures: one sentence that names the file.
     let out = cargo(&["xtask", "fixtures"])
+        .env_remove("RUST_BACKTRACE")
         .output()
         .context("running cargo xtask fixtures")?;
     let err = String::from_utf8_lossy(&out.stderr);
@@ -68,16 +69,19 @@ pub fn run(root: &Path, torch: &Libtorch) -> Result<()> {
         !out.status.success(),
         "cargo xtask fixtures succeeded without ../shared and offline:\n{err}"
     );
-    let last = err
+    let Some(line) = err
         .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
+        .find(|l| l.starts_with("error: ") && l.contains("data/p2g/train.tsv"))
+    else {
+        bail!(
+            "cargo xtask fixtures failed without a one-line error naming the missing file:\n{err}"
+        );
+    };
     ensure!(
-        err.contains("data/p2g/train.tsv") && err.contains("by hand"),
-        "cargo xtask fixtures failed without naming the missing file:\n{err}"
+        line.contains("by hand"),
+        "the error does not say how to get the file: {line}"
     );
-    eprintln!("== fixtures, offline: refused as it should: {last}");
+    eprintln!("== fixtures, offline: refused as it should:\n   {line}");
 
     // 2. The suite: everything passes but the tests that need the fixtures, which say so.
     eprintln!("== cargo test --workspace --no-fail-fast in the clone (a full build) ...");

@@ -13,7 +13,9 @@ pub struct Args {
     /// Comma-separated stages to run (available: q1, q2, q3).
     #[arg(long, value_delimiter = ',', default_value = "q1,q2,q3")]
     only: Vec<String>,
-    /// Output folder (default: reports/<UTC timestamp>/).
+    /// Output folder (default: reports/latest when it holds this configuration's runs,
+    /// finished or interrupted, so a rerun continues there; else a new
+    /// reports/<UTC timestamp>/, and reports/latest points at it).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Folder holding (or receiving) the datasets: p2g/{train,valid,test}.tsv and

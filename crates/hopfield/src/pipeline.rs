@@ -76,7 +76,7 @@ pub struct Q1Summary {
 /// Results of the retrieval experiments.
 #[derive(Debug, Clone, Serialize)]
 pub struct Retrieval {
-    /// Patterns (N) and dimension (D) of the β sweep.
+    /// Patterns (N) of the β sweep.
     pub beta_sweep_patterns: usize,
     /// Dimension of the β sweep and capacity experiments.
     pub dimension: usize,

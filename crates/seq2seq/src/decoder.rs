@@ -53,11 +53,6 @@ impl Decoder {
         }
     }
 
-    /// Whether the decoder attends.
-    pub fn has_attention(&self) -> bool {
-        self.attn.is_some()
-    }
-
     /// Prepares the encoder side for attention.
     pub fn memory(&self, outputs: Tensor, mask: Tensor) -> Memory {
         let keys = self.attn.as_ref().map(|a| a.keys(&outputs));

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use serde::Serialize;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 
 use crate::batch::{source_mask, Batch};
 use crate::decoder::{Decoder, Memory};
@@ -189,11 +189,6 @@ impl Model {
     /// homework's `torch.save(model.state_dict(), …)` writes.
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
         torchkit::checkpoint::load(&mut self.vs, TIED, path)
-    }
-
-    /// Float kind of the parameters.
-    pub fn kind(&self) -> Kind {
-        self.net.decoder.embedding.kind()
     }
 }
 

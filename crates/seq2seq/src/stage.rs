@@ -28,9 +28,9 @@ pub struct StageConfig {
     pub seed: u64,
     /// Training options (epochs may be shortened for quick runs).
     pub train: TrainConfig,
-    /// Hidden size (128) and dropout (0.3).
+    /// Hidden size (128).
     pub hidden: i64,
-    /// Dropout.
+    /// Dropout on embeddings and outputs (0.3).
     pub dropout: f64,
     /// Nucleus mass (0.8).
     pub top_p: f64,

@@ -34,17 +34,42 @@ pub fn permutation(n: usize) -> Vec<i64> {
         .expect("randperm gives int64")
 }
 
+/// Whether libtorch's CPU `bernoulli_` takes its MKL path: on Intel processors
+/// (`at::native::bernoulli_scalar_kernel` checks the vendor), where the draws differ from
+/// the default kernel's.
+pub fn mkl_bernoulli() -> bool {
+    static INTEL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INTEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[allow(unused_unsafe)] // `__cpuid` is an unsafe fn on older toolchains
+            let r = unsafe { std::arch::x86_64::__cpuid(0) };
+            let vendor: Vec<u8> = [r.ebx, r.edx, r.ecx]
+                .iter()
+                .flat_map(|w| w.to_le_bytes())
+                .collect();
+            vendor == b"GenuineIntel"
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    })
+}
+
 /// Element-wise dropout, `x · mask / (1 − p)`, with the mask PyTorch's CPU dropout draws.
 ///
-/// On the CPU, `at::dropout` fills a mask with `bernoulli_(1 − p)`, which draws one 64-bit
-/// number per element and keeps the element when the uniform double made of its low 53
-/// bits is below 1 − p. `uniform_` on a double tensor draws the same numbers and makes the
-/// same doubles, a quarter faster (it skips a per-element distribution object), so the mask,
-/// the output and the generator's state afterwards are PyTorch's, bit for bit
-/// (`tests/generator.rs`).
-/// Elsewhere this is libtorch's own dropout.
+/// On the CPU, `at::dropout` fills a mask with `bernoulli_(1 − p)`. On a CPU that is not
+/// Intel's, that draws one 64-bit number per element and keeps the element when the uniform
+/// double made of its low 53 bits is below 1 − p; `uniform_` on a double tensor draws the
+/// same numbers and makes the same doubles, a quarter faster (it skips a per-element
+/// distribution object), so the mask, the output and the generator's state afterwards are
+/// libtorch's own, bit for bit — checked by `tests/generator.rs` against libtorch 2.11's
+/// dropout on AMD EPYC, the CPU of this project's machines.
+///
+/// On Intel CPUs, libtorch built with MKL (the PyPI wheels are) draws the mask from an MKL
+/// stream seeded by a single draw instead ([`mkl_bernoulli`]); there, and off the CPU, this
+/// is libtorch's own dropout, so the result is PyTorch's on every machine.
 pub fn dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
-    if !train || p == 0.0 || x.device() != Device::Cpu || x.numel() == 0 {
+    if !train || p == 0.0 || x.device() != Device::Cpu || x.numel() == 0 || mkl_bernoulli() {
         return x.dropout(p, train);
     }
     // `empty_like` keeps a dense input's memory layout, and the mask is drawn in memory

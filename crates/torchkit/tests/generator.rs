@@ -5,8 +5,18 @@
 use tch::{Device, Kind, Tensor};
 use torchkit::rng::{dropout, exclusive, permutation, seed};
 
+/// On this project's AMD machines this compares our faster draw with libtorch's kernel; on
+/// an Intel CPU `dropout` is libtorch's own (MKL path), and the test says which it checked.
 #[test]
 fn dropout_is_libtorch_dropout_bit_for_bit() {
+    eprintln!(
+        "checking {} against libtorch's dropout",
+        if torchkit::rng::mkl_bernoulli() {
+            "libtorch's own dropout (Intel CPU: MKL draws)"
+        } else {
+            "the uniform_ draw"
+        }
+    );
     let _generator = exclusive();
     let nhwc = |x: Tensor| x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
     let cases = [

@@ -53,15 +53,6 @@ impl Split {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// The first `n` examples (a view, no copy).
-    pub fn head(&self, n: usize) -> Split {
-        let n = n.min(self.len()) as i64;
-        Split {
-            images: self.images.narrow(0, 0, n),
-            labels: self.labels.narrow(0, 0, n),
-        }
-    }
 }
 
 /// The three splits.

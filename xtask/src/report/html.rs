@@ -40,6 +40,7 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The TeX of the report's formulas as readable Unicode (`\beta` → β, `^\top` → ᵀ,
@@ -280,12 +281,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("html-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("a.png"), b"PNG").unwrap();
-        let md = "# Title <x>\n\n| a | b \\| c |\n|---|---|\n| `1` | **2** |\n\n![cap](a.png)\n\n![gone](b.png)\n\n- one\n- two\n";
+        let md = "# Title <x>\n\n| a | b \\| c |\n|---|---|\n| `1` | **2** |\n\n![cap \"quoted\"](a.png)\n\n![gone](b.png)\n\n- one\n- two\n";
         let html = render(md, &dir, "t");
         assert!(html.contains("<h1>Title &lt;x&gt;</h1>"), "{html}");
         assert!(html.contains("<th>b | c</th>"), "{html}");
         assert!(html.contains("<td><code>1</code></td><td><strong>2</strong></td>"));
         assert!(html.contains("src=\"data:image/png;base64,UE5H\""));
+        assert!(html.contains("alt=\"cap &quot;quoted&quot;\""), "{html}");
         assert!(html.contains("missing figure b.png"));
         assert!(html.contains("<li>one</li>\n<li>two</li>"));
         std::fs::remove_dir_all(dir).unwrap();
