@@ -1,3 +1,4 @@
 fn main() {
     torch_link::emit();
+    torch_link::compile_cpp("src/generator_state.cpp", "torchkit_generator_state");
 }

@@ -9,9 +9,10 @@
 //!    may be ignored.
 //!
 //! libtorch is the one thing the clone borrows (`LIBTORCH`): it comes from PyPI, which a fresh
-//! machine reaches, and reinstalling it would only cost time. The build shares this
-//! checkout's target folder for the same reason; the clone's own crates are rebuilt from
-//! its sources all the same (cargo keys them by path).
+//! machine reaches, and reinstalling it would only cost time. The clone builds into its own
+//! target folder, `target/fresh-clone` of this checkout (kept between runs): cargo names a
+//! workspace's artifacts by their path relative to the workspace, so a shared folder would
+//! let the clone's test binaries stand in for this checkout's.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,7 +46,8 @@ pub fn run(root: &Path, torch: &Libtorch) -> Result<()> {
     );
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+        .unwrap_or_else(|| root.join("target"))
+        .join("fresh-clone");
     let cargo = |args: &[&str]| {
         let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         c.current_dir(&clone)

@@ -19,6 +19,19 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Checks, before any long work, that `path` can be written: creates its folder and writes
+/// and removes a temporary sibling. The error names the path.
+pub fn check_writable(path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))?;
+    }
+    let tmp = temp_path(path);
+    fs::write(&tmp, b"")
+        .and_then(|()| fs::remove_file(&tmp))
+        .with_context(|| format!("{} cannot be written", path.display()))
+}
+
 /// Writes `bytes` to `path` atomically, creating parent folders; fsyncs before renaming.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();

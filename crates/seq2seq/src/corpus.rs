@@ -25,12 +25,23 @@ pub struct Corpus {
     pub valid_gold: Vec<String>,
     /// Raw test spellings.
     pub test_gold: Vec<String>,
+    /// SHA-256 of what training depends on: `train.tsv` and `valid.tsv`.
+    pub sha256: String,
 }
 
 impl Corpus {
     /// Reads `dir/{train,valid,test}.tsv` and encodes them.
     pub fn read(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
         let splits = Splits::read(dir)?;
+        let sha256 = artifacts::sha256_bytes(
+            format!(
+                "{} {}",
+                artifacts::sha256_file(dir.join("train.tsv"))?,
+                artifacts::sha256_file(dir.join("valid.tsv"))?
+            )
+            .as_bytes(),
+        );
         let vocabs = Vocabs::from_train(&splits.train);
         Ok(Self {
             train: encode(&splits.train, &vocabs),
@@ -39,6 +50,7 @@ impl Corpus {
             valid_gold: splits.valid.iter().map(|e| e.tgt.clone()).collect(),
             test_gold: splits.test.iter().map(|e| e.tgt.clone()).collect(),
             vocabs,
+            sha256,
         })
     }
 
@@ -49,6 +61,7 @@ impl Corpus {
             valid: &self.valid,
             valid_gold: &self.valid_gold,
             tgt_vocab: &self.vocabs.tgt,
+            sha256: &self.sha256,
         }
     }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use plot::{LineChart, Series};
 use serde::Serialize;
 use tch::Device;
@@ -66,8 +66,8 @@ pub struct ModelReport {
     pub files: Vec<String>,
     /// Peak resident memory of the training process, MiB.
     pub peak_rss_mib: Option<f64>,
-    /// Set when training was interrupted and resumed after this epoch.
-    pub resumed_after_epoch: Option<usize>,
+    /// The epochs after which training was interrupted and (exactly) resumed.
+    pub resumed_after_epochs: Vec<usize>,
 }
 
 /// Beam search at one width.
@@ -184,12 +184,17 @@ fn training_job(exe: &Path, c: &StageConfig, attention: bool, dir: &Path, device
     }
 }
 
-/// The outcome a finished training left in `dir`, if it ran with the same options.
-fn finished_training(c: &StageConfig, attention: bool, dir: &Path) -> Option<TrainOutcome> {
+/// The outcome the training of one model wrote in `dir`; it must be of these options.
+fn training_outcome(c: &StageConfig, attention: bool, dir: &Path) -> Result<TrainOutcome> {
     let (name, _) = names(attention);
-    artifacts::read_json::<TrainOutcome>(dir.join(format!("{name}_outcome.json")))
-        .ok()
-        .filter(|o| o.config == c.train && o.checkpoint.exists())
+    let path = dir.join(format!("{name}_outcome.json"));
+    let o: TrainOutcome = artifacts::read_json(&path)?;
+    anyhow::ensure!(
+        o.config == c.train,
+        "{} is of other training options than this stage's",
+        path.display()
+    );
+    Ok(o)
 }
 
 fn test_model(
@@ -252,7 +257,7 @@ fn test_model(
         beam,
         files: vec![format!("{name}_epochs.csv"), format!("{name}.safetensors")],
         peak_rss_mib: outcome.peak_rss_mib,
-        resumed_after_epoch: outcome.resumed_after_epoch,
+        resumed_after_epochs: outcome.resumed_after_epochs,
     };
     Ok((model, report))
 }
@@ -264,33 +269,17 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
     let start = Instant::now();
     std::fs::create_dir_all(out)?;
     let p = Corpus::read(&c.data_dir)?;
-    // Finished trainings of the same options are reused; an interrupted one resumes.
+    // A finished training of the same options and data is reused by its own process
+    // (`torchkit::trainer`), an interrupted one resumes.
     let jobs = [false, true]
         .into_iter()
-        .filter(|&attention| match finished_training(c, attention, out) {
-            Some(_) => {
-                eprintln!(
-                    "== Q3 {}: reusing the finished training in {}",
-                    names(attention).0,
-                    out.display()
-                );
-                false
-            }
-            None => true,
-        })
         .map(|attention| training_job(exe, c, attention, out, device))
         .collect();
     torchkit::jobs::run_all(jobs, c.jobs)?;
-    let outcome = |attention| {
-        finished_training(c, attention, out).with_context(|| {
-            format!(
-                "training {} wrote no usable outcome in {}",
-                names(attention).0,
-                out.display()
-            )
-        })
-    };
-    let (a, b) = (outcome(false)?, outcome(true)?);
+    let (a, b) = (
+        training_outcome(c, false, out)?,
+        training_outcome(c, true, out)?,
+    );
     let training_seconds = start.elapsed().as_secs_f64();
     let (_, no_attention) = test_model(&p, c, false, a, device)?;
     let (attn_model, attention) = test_model(&p, c, true, b, device)?;

@@ -1,14 +1,17 @@
 //! The homework's training loop: teacher forcing, Adam, cross-entropy ignoring PAD, greedy
 //! validation CER after every epoch, and the checkpoint with the lowest validation CER.
+//! The epochs themselves — resume points, locking, the CSV, publishing the checkpoint —
+//! are `torchkit::trainer`'s; this file is the homework's maths.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
-use serde::Serialize;
-use tch::Device;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Tensor};
 use torchkit::optim::Adam;
-use torchkit::resume::Resume;
+use torchkit::trainer::{self, Epoch, Learner, Verdict};
 
 use crate::batch::{batches, Encoded};
 use crate::decode::Strategy;
@@ -17,7 +20,7 @@ use crate::model::Model;
 use crate::vocab::Vocab;
 
 /// Training hyper-parameters (the homework's defaults).
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrainConfig {
     /// Adam learning rate (0.003).
     pub lr: f64,
@@ -29,7 +32,7 @@ pub struct TrainConfig {
     pub max_len: usize,
     /// Decoder rows at once when decoding (validation and test): bounds memory.
     pub eval_batch_size: usize,
-    /// The seed the caller seeded libtorch with (a resumed run reseeds from it).
+    /// The seed the caller seeded libtorch with.
     pub seed: u64,
 }
 
@@ -47,7 +50,7 @@ impl Default for TrainConfig {
 }
 
 /// One line of the per-epoch CSV log.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochRow {
     /// 1-based epoch.
     pub epoch: usize,
@@ -68,7 +71,7 @@ pub struct EpochRow {
 }
 
 /// What a training run produced.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainOutcome {
     /// Per-epoch rows.
     pub epochs: Vec<EpochRow>,
@@ -76,7 +79,8 @@ pub struct TrainOutcome {
     pub best_epoch: usize,
     /// Its validation CER.
     pub best_val_cer: f64,
-    /// Wall time of the whole run, validation decoding included.
+    /// Training seconds (validation decoding included), over every process that worked
+    /// on the run.
     pub train_seconds: f64,
     /// Where the best checkpoint is.
     pub checkpoint: PathBuf,
@@ -84,21 +88,11 @@ pub struct TrainOutcome {
     pub params: i64,
     /// Peak resident memory of the training process, MiB.
     pub peak_rss_mib: Option<f64>,
-    /// Set when the run was interrupted and resumed after this epoch (see
-    /// `torchkit::resume`: later epochs drew other random numbers than an unbroken run).
-    pub resumed_after_epoch: Option<usize>,
-    /// The options it ran with (a finished run is reused only under the same ones).
+    /// The epochs after which the run was interrupted and resumed (it continued exactly:
+    /// see `torchkit::trainer`).
+    pub resumed_after_epochs: Vec<usize>,
+    /// The options it ran with.
     pub config: TrainConfig,
-}
-
-/// What a resume point keeps besides the tensors.
-#[derive(Serialize, serde::Deserialize)]
-struct Progress {
-    rows: Vec<EpochRow>,
-    best_cer: f64,
-    best_epoch: usize,
-    seconds: f64,
-    resumed_after_epoch: Option<usize>,
 }
 
 /// The data a run needs.
@@ -111,116 +105,164 @@ pub struct TrainData<'a> {
     pub valid_gold: &'a [String],
     /// Target vocabulary, to turn ids into strings.
     pub tgt_vocab: &'a Vocab,
+    /// SHA-256 of the files the examples came from (a resume point must match it).
+    pub sha256: &'a str,
 }
 
-/// Trains `model` in place; writes the best checkpoint to `checkpoint` and the per-epoch log
-/// to `log_csv` (both atomically, after every epoch). Prints the homework's lines.
-///
-/// After every epoch a resume point is saved next to `checkpoint`; a run restarted with the
-/// same configuration continues after the last finished epoch, and a finished run removes it.
-pub fn train(
-    model: &mut Model,
-    data: &TrainData,
-    config: &TrainConfig,
-    checkpoint: &Path,
-    log_csv: &Path,
-    device: Device,
-) -> Result<TrainOutcome> {
-    let start = Instant::now();
-    let mut opt = Adam::new(&model.vs, config.lr, 0.0);
-    let resume = Resume::new(
-        checkpoint.with_extension(""),
-        format!("{config:?} {:?}", model.net.config),
-        config.seed,
-    );
-    let mut progress = Progress {
-        rows: Vec::new(),
-        best_cer: f64::INFINITY,
-        best_epoch: 0,
-        seconds: 0.0,
-        resumed_after_epoch: None,
-    };
-    if let Some(r) = resume.load::<Progress>(&mut model.vs)? {
-        opt.load_state(&r.optimizer)?;
-        progress = r.progress;
-        progress.resumed_after_epoch = Some(r.epoch);
+/// Where a run writes: the best checkpoint and the per-epoch CSV (its resume files go
+/// beside the checkpoint).
+#[derive(Debug, Clone)]
+pub struct RunFiles {
+    /// The best checkpoint (safetensors).
+    pub checkpoint: PathBuf,
+    /// The per-epoch CSV.
+    pub log_csv: PathBuf,
+    /// Replace a finished run or a checkpoint of other options instead of refusing.
+    pub replace: bool,
+}
+
+impl RunFiles {
+    /// The homework's layout: the CSV beside the checkpoint as `<stem>_epochs.csv`.
+    pub fn beside(checkpoint: &Path, replace: bool) -> Self {
+        let stem = checkpoint.file_stem().unwrap_or_default().to_string_lossy();
+        Self {
+            log_csv: checkpoint.with_file_name(format!("{stem}_epochs.csv")),
+            checkpoint: checkpoint.to_path_buf(),
+            replace,
+        }
     }
-    let first_epoch = progress.rows.len() + 1;
-    let mut log = torchkit::runlog::EpochLog::resume(log_csv, std::mem::take(&mut progress.rows));
-    let (mut best_cer, mut best_epoch) = (progress.best_cer, progress.best_epoch);
-    let n_batches = data.train.len().div_ceil(config.batch_size) as u64;
-    // Run beside another training by `torchkit::jobs`: take over its cores when it ends.
-    let mut share = torchkit::jobs::ThreadShare::from_env();
-    for epoch in first_epoch..=config.epochs {
+}
+
+/// The best validation CER so far (none before the first epoch).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Best {
+    cer: Option<f64>,
+}
+
+/// The homework's epoch: shuffle, teacher-forced Adam steps, greedy validation decoding.
+struct Homework<'a> {
+    model: &'a mut Model,
+    opt: Adam,
+    data: &'a TrainData<'a>,
+    config: &'a TrainConfig,
+    device: Device,
+}
+
+impl Learner for Homework<'_> {
+    type Row = EpochRow;
+    type Carry = Best;
+
+    fn var_store(&mut self) -> &mut tch::nn::VarStore {
+        &mut self.model.vs
+    }
+
+    fn optimizer_state(&self) -> Vec<(String, Tensor)> {
+        self.opt.state()
+    }
+
+    fn load_optimizer_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        self.opt.load_state(state)
+    }
+
+    fn epoch(&mut self, best: &mut Best, ctx: &mut Epoch) -> Result<Verdict<EpochRow>> {
+        let (config, data) = (self.config, self.data);
         let t = Instant::now();
         let order = torchkit::rng::permutation(data.train.len());
-        let bar = torchkit::runlog::epoch_bar(n_batches, epoch, config.epochs);
+        ctx.batches(data.train.len().div_ceil(config.batch_size));
         let (mut sum, mut count, mut last) = (0.0, 0usize, 0.0);
-        for batch in batches(data.train, &order, config.batch_size, device) {
-            share.poll();
-            let loss = model.net.loss(&batch, true);
+        for batch in batches(data.train, &order, config.batch_size, self.device) {
+            let loss = self.model.net.loss(&batch, true);
             last = loss.value.double_value(&[]);
-            opt.zero_grad();
+            ctx.check_finite(&format!("batch {}", count + 1), last)?;
+            self.opt.zero_grad();
             loss.backward();
-            opt.step();
+            self.opt.step();
             sum += last;
             count += 1;
-            bar.inc(1);
-            bar.set_message(format!("loss {:.4}", sum / count as f64));
+            ctx.batch_done(Some(sum / count as f64));
         }
-        bar.finish_and_clear();
         let train_seconds = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let preds = predict(
-            &model.net,
+            &self.model.net,
             data.valid,
             data.tgt_vocab,
             Strategy::Greedy,
             config.max_len,
             config.eval_batch_size,
-            device,
+            self.device,
         );
         let s = score(&preds, data.valid_gold);
-        let val_decode_seconds = t.elapsed().as_secs_f64();
-        println!("Epoch: [{epoch}/{}], Loss: {last:.4}", config.epochs);
+        println!("Epoch: [{}/{}], Loss: {last:.4}", ctx.number, ctx.of);
         println!("Validation error rate: {:.4}", s.cer);
-        let best = s.cer < best_cer;
-        if best {
-            best_cer = s.cer;
-            best_epoch = epoch;
-            println!("New best error rate found: {best_cer:.4}");
-            model.save(checkpoint)?;
+        let keep = best.cer.is_none_or(|b| s.cer < b);
+        if keep {
+            best.cer = Some(s.cer);
+            println!("New best error rate found: {:.4}", s.cer);
         }
-        log.push(EpochRow {
-            epoch,
-            train_loss: sum / count.max(1) as f64,
-            last_batch_loss: last,
-            val_cer: s.cer,
-            val_wer: s.wer,
-            best,
-            train_seconds,
-            val_decode_seconds,
-        })?;
-        let p = Progress {
-            rows: log.rows().to_vec(),
-            best_cer,
-            best_epoch,
-            seconds: progress.seconds + start.elapsed().as_secs_f64(),
-            resumed_after_epoch: progress.resumed_after_epoch,
-        };
-        resume.save(epoch, &model.vs, opt.state(), &p)?;
+        Ok(Verdict {
+            row: EpochRow {
+                epoch: ctx.number,
+                train_loss: sum / count.max(1) as f64,
+                last_batch_loss: last,
+                val_cer: s.cer,
+                val_wer: s.wer,
+                best: keep,
+                train_seconds,
+                val_decode_seconds: t.elapsed().as_secs_f64(),
+            },
+            keep,
+        })
     }
-    resume.finish()?;
-    println!("Best validation error rate: {best_cer:.4}");
+
+    fn save_checkpoint(&self, path: &Path) -> Result<()> {
+        self.model.save(path)
+    }
+
+    fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
+        self.model.load(path)
+    }
+}
+
+/// Trains `model` in place, keeping the checkpoint of the lowest validation CER and the
+/// per-epoch CSV; prints the homework's lines. An interrupted run continues after its last
+/// finished epoch exactly; a finished one is reused (see `torchkit::trainer`).
+pub fn train(
+    model: &mut Model,
+    data: &TrainData,
+    config: &TrainConfig,
+    files: &RunFiles,
+    device: Device,
+) -> Result<TrainOutcome> {
+    let run = trainer::Run {
+        stem: files.checkpoint.with_extension(""),
+        checkpoint: files.checkpoint.clone(),
+        log_csv: files.log_csv.clone(),
+        options: format!("{config:?} {:?}", model.net.config),
+        data_sha256: data.sha256.to_string(),
+        epochs: config.epochs,
+        replace: files.replace,
+        device,
+    };
+    let mut homework = Homework {
+        opt: Adam::new(&model.vs, config.lr, 0.0),
+        model,
+        data,
+        config,
+        device,
+    };
+    let fitted = trainer::fit(&mut homework, &run, Best::default())?;
+    let best_val_cer = fitted.carry.cer.unwrap_or(f64::NAN);
+    println!("Best validation error rate: {best_val_cer:.4}");
     Ok(TrainOutcome {
-        epochs: log.rows().to_vec(),
-        best_epoch,
-        best_val_cer: best_cer,
-        train_seconds: progress.seconds + start.elapsed().as_secs_f64(),
-        checkpoint: checkpoint.to_path_buf(),
-        params: model.parameters(),
+        epochs: fitted.rows,
+        best_epoch: fitted.best_epoch,
+        best_val_cer,
+        train_seconds: fitted.seconds,
+        checkpoint: files.checkpoint.clone(),
+        params: homework.model.parameters(),
         peak_rss_mib: torchkit::runlog::peak_rss_mib(),
-        resumed_after_epoch: progress.resumed_after_epoch,
+        resumed_after_epochs: fitted.resumed_after_epochs,
         config: config.clone(),
     })
 }

@@ -11,7 +11,7 @@ use seq2seq::attention::Attention;
 use seq2seq::batch::{Batch, Encoded};
 use seq2seq::decode::{decode, Strategy};
 use seq2seq::model::Model;
-use seq2seq::train::{train, TrainConfig, TrainData};
+use seq2seq::train::{train, RunFiles, TrainConfig, TrainData};
 use tch::{nn, Device, Kind, Tensor};
 use torchkit::rng::exclusive;
 
@@ -270,21 +270,19 @@ fn short_training_on_real_lines_lowers_the_loss() {
         valid: &d.test[..100],
         valid_gold: &d.test_gold[..100],
         tgt_vocab: &d.vocabs.tgt,
+        sha256: &d.sha256,
     };
     let dir = std::env::temp_dir().join(format!("p2g-train-{}", std::process::id()));
+    let files = RunFiles {
+        checkpoint: dir.join("m.safetensors"),
+        log_csv: dir.join("m.csv"),
+        replace: true,
+    };
     let config = TrainConfig {
         epochs: 3,
         ..TrainConfig::default()
     };
-    let out = train(
-        &mut model,
-        &data,
-        &config,
-        &dir.join("m.safetensors"),
-        &dir.join("m.csv"),
-        Device::Cpu,
-    )
-    .unwrap();
+    let out = train(&mut model, &data, &config, &files, Device::Cpu).unwrap();
     let losses: Vec<f64> = out.epochs.iter().map(|r| r.train_loss).collect();
     assert!(losses[2] < losses[0] * 0.8, "loss did not fall: {losses:?}");
     assert!(dir.join("m.safetensors").exists());

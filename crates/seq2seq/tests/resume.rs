@@ -1,4 +1,5 @@
-//! An interrupted `p2g train` (killed mid-training) resumes after its last finished epoch.
+//! An interrupted `p2g train` (killed mid-training) resumes after its last finished epoch
+//! and ends exactly where the uninterrupted run does.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -79,16 +80,22 @@ fn killed_training_resumes_after_the_last_finished_epoch() {
         rows(&broken.join("m_epochs.csv")),
     );
     assert_eq!(b.len(), 5, "header and four epochs");
+    assert_eq!(a, b, "every epoch is the uninterrupted run's, bit for bit");
     assert_eq!(
-        a[..=done],
-        b[..=done],
-        "finished epochs are the uninterrupted run's"
+        std::fs::read(whole.join("m.safetensors")).unwrap(),
+        std::fs::read(broken.join("m.safetensors")).unwrap(),
+        "the same best checkpoint"
     );
     let outcome: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(broken.join("outcome.json")).unwrap())
             .unwrap();
-    assert_eq!(outcome["resumed_after_epoch"], done);
+    assert_eq!(outcome["resumed_after_epochs"], serde_json::json!([done]));
     assert_eq!(outcome["epochs"].as_array().unwrap().len(), 4);
     assert!(!broken.join("m.resume.json").exists());
+
+    // Run again: the finished run is reused, not redone.
+    let out = p2g_train(&data, &broken).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already trained"));
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -10,6 +10,28 @@
 //! * With the crate's `cuda` feature, `libtorch_cuda.so` is linked even though no symbol
 //!   of it is referenced, so that libtorch registers its CUDA backend at load time.
 
+/// Compiles a C++ file against libtorch's headers into a static library named `name`,
+/// linked into the crate: for the few libtorch functions tch does not bind. Needs the crate
+/// to depend on `torch-sys` (for `DEP_TCH_LIBTORCH_LIB`) and on `cc` as a build dependency
+/// of this helper.
+pub fn compile_cpp(source: &str, name: &str) {
+    println!("cargo:rerun-if-changed={source}");
+    let lib = std::env::var("DEP_TCH_LIBTORCH_LIB")
+        .expect("DEP_TCH_LIBTORCH_LIB: the crate must depend on torch-sys");
+    let include = std::path::Path::new(&lib).join("../include");
+    cc::Build::new()
+        .cpp(true)
+        .file(source)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        // The PyPI wheels (what `cargo xtask setup` installs) use the C++11 ABI.
+        .flag("-D_GLIBCXX_USE_CXX11_ABI=1")
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .warnings(false)
+        .compile(name);
+}
+
 /// Prints the `cargo:` link directives; call it once from `build.rs`.
 pub fn emit() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");

@@ -8,15 +8,18 @@
 //!   PyTorch's own `.pt` state_dicts load too ([`pytorch`]).
 //! * [`runlog`]: per-epoch CSV logs and progress bars.
 //! * [`optim`]: Adam with PyTorch's update rule and a state that can be saved.
-//! * [`resume`]: per-epoch resume points, so an interrupted run continues where it stopped.
+//! * [`trainer`]: the epoch loop every model crate runs — locked, kill-safe, exactly
+//!   resumable, divergence-checked; the model crate brings a [`trainer::Learner`].
 //! * [`jobs`]: independent trainings as child processes, a few at a time.
+//! * [`options`]: command-line value checks shared by the binaries.
 
 pub mod checkpoint;
 pub mod device;
 pub mod init;
 pub mod jobs;
 pub mod optim;
+pub mod options;
 pub mod pytorch;
-pub mod resume;
 pub mod rng;
 pub mod runlog;
+pub mod trainer;

@@ -67,7 +67,7 @@ fn read(path: &Path) -> Result<Vec<(String, Tensor)>> {
             let bytes = entry(&mut zip, &format!("{prefix}data/{}", t.key))?;
             let width = t.kind.elt_size_in_bytes();
             ensure!(
-                bytes.len() % width == 0,
+                bytes.len().is_multiple_of(width),
                 "storage {} of '{name}' has {} bytes, not a whole number of {:?}",
                 t.key,
                 bytes.len(),
@@ -87,7 +87,7 @@ fn read(path: &Path) -> Result<Vec<(String, Tensor)>> {
                 .map(|(n, s)| (n - 1).max(0) * s)
                 .sum::<i64>();
         ensure!(
-            t.size.iter().any(|&n| n == 0) || reach < storage.numel() as i64,
+            t.size.contains(&0) || reach < storage.numel() as i64,
             "'{name}' reaches past the end of its storage"
         );
         let tensor = storage
@@ -268,7 +268,7 @@ impl<'a> Unpickler<'a> {
 
     fn set_items(&mut self, items: Vec<Value>) -> Result<()> {
         ensure!(
-            items.len() % 2 == 0,
+            items.len().is_multiple_of(2),
             "SETITEMS with an odd number of values"
         );
         let Value::Dict(dict) = self.top()? else {

@@ -27,6 +27,47 @@ pub fn seed(seed: u64) {
     tch::manual_seed(seed as i64);
 }
 
+extern "C" {
+    // src/generator_state.cpp
+    fn torchkit_rng_state(device: std::ffi::c_int, buf: *mut u8, cap: i64) -> i64;
+    fn torchkit_set_rng_state(device: std::ffi::c_int, buf: *const u8, n: i64) -> std::ffi::c_int;
+}
+
+fn generator_index(device: Device) -> std::ffi::c_int {
+    match device {
+        Device::Cuda(i) => i as std::ffi::c_int,
+        _ => -1,
+    }
+}
+
+/// The state of the default generator of `device` (the CPU's, or a GPU's), as
+/// `torch.get_rng_state()` gives it: saved with a resume point so that the resumed run draws
+/// exactly what the uninterrupted one would have.
+pub fn state(device: Device) -> anyhow::Result<Vec<u8>> {
+    let index = generator_index(device);
+    // SAFETY: a null buffer only asks for the size; the second call writes at most `cap`.
+    let n = unsafe { torchkit_rng_state(index, std::ptr::null_mut(), 0) };
+    anyhow::ensure!(n >= 0, "reading the generator state of {device:?} failed");
+    let mut buf = vec![0u8; n as usize];
+    let m = unsafe { torchkit_rng_state(index, buf.as_mut_ptr(), n) };
+    anyhow::ensure!(m == n, "reading the generator state of {device:?} failed");
+    Ok(buf)
+}
+
+/// Restores a state read by [`state`] (`torch.set_rng_state`).
+pub fn set_state(device: Device, state: &[u8]) -> anyhow::Result<()> {
+    // SAFETY: the function copies `state.len()` bytes from the slice.
+    let rc = unsafe {
+        torchkit_set_rng_state(generator_index(device), state.as_ptr(), state.len() as i64)
+    };
+    anyhow::ensure!(
+        rc == 0,
+        "restoring the generator state of {device:?} failed (a state of {} bytes from another libtorch?)",
+        state.len()
+    );
+    Ok(())
+}
+
 /// A random permutation of `0..n` drawn from libtorch's generator (the order in which a
 /// shuffled loader visits the examples).
 pub fn permutation(n: usize) -> Vec<i64> {

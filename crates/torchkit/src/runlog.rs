@@ -34,6 +34,11 @@ impl<R: Serialize> EpochLog<R> {
     /// Appends a row and rewrites the file.
     pub fn push(&mut self, row: R) -> Result<()> {
         self.rows.push(row);
+        self.rewrite()
+    }
+
+    /// Writes the file from the rows held (a resumed run's log, made whole again).
+    pub fn rewrite(&mut self) -> Result<()> {
         artifacts::write_csv(&self.path, &self.rows)
     }
 

@@ -55,6 +55,28 @@ fn dropout_is_libtorch_dropout_bit_for_bit() {
 }
 
 #[test]
+fn a_restored_generator_state_draws_the_same_numbers() {
+    let _generator = exclusive();
+    seed(3);
+    let _ = Tensor::rand([10], (Kind::Float, Device::Cpu));
+    let saved = torchkit::rng::state(Device::Cpu).unwrap();
+    assert_eq!(
+        saved.len(),
+        5056,
+        "torch.get_rng_state() is 5,056 bytes on the CPU"
+    );
+    let a = Tensor::rand([1000], (Kind::Double, Device::Cpu));
+    let perm_a = permutation(50);
+    seed(99); // anything in between
+    let _ = Tensor::randn([77], (Kind::Float, Device::Cpu));
+    torchkit::rng::set_state(Device::Cpu, &saved).unwrap();
+    let b = Tensor::rand([1000], (Kind::Double, Device::Cpu));
+    assert!(a.equal(&b), "the same draws after the restore");
+    assert_eq!(perm_a, permutation(50));
+    assert!(torchkit::rng::set_state(Device::Cpu, &saved[..100]).is_err());
+}
+
+#[test]
 fn same_seed_same_permutation() {
     let _generator = exclusive();
     seed(42);

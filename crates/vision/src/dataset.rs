@@ -64,6 +64,8 @@ pub struct Dataset {
     pub val: Split,
     /// 3,000.
     pub test: Split,
+    /// SHA-256 of the file.
+    pub sha256: String,
 }
 
 fn images(a: Array, key: &str, layout: Layout) -> Result<Tensor> {
@@ -82,14 +84,16 @@ fn images(a: Array, key: &str, layout: Layout) -> Result<Tensor> {
         Dtype::F64 => Kind::Double,
         Dtype::I64 => bail!("array '{key}' holds int64; expected uint8 or float pixels"),
     };
+    if n == 0 {
+        bail!("array '{key}' holds no images");
+    }
     let raw = Tensor::from_data_size(&a.data, &[n, PIXELS as i64], kind);
     drop(a);
-    // ÷256 as the skeleton does (not 255); float arrays are taken as already-scaled values.
-    let flat = if kind == Kind::Uint8 {
-        raw.to_kind(Kind::Float) / 256.0
-    } else {
-        raw.to_kind(Kind::Float)
-    };
+    if kind != Kind::Uint8 && !bool::try_from(raw.isfinite().all())? {
+        bail!("array '{key}' holds NaN or infinite pixels");
+    }
+    // ÷256 whatever the dtype, as the skeleton does (`X / 256`, not 255).
+    let flat = raw.to_kind(Kind::Float) / 256.0;
     Ok(match layout {
         Layout::Skeleton => flat.view([n, 3, SIDE, SIDE]),
         Layout::ChannelsLast => flat
@@ -133,9 +137,20 @@ impl Dataset {
     pub fn load(path: impl AsRef<Path>, layout: Layout) -> Result<Self> {
         let path = path.as_ref();
         let mut npz = Npz::open(path)?;
+        let mut dtype = None;
         let mut split = |name: &str| -> Result<Split> {
             let (ik, lk) = (format!("{name}_images"), format!("{name}_labels"));
             let img = npz.read(&ik)?;
+            // The skeleton scales every split alike: mixed pixel types are a broken file.
+            match dtype {
+                None => dtype = Some(img.dtype),
+                Some(d) if d != img.dtype => bail!(
+                    "{}: array '{ik}' holds {:?} pixels but the train split holds {d:?}",
+                    path.display(),
+                    img.dtype
+                ),
+                Some(_) => {}
+            }
             let n = img.shape[0];
             let images =
                 images(img, &ik, layout).map_err(|e| e.context(path.display().to_string()))?;
@@ -147,6 +162,7 @@ impl Dataset {
             train: split("train")?,
             val: split("val")?,
             test: split("test")?,
+            sha256: artifacts::sha256_file(path)?,
         })
     }
 }

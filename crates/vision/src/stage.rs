@@ -11,7 +11,7 @@ use tch::Device;
 
 use crate::dataset::{Dataset, Layout};
 use crate::model::CnnConfig;
-use crate::train::{confusion, evaluate, train, EpochRow, TrainConfig};
+use crate::train::{confusion, evaluate, train, EpochRow, RunFiles, TrainConfig};
 use torchkit::device::DeviceChoice;
 use torchkit::jobs::Job;
 
@@ -59,8 +59,8 @@ pub struct Run {
     pub per_epoch: Vec<EpochRow>,
     /// Test confusion matrix (rows: true class).
     pub confusion: metrics::ConfusionMatrix,
-    /// Set when the run was interrupted and resumed after this epoch.
-    pub resumed_after_epoch: Option<usize>,
+    /// The epochs after which training was interrupted and (exactly) resumed.
+    pub resumed_after_epochs: Vec<usize>,
     /// The options it ran with (a finished run is reused only under the same ones).
     pub key: String,
 }
@@ -179,21 +179,19 @@ fn run(
     }
     eprintln!("== Q2 model {name}, learning rate {lr}");
     torchkit::rng::seed(c.seed);
+    let files = RunFiles {
+        checkpoint: out.join(format!("{tag}.safetensors")),
+        log_csv: out.join(format!("{tag}_epochs.csv")),
+        replace: false,
+    };
+    let trained = train(model, &tc, data, &files, device)?;
     let start = Instant::now();
-    let trained = train(
-        model,
-        &tc,
-        &data.train,
-        &data.val,
-        &out.join(format!("{tag}_epochs.csv")),
-        device,
-    )?;
-    torchkit::checkpoint::save(&trained.vs, &[], out.join(format!("{tag}.safetensors")))?;
     let (_, test_accuracy, preds) = evaluate(&trained.net, &data.test, tc.eval_chunk);
     println!("Final Test acc: {test_accuracy:.4}");
     let params = torchkit::init::trainable_parameters(&trained.vs);
     println!("Number of trainable parameters: {params}");
-    let seconds = start.elapsed().as_secs_f64();
+    // Training (over every process that worked on it) and this test evaluation.
+    let seconds = trained.seconds + start.elapsed().as_secs_f64();
     let accs: Vec<f64> = trained.epochs.iter().map(|r| r.val_accuracy).collect();
     let run = Run {
         model: name.to_string(),
@@ -208,7 +206,7 @@ fn run(
             / c.epochs.max(1) as f64,
         per_epoch: trained.epochs,
         confusion: confusion(&preds, &data.test),
-        resumed_after_epoch: trained.resumed_after_epoch,
+        resumed_after_epochs: trained.resumed_after_epochs,
         key,
     };
     artifacts::write_json(&record, &run)?;

@@ -1,15 +1,16 @@
 //! Training as the homework skeleton does it, with the figures it logs.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
-use torchkit::resume::Resume;
+use torchkit::trainer::{self, Epoch, Learner, Verdict};
 
-use crate::dataset::{Split, CLASSES};
+use crate::dataset::{Dataset, Split, CLASSES};
 use crate::model::{Cnn, CnnConfig};
 
 /// Optimiser choice (`--optimizer`).
@@ -37,7 +38,7 @@ pub struct TrainConfig {
     pub optimizer: Optimizer,
     /// Examples per forward pass when evaluating.
     pub eval_chunk: usize,
-    /// The seed the caller seeded libtorch with (a resumed run reseeds from it).
+    /// The seed the caller seeded libtorch with.
     pub seed: u64,
 }
 
@@ -108,8 +109,10 @@ pub struct Trained {
     pub net: Cnn,
     /// Per-epoch figures.
     pub epochs: Vec<EpochRow>,
-    /// Set when the run was interrupted and resumed after this epoch.
-    pub resumed_after_epoch: Option<usize>,
+    /// The epochs after which the run was interrupted and (exactly) resumed.
+    pub resumed_after_epochs: Vec<usize>,
+    /// Training seconds, over every process that worked on the run.
+    pub seconds: f64,
 }
 
 /// One optimisation step per batch: forward, backward, update.
@@ -224,94 +227,90 @@ impl Stepper {
     }
 }
 
-/// What a resume point keeps besides the tensors.
-#[derive(Serialize, Deserialize)]
-struct Progress {
-    rows: Vec<EpochRow>,
-    loss_total: f64,
-    loss_count: usize,
-    resumed_after_epoch: Option<usize>,
+/// The running loss sums the skeleton's "Training loss" (the mean over every batch so
+/// far) needs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct LossSums {
+    total: f64,
+    count: usize,
 }
 
-/// Trains a fresh model (seeded by the caller through `torchkit::rng::seed`), evaluating
-/// the dev split after every epoch, logging to `log_csv` and printing the skeleton's lines.
-///
-/// After every epoch a resume point is saved beside `log_csv`; a run restarted with the
-/// same configuration continues after the last finished epoch (`torchkit::resume`).
-pub fn train(
-    model: &CnnConfig,
-    config: &TrainConfig,
-    train: &Split,
-    dev: &Split,
-    log_csv: &Path,
-    device: Device,
-) -> Result<Trained> {
-    let mut vs = nn::VarStore::new(device);
-    let net = Cnn::new(&vs.root(), model);
-    let mut stepper = Stepper::new(&vs, &net, config);
-    let stem = log_csv.with_file_name(
-        log_csv
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .trim_end_matches("_epochs"),
-    );
-    let resume = Resume::new(&stem, format!("{config:?} {model:?}"), config.seed);
-    let mut progress = Progress {
-        rows: Vec::new(),
-        loss_total: 0.0,
-        loss_count: 0,
-        resumed_after_epoch: None,
-    };
-    if let Some(r) = resume.load::<Progress>(&mut vs)? {
-        if let Some(a) = stepper.adam() {
-            a.load_state(&r.optimizer)?;
-        }
-        progress = r.progress;
-        progress.resumed_after_epoch = Some(r.epoch);
+/// Where a run writes: the checkpoint of the final weights and the per-epoch CSV (its
+/// resume files go beside the checkpoint).
+#[derive(Debug, Clone)]
+pub struct RunFiles {
+    /// The final weights (safetensors), published after every epoch.
+    pub checkpoint: PathBuf,
+    /// The per-epoch CSV.
+    pub log_csv: PathBuf,
+    /// Replace a finished run or a checkpoint of other options instead of refusing.
+    pub replace: bool,
+}
+
+/// The skeleton's epoch: shuffled batches of SGD (or Adam) steps, then the dev split.
+struct Skeleton<'a> {
+    vs: nn::VarStore,
+    net: Cnn,
+    stepper: Stepper,
+    train: Split,
+    dev: Split,
+    config: &'a TrainConfig,
+}
+
+impl Learner for Skeleton<'_> {
+    type Row = EpochRow;
+    type Carry = LossSums;
+
+    fn var_store(&mut self) -> &mut nn::VarStore {
+        &mut self.vs
     }
-    let first_epoch = progress.rows.len() + 1;
-    let mut log = torchkit::runlog::EpochLog::resume(log_csv, std::mem::take(&mut progress.rows));
-    // Both splits move to the device once, not once per epoch.
-    let (train, dev) = (train.to_device(device), dev.to_device(device));
-    let n = train.len();
-    let (mut total, mut count) = (progress.loss_total, progress.loss_count);
-    // Run beside other trainings by `torchkit::jobs`: take over their cores when they end.
-    let mut share = torchkit::jobs::ThreadShare::from_env();
-    for epoch in first_epoch..=config.epochs {
+
+    fn optimizer_state(&self) -> Vec<(String, Tensor)> {
+        match &self.stepper.0 {
+            Update::Adam(a) => a.state(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn load_optimizer_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        match self.stepper.adam() {
+            Some(a) => a.load_state(state),
+            None => Ok(()),
+        }
+    }
+
+    fn epoch(&mut self, sums: &mut LossSums, ctx: &mut Epoch) -> Result<Verdict<EpochRow>> {
         let t = Instant::now();
-        println!("\nTraining epoch {epoch}");
+        println!("\nTraining epoch {}", ctx.number);
+        let n = self.train.len();
+        let device = self.train.images.device();
         let order = Tensor::from_slice(&torchkit::rng::permutation(n)).to_device(device);
-        let batches = n.div_ceil(config.batch_size);
-        let bar = torchkit::runlog::epoch_bar(batches as u64, epoch, config.epochs);
+        let size = self.config.batch_size;
+        let batches = n.div_ceil(size);
+        ctx.batches(batches);
         // Losses stay on the device and are summed once per epoch: no per-batch host sync.
         let mut losses = Vec::with_capacity(batches);
         for b in 0..batches {
-            let idx = order.narrow(
-                0,
-                (b * config.batch_size) as i64,
-                (config.batch_size.min(n - b * config.batch_size)) as i64,
-            );
-            losses.push(stepper.step(
-                &net,
-                &train.images.index_select(0, &idx),
-                &train.labels.index_select(0, &idx),
+            let idx = order.narrow(0, (b * size) as i64, size.min(n - b * size) as i64);
+            losses.push(self.stepper.step(
+                &self.net,
+                &self.train.images.index_select(0, &idx),
+                &self.train.labels.index_select(0, &idx),
             ));
-            if b % 100 == 0 {
-                bar.set_position(b as u64);
-                share.poll();
-            }
+            ctx.batch_done(None);
         }
-        bar.finish_and_clear();
-        let epoch_losses =
-            Vec::<f64>::try_from(Tensor::stack(&losses, 0).to_kind(Kind::Double)).expect("f64");
+        let epoch_losses = Vec::<f64>::try_from(Tensor::stack(&losses, 0).to_kind(Kind::Double))?;
+        for (b, &l) in epoch_losses.iter().enumerate() {
+            ctx.check_finite(&format!("batch {} of {batches}", b + 1), l)?;
+        }
         let epoch_sum: f64 = epoch_losses.iter().sum();
-        total += epoch_sum;
-        count += epoch_losses.len();
-        let (val_loss, val_accuracy, _) = evaluate(&net, &dev, config.eval_chunk);
+        sums.total += epoch_sum;
+        sums.count += epoch_losses.len();
+        let (val_loss, val_accuracy, _) = evaluate(&self.net, &self.dev, self.config.eval_chunk);
+        ctx.check_finite("the validation loss", val_loss)?;
         let row = EpochRow {
-            epoch,
-            train_loss_cumulative: total / count as f64,
+            epoch: ctx.number,
+            train_loss_cumulative: sums.total / sums.count as f64,
             train_loss_epoch: epoch_sum / epoch_losses.len() as f64,
             val_loss,
             val_accuracy,
@@ -320,23 +319,59 @@ pub fn train(
         println!("Training loss: {:.4}", row.train_loss_cumulative);
         println!("Valid loss: {:.4}", row.val_loss);
         println!("Valid acc: {:.4}", row.val_accuracy);
-        eprintln!("epoch {epoch}: {:.1} s", row.seconds);
-        log.push(row)?;
-        let p = Progress {
-            rows: log.rows().to_vec(),
-            loss_total: total,
-            loss_count: count,
-            resumed_after_epoch: progress.resumed_after_epoch,
-        };
-        let state = stepper.adam().map(|a| a.state()).unwrap_or_default();
-        resume.save(epoch, &vs, state, &p)?;
+        eprintln!("epoch {}: {:.1} s", ctx.number, row.seconds);
+        Ok(Verdict { row, keep: true })
     }
-    resume.finish()?;
-    Ok(Trained {
+
+    fn save_checkpoint(&self, path: &Path) -> Result<()> {
+        torchkit::checkpoint::save(&self.vs, &[], path)
+    }
+
+    fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
+        torchkit::checkpoint::load(&mut self.vs, &[], path)
+    }
+}
+
+/// Trains a fresh model (seeded by the caller through `torchkit::rng::seed`), evaluating
+/// the dev split after every epoch and printing the skeleton's lines; the final weights are
+/// the checkpoint. An interrupted run continues after its last finished epoch exactly; a
+/// finished one is reused (see `torchkit::trainer`).
+pub fn train(
+    model: &CnnConfig,
+    config: &TrainConfig,
+    data: &Dataset,
+    files: &RunFiles,
+    device: Device,
+) -> Result<Trained> {
+    let vs = nn::VarStore::new(device);
+    let net = Cnn::new(&vs.root(), model);
+    let stepper = Stepper::new(&vs, &net, config);
+    let run = trainer::Run {
+        stem: files.checkpoint.with_extension(""),
+        checkpoint: files.checkpoint.clone(),
+        log_csv: files.log_csv.clone(),
+        options: format!("{config:?} {model:?}"),
+        data_sha256: data.sha256.clone(),
+        epochs: config.epochs,
+        replace: files.replace,
+        device,
+    };
+    // Both splits move to the device once, not once per epoch.
+    let mut skeleton = Skeleton {
         vs,
         net,
-        epochs: log.rows().to_vec(),
-        resumed_after_epoch: progress.resumed_after_epoch,
+        stepper,
+        train: data.train.to_device(device),
+        dev: data.val.to_device(device),
+        config,
+    };
+    let fitted = trainer::fit(&mut skeleton, &run, LossSums::default())?;
+    Ok(Trained {
+        vs: skeleton.vs,
+        net: skeleton.net,
+        epochs: fitted.rows,
+        resumed_after_epochs: fitted.resumed_after_epochs,
+        seconds: fitted.seconds,
     })
 }
 

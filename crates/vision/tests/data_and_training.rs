@@ -9,7 +9,7 @@ use torchkit::rng::exclusive;
 use vision::dataset::{Dataset, Layout};
 use vision::model::CnnConfig;
 use vision::npz::{write_npz, Array, Dtype, Npz};
-use vision::train::{evaluate, train, TrainConfig};
+use vision::train::{evaluate, train, RunFiles, TrainConfig};
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vision-{name}-{}", std::process::id()));
@@ -225,15 +225,12 @@ fn tiny_end_to_end_run_learns() {
         ..TrainConfig::default()
     };
     let log = path.with_file_name("epochs.csv");
-    let trained = train(
-        &CnnConfig::model_2_2(),
-        &config,
-        &data.train,
-        &data.val,
-        &log,
-        Device::Cpu,
-    )
-    .unwrap();
+    let files = RunFiles {
+        checkpoint: path.with_file_name("e2e.safetensors"),
+        log_csv: log.clone(),
+        replace: true,
+    };
+    let trained = train(&CnnConfig::model_2_2(), &config, &data, &files, Device::Cpu).unwrap();
     let (_, acc, preds) = evaluate(&trained.net, &data.test, 1000);
     assert!(
         acc > 0.9,

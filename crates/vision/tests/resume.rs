@@ -1,4 +1,5 @@
-//! An interrupted `cnn` run (killed mid-training) resumes after its last finished epoch.
+//! An interrupted `cnn` run (killed mid-training) resumes after its last finished epoch and
+//! ends exactly where the uninterrupted run does.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -70,9 +71,12 @@ fn killed_run_resumes_after_the_last_finished_epoch() {
         rows(&broken.join("cnn_epochs.csv")),
     );
     assert_eq!(b.len(), 5, "header and four epochs");
-    // Epochs before the interruption are the uninterrupted run's, bit for bit.
-    assert_eq!(a[..=done], b[..=done]);
-    assert!(broken.join("cnn.safetensors").exists());
+    assert_eq!(a, b, "every epoch is the uninterrupted run's, bit for bit");
+    assert_eq!(
+        std::fs::read(whole.join("cnn.safetensors")).unwrap(),
+        std::fs::read(broken.join("cnn.safetensors")).unwrap(),
+        "the same final weights"
+    );
     assert!(!broken.join("cnn.resume.json").exists());
     std::fs::remove_dir_all(dir).unwrap();
 }

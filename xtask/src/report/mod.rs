@@ -154,12 +154,22 @@ fn peak_mib(v: &Value) -> Option<f64> {
     }
 }
 
-/// (where, epoch) of every `resumed_after_epoch` set in a stage summary.
-fn resumed(v: &Value, at: &str, found: &mut Vec<(String, u64)>) {
+/// (where, epochs) of every non-empty `resumed_after_epochs` in a stage summary.
+fn resumed(v: &Value, at: &str, found: &mut Vec<(String, String)>) {
     match v {
         Value::Object(m) => {
-            if let Some(e) = m.get("resumed_after_epoch").and_then(Value::as_u64) {
-                found.push((at.to_string(), e));
+            let epochs: Vec<String> = m
+                .get("resumed_after_epochs")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_u64)
+                        .map(|e| e.to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !epochs.is_empty() {
+                found.push((at.to_string(), epochs.join(", ")));
             }
             for (k, v) in m {
                 resumed(v, &format!("{at}.{k}"), found);
@@ -288,7 +298,7 @@ pub fn write(
     }
     md.push('\n');
     for (at, epoch) in &interrupted {
-        let _ = writeln!(md, "> Training `{at}` was interrupted and resumed after epoch {epoch}: later epochs drew other dropout masks and shuffles than an unbroken run would.\n");
+        let _ = writeln!(md, "> Training `{at}` was interrupted and resumed after epoch {epoch}; it continued exactly (weights, optimiser and generator state restored), so its figures are those of an unbroken run.\n");
     }
 
     if let Some(q1) = summary.get("q1") {

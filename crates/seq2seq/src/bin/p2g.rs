@@ -10,8 +10,10 @@ use seq2seq::decode::Strategy;
 use seq2seq::evaluate::{predict, score, wer_at_k};
 use seq2seq::model::Model;
 use seq2seq::stage::{self, StageConfig};
+use seq2seq::train::RunFiles;
 use seq2seq::train::{train, TrainConfig};
 use torchkit::device::DeviceChoice;
+use torchkit::options;
 
 /// Phoneme-to-grapheme seq2seq (homework 2, Q3) on libtorch.
 #[derive(Parser)]
@@ -30,19 +32,23 @@ enum Command {
         /// Also write the run's outcome (per-epoch figures, best epoch) as JSON here.
         #[arg(long)]
         outcome: Option<PathBuf>,
+        /// Train again in place of a finished run (or a checkpoint, or a resume point) of
+        /// other options or data, instead of refusing.
+        #[arg(long)]
+        force: bool,
     },
     /// Decode the test set with a checkpoint and print CER / WER (and WER@k with --topp).
     Test {
         #[command(flatten)]
         common: Common,
         /// Nucleus sampling with this p instead of greedy decoding.
-        #[arg(long)]
+        #[arg(long, value_parser = options::top_p)]
         topp: Option<f64>,
         /// Samples per example for WER@k (with --topp).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = options::positive_usize)]
         k: usize,
         /// Beam search of this width instead of greedy decoding.
-        #[arg(long, conflicts_with = "topp")]
+        #[arg(long, conflicts_with = "topp", value_parser = options::positive_usize)]
         beam: Option<usize>,
     },
     /// The report's Q3 stage: (a), (b), (c) and beam search, with figures and summary.json.
@@ -58,20 +64,20 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Epochs per model.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = options::positive_usize)]
         epochs: usize,
         /// Seed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Beam widths to compare with greedy.
-        #[arg(long, value_delimiter = ',', default_value = "5")]
+        #[arg(long, value_delimiter = ',', default_value = "5", value_parser = options::positive_usize)]
         beam_widths: Vec<usize>,
         /// Where to run.
         #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
         device: DeviceChoice,
         /// Trainings at once, each a child process with its share of the cores (1: (a)
         /// then (b), each with every core).
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 2, value_parser = options::positive_usize)]
         jobs: usize,
     },
 }
@@ -80,19 +86,19 @@ enum Command {
 #[derive(Args)]
 struct Common {
     /// Adam learning rate.
-    #[arg(long, default_value_t = 0.003)]
+    #[arg(long, default_value_t = 0.003, value_parser = options::positive_f64)]
     lr: f64,
     /// Dropout on embeddings and outputs.
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.3, value_parser = options::dropout)]
     dropout: f64,
     /// Training epochs.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = options::positive_usize)]
     n_epochs: usize,
     /// Examples per training batch.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = options::positive_usize)]
     batch_size: usize,
     /// Hidden size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = options::positive_i64)]
     hidden_size: i64,
     /// Seed of libtorch's generator (init, shuffling, dropout, sampling).
     #[arg(long, default_value_t = 42)]
@@ -103,11 +109,12 @@ struct Common {
     /// Folder with train.tsv, valid.tsv, test.tsv.
     #[arg(long, default_value = "data/p2g")]
     data_dir: PathBuf,
-    /// Checkpoint file (safetensors); default model.safetensors / model-attn.safetensors.
+    /// Checkpoint file: safetensors (what training writes; default model.safetensors /
+    /// model-attn.safetensors), or for testing also the homework's PyTorch `.pt` file.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Longest decoded output.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = options::positive_usize)]
     max_len: usize,
     /// Where to run.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
@@ -137,18 +144,31 @@ impl Common {
     }
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
-        Command::Train { common: c, outcome } => {
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole chain on one line: what failed, then why.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train {
+            common: c,
+            outcome,
+            force,
+        } => {
+            if let Some(path) = &outcome {
+                artifacts::check_writable(path)?;
+            }
             let (device, corpus, mut model) = c.setup()?;
             println!("Number of parameters: {}", model.parameters());
             let ckpt = c.checkpoint();
-            let stem = ckpt
-                .file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .to_string();
-            let log = ckpt.with_file_name(format!("{stem}_epochs.csv"));
+            let files = RunFiles::beside(&ckpt, force);
             let data = corpus.train_data();
             let tc = TrainConfig {
                 lr: c.lr,
@@ -158,12 +178,12 @@ fn main() -> Result<()> {
                 seed: c.seed,
                 ..TrainConfig::default()
             };
-            let out = train(&mut model, &data, &tc, &ckpt, &log, device)?;
+            let out = train(&mut model, &data, &tc, &files, device)?;
             println!(
                 "Best checkpoint: {} (epoch {}), log: {}, {:.1} s",
                 ckpt.display(),
                 out.best_epoch,
-                log.display(),
+                files.log_csv.display(),
                 out.train_seconds
             );
             if let Some(path) = outcome {

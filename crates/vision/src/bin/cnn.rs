@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use torchkit::device::DeviceChoice;
+use torchkit::options;
 use vision::dataset::{Dataset, Layout};
 use vision::model::CnnConfig;
 use vision::stage::{run_stage, StageConfig};
-use vision::train::{evaluate, train, Optimizer, TrainConfig};
+use vision::train::{evaluate, train, Optimizer, RunFiles, TrainConfig};
 
 /// CNN image classification (homework 2, Q2) on libtorch.
 #[derive(Parser)]
@@ -35,7 +36,7 @@ enum Command {
         stage: StageArgs,
         /// 2.1 learning rates trained at once, each in a child process with its share of
         /// the cores (1: one after the other, here, with every core).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = options::positive_usize)]
         jobs: usize,
     },
     /// One run of the stage into OUT (what `reproduce --jobs N` starts in child processes);
@@ -51,7 +52,7 @@ enum Command {
         #[arg(long)]
         model: String,
         /// Learning rate.
-        #[arg(long)]
+        #[arg(long, value_parser = options::positive_f64)]
         learning_rate: f64,
         #[command(flatten)]
         stage: StageArgs,
@@ -65,7 +66,7 @@ struct StageArgs {
     #[arg(long)]
     out: PathBuf,
     /// Epochs per run.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = options::positive_usize)]
     epochs: usize,
     /// Seed.
     #[arg(long, default_value_t = 42)]
@@ -102,19 +103,19 @@ impl StageArgs {
 #[derive(clap::Args)]
 struct TrainArgs {
     /// Epochs.
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 40, value_parser = options::positive_usize)]
     epochs: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = options::positive_usize)]
     batch_size: usize,
     /// Learning rate.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = options::positive_f64)]
     learning_rate: f64,
     /// L2 weight decay.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = options::non_negative_f64)]
     l2_decay: f64,
     /// Dropout probability.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = options::dropout)]
     dropout: f64,
     /// Optimiser.
     #[arg(long, value_enum, default_value_t = Optimizer::Sgd)]
@@ -144,6 +145,10 @@ struct TrainArgs {
     /// Folder for the per-epoch CSV and the final checkpoint.
     #[arg(long, default_value = ".")]
     out: PathBuf,
+    /// Train again in place of a finished run (or a checkpoint, or a resume point) of
+    /// other options or data in --out, instead of refusing.
+    #[arg(long)]
+    force: bool,
 }
 
 fn layout(channels_last: bool) -> Layout {
@@ -154,8 +159,18 @@ fn layout(channels_last: bool) -> Layout {
     }
 }
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole chain on one line: what failed, then why.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Reproduce {
             npz,
@@ -219,6 +234,8 @@ fn main() -> Result<()> {
         None => {
             let a = cli.train;
             let device = a.device.resolve()?;
+            // Before the data loads: an unwritable --out fails now, naming it.
+            artifacts::check_writable(a.out.join("cnn.safetensors"))?;
             torchkit::rng::seed(a.seed);
             let data = Dataset::load(&a.data_path, layout(a.channels_last))?;
             let model = CnnConfig {
@@ -236,16 +253,12 @@ fn main() -> Result<()> {
                 seed: a.seed,
                 ..TrainConfig::default()
             };
-            std::fs::create_dir_all(&a.out)?;
-            let trained = train(
-                &model,
-                &tc,
-                &data.train,
-                &data.val,
-                &a.out.join("cnn_epochs.csv"),
-                device,
-            )?;
-            torchkit::checkpoint::save(&trained.vs, &[], a.out.join("cnn.safetensors"))?;
+            let files = RunFiles {
+                checkpoint: a.out.join("cnn.safetensors"),
+                log_csv: a.out.join("cnn_epochs.csv"),
+                replace: a.force,
+            };
+            let trained = train(&model, &tc, &data, &files, device)?;
             let (_, acc, _) = evaluate(&trained.net, &data.test, tc.eval_chunk);
             println!("Final Test acc: {acc:.4}");
             println!(

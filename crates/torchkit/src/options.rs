@@ -1,0 +1,80 @@
+//! Checks of command-line values shared by the binaries, so that a bad flag is refused by
+//! the parser — naming the flag, before any data is read — instead of panicking in libtorch.
+//! Use as `#[arg(long, value_parser = torchkit::options::positive_f64)]`.
+
+/// A finite number above 0 (learning rates).
+pub fn positive_f64(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s} is not a finite number above 0"))
+    }
+}
+
+/// A finite number of at least 0 (weight decay).
+pub fn non_negative_f64(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s} is not a finite number of at least 0"))
+    }
+}
+
+/// A dropout probability: 0 ≤ p < 1 (p = 1 would drop everything).
+pub fn dropout(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if (0.0..1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{s} is not a probability in [0, 1)"))
+    }
+}
+
+/// A nucleus mass: 0 < p ≤ 1.
+pub fn top_p(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s} is not a probability mass in (0, 1]"))
+    }
+}
+
+/// A count of at least 1 (epochs, batch size, samples, beam width).
+pub fn positive_usize(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(v) => Ok(v),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+/// A size of at least 1 (hidden size).
+pub fn positive_i64(s: &str) -> Result<i64, String> {
+    match s.parse::<i64>() {
+        Ok(v) if v >= 1 => Ok(v),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_what_libtorch_would_panic_on() {
+        assert_eq!(positive_f64("0.003"), Ok(0.003));
+        for bad in ["0", "-1", "inf", "NaN", "x"] {
+            assert!(positive_f64(bad).is_err(), "{bad}");
+        }
+        assert!(non_negative_f64("0").is_ok() && non_negative_f64("-0.1").is_err());
+        assert!(dropout("0").is_ok() && dropout("1").is_err() && dropout("2").is_err());
+        assert!(top_p("1").is_ok() && top_p("0").is_err() && top_p("1.5").is_err());
+        assert_eq!(positive_usize("64"), Ok(64));
+        assert!(positive_usize("0").is_err() && positive_usize("-3").is_err());
+        assert!(positive_i64("128").is_ok() && positive_i64("0").is_err());
+    }
+}

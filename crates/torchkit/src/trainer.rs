@@ -1,0 +1,660 @@
+//! The epoch loop every model crate runs. As with Lightning's `Trainer` or burn's `Learner`,
+//! the loop is owned here once and the model crate brings the maths: a [`Learner`] trains
+//! and evaluates one epoch and says whether its weights become the checkpoint.
+//!
+//! What the loop guarantees, for a run whose files start with `stem` (`out/attention`):
+//! * **One writer.** `stem.lock` is held for the whole run; a second run into the same
+//!   files is refused at once, naming the lock.
+//! * **Kill-safe.** After every epoch the state (weights, optimiser, the generator's state)
+//!   goes to `stem.state-<epoch>.safetensors`, then the manifest `stem.resume.json` that
+//!   names it is written — that rename is the commit. Only then are the per-epoch CSV and
+//!   the published checkpoint rewritten from it, so a kill at any moment leaves either the
+//!   previous epoch or this one, and a rerun rewrites the CSV and re-publishes the
+//!   checkpoint of the epoch the manifest names (the best epoch's state is kept for that).
+//! * **Exact resume.** The rerun restores the generator's state, so it draws what the
+//!   uninterrupted run would have drawn: its outputs are the uninterrupted run's, bit for bit.
+//! * **Finished is final.** A finished run writes `stem.run.json` (the commit), then removes
+//!   its resume files. Rerun with the same options and data it is reused, not redone; with
+//!   other options or data it is refused unless the caller replaces it (`--force`).
+//! * **Nothing foreign is overwritten**: a checkpoint that no record of ours explains is
+//!   left alone unless the caller replaces it; a resume point of other options or data
+//!   (the data's SHA-256 is part of the key) is refused, never mixed in.
+//! * **Divergence stops the run**: a non-finite loss is an error naming the epoch and batch,
+//!   and nothing of that epoch is saved.
+//! * Stale temporary files of the run's own names, left by a kill, are removed.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+/// What a model crate brings to the loop.
+pub trait Learner {
+    /// One epoch's figures: a line of the CSV log.
+    type Row: Serialize + DeserializeOwned + Clone;
+    /// What the epochs hand on to the next besides the weights (running loss totals, the
+    /// best validation score so far...); saved with every resume point.
+    type Carry: Serialize + DeserializeOwned + Clone;
+
+    /// The weights (and buffers) a resume point saves and restores.
+    fn var_store(&mut self) -> &mut VarStore;
+    /// The optimiser's state, for the resume point (none for plain SGD).
+    fn optimizer_state(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+    /// Restores what [`Learner::optimizer_state`] gave.
+    fn load_optimizer_state(&mut self, _state: &HashMap<String, Tensor>) -> Result<()> {
+        Ok(())
+    }
+    /// Trains and evaluates epoch `ctx.number`, updating `carry`.
+    fn epoch(&mut self, carry: &mut Self::Carry, ctx: &mut Epoch) -> Result<Verdict<Self::Row>>;
+    /// Writes the current weights as the run's checkpoint (atomically).
+    fn save_checkpoint(&self, path: &Path) -> Result<()>;
+    /// Loads a checkpoint written by [`Learner::save_checkpoint`] (a finished run, reused).
+    fn load_checkpoint(&mut self, path: &Path) -> Result<()>;
+}
+
+/// What an epoch ended with.
+pub struct Verdict<R> {
+    /// Its CSV row.
+    pub row: R,
+    /// Whether this epoch's weights become the checkpoint (the best so far, or simply the
+    /// latest).
+    pub keep: bool,
+}
+
+/// Where a run writes, and what its results depend on.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Prefix of the loop's own files (`stem.lock`, `stem.resume.json`, ...).
+    pub stem: PathBuf,
+    /// The published checkpoint.
+    pub checkpoint: PathBuf,
+    /// The per-epoch CSV.
+    pub log_csv: PathBuf,
+    /// The options the results depend on (any text that changes when they would).
+    pub options: String,
+    /// SHA-256 of the data trained and validated on.
+    pub data_sha256: String,
+    /// Epochs to train.
+    pub epochs: usize,
+    /// Replace a finished run, a resume point or a checkpoint of other options or data
+    /// instead of refusing (`--force`).
+    pub replace: bool,
+    /// The device the weights live on (its generator is saved with the state).
+    pub device: Device,
+}
+
+/// A finished run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fitted<R, C> {
+    /// One row per epoch.
+    pub rows: Vec<R>,
+    /// What the last epoch handed on.
+    pub carry: C,
+    /// The epoch whose weights are the checkpoint (0: none was kept).
+    pub best_epoch: usize,
+    /// Training seconds, summed over every process that worked on the run.
+    pub seconds: f64,
+    /// The epochs after which the run was interrupted and resumed, in order.
+    pub resumed_after_epochs: Vec<usize>,
+    /// Whether this call found the run already finished and did no training.
+    #[serde(skip)]
+    pub reused: bool,
+}
+
+/// What the loop hands a learner for one epoch: its number, the progress bar, the thread
+/// share and the divergence check.
+pub struct Epoch {
+    /// 1-based.
+    pub number: usize,
+    /// Epochs in the run.
+    pub of: usize,
+    bar: indicatif::ProgressBar,
+    share: crate::jobs::ThreadShare,
+}
+
+impl Epoch {
+    /// Sets the number of batches the bar counts.
+    pub fn batches(&mut self, n: usize) {
+        self.bar.set_length(n as u64);
+    }
+
+    /// Marks a batch done (`loss`, when the learner has it on the host, shows on the bar)
+    /// and takes up any cores another job freed.
+    pub fn batch_done(&mut self, loss: Option<f64>) {
+        self.bar.inc(1);
+        if let Some(l) = loss {
+            self.bar.set_message(format!("loss {l:.4}"));
+        }
+        self.share.poll();
+    }
+
+    /// An error when `loss` (of batch `batch`, 0-based, or of the evaluation) is not finite.
+    pub fn check_finite(&self, what: &str, value: f64) -> Result<()> {
+        if value.is_finite() {
+            return Ok(());
+        }
+        bail!(Diverged {
+            epoch: self.number,
+            what: what.to_string(),
+            value
+        })
+    }
+}
+
+/// A non-finite loss: the run stops, keeping the last finished epoch's state.
+#[derive(Debug)]
+pub struct Diverged {
+    /// Epoch it happened in.
+    pub epoch: usize,
+    /// Where: "batch 17" or "the validation loss".
+    pub what: String,
+    /// The value (NaN or ±inf).
+    pub value: f64,
+}
+
+impl std::fmt::Display for Diverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = if self.epoch > 1 {
+            format!(
+                "the checkpoint and resume point of epoch {} are kept",
+                self.epoch - 1
+            )
+        } else {
+            "nothing was saved".to_string()
+        };
+        write!(
+            f,
+            "training diverged: the loss of {} in epoch {} is {}; stopped, {kept} (try a smaller learning rate)",
+            self.what, self.epoch, self.value
+        )
+    }
+}
+
+impl std::error::Error for Diverged {}
+
+/// What a run's results depend on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Key {
+    options: String,
+    data_sha256: String,
+}
+
+impl Key {
+    /// How `self` (a record on disk) differs from `now`.
+    fn difference(&self, now: &Key) -> String {
+        let mut parts = Vec::new();
+        if self.options != now.options {
+            parts.push(format!(
+                "options were `{}`, now `{}`",
+                self.options, now.options
+            ));
+        }
+        if self.data_sha256 != now.data_sha256 {
+            parts.push(format!(
+                "data SHA-256 was {}, now {}",
+                short(&self.data_sha256),
+                short(&now.data_sha256)
+            ));
+        }
+        parts.join("; ")
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+/// The commit record after an epoch: `stem.resume.json`.
+#[derive(Serialize, Deserialize)]
+struct Manifest<R, C> {
+    key: Key,
+    /// Epochs finished.
+    epoch: usize,
+    /// State file of the last finished epoch.
+    state: String,
+    /// State file of the kept epoch (the published checkpoint), if any.
+    kept_state: Option<String>,
+    fitted: Fitted<R, C>,
+}
+
+/// The commit record of a finished run: `stem.run.json`.
+#[derive(Serialize, Deserialize)]
+struct Record<R, C> {
+    key: Key,
+    epochs: usize,
+    checkpoint: PathBuf,
+    fitted: Fitted<R, C>,
+}
+
+/// The loop's own files.
+struct Files {
+    stem: PathBuf,
+}
+
+impl Files {
+    fn with(&self, suffix: &str) -> PathBuf {
+        let mut name = self.stem.file_name().unwrap_or_default().to_os_string();
+        name.push(suffix);
+        self.stem.with_file_name(name)
+    }
+    fn lock(&self) -> PathBuf {
+        self.with(".lock")
+    }
+    fn manifest(&self) -> PathBuf {
+        self.with(".resume.json")
+    }
+    fn record(&self) -> PathBuf {
+        self.with(".run.json")
+    }
+    fn state_name(&self, epoch: usize) -> String {
+        format!(
+            "{}.state-{epoch}.safetensors",
+            self.stem.file_name().unwrap_or_default().to_string_lossy()
+        )
+    }
+    fn sibling(&self, name: &str) -> PathBuf {
+        self.stem.with_file_name(name)
+    }
+    /// State files of this stem in the folder (`stem.state-<n>.safetensors`).
+    fn states(&self) -> Vec<PathBuf> {
+        let prefix = format!(
+            "{}.state-",
+            self.stem.file_name().unwrap_or_default().to_string_lossy()
+        );
+        list(&self.stem)
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(&prefix) && name.ends_with(".safetensors"))
+            .map(|(_, p)| p)
+            .collect()
+    }
+}
+
+/// Files in the folder of `stem`: (name, path).
+fn list(stem: &Path) -> Vec<(String, PathBuf)> {
+    let dir = match stem.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| {
+                let e = e.ok()?;
+                Some((e.file_name().to_string_lossy().into_owned(), e.path()))
+            })
+            .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An exclusive lock on a run's files, held until dropped.
+pub struct RunLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// Takes `path` (created if missing) for this process, or fails at once naming it.
+    pub fn acquire(path: &Path, what: &str) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating folder {}", dir.display()))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .with_context(|| {
+                format!(
+                    "opening the lock {} (is the folder writable?)",
+                    path.display()
+                )
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self {
+                _file: file,
+                path: path.to_path_buf(),
+            }),
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "another process is writing {what} (it holds {}); wait for it to finish, or write elsewhere",
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("locking {}", path.display()))
+            }
+        }
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Removes temporary files (`<name>.<pid>.tmp…`, see `artifacts`) of the given final names
+/// from their folder: what a kill left. Only safe while holding the lock of those names.
+pub fn remove_stale_temps(finals: &[&Path]) {
+    for path in finals {
+        let (Some(name), Some(stem)) = (path.file_name(), path.file_stem()) else {
+            continue;
+        };
+        let (name, stem) = (name.to_string_lossy(), stem.to_string_lossy());
+        for (entry, p) in list(path) {
+            let is_temp = |prefix: &str| {
+                entry
+                    .strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .and_then(|rest| rest.split_once(".tmp"))
+                    .is_some_and(|(pid, _)| {
+                        !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+                    })
+            };
+            if is_temp(&name) || is_temp(&stem) {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+/// Saves the learner's state after `epoch` to `path`: weights, optimiser, generator.
+fn save_state<L: Learner>(learner: &mut L, device: Device, path: &Path) -> Result<()> {
+    let optimizer = learner.optimizer_state();
+    let mut named: Vec<(String, Tensor)> = learner
+        .var_store()
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (format!("model.{k}"), v.to_device(Device::Cpu)))
+        .collect();
+    named.extend(
+        optimizer
+            .into_iter()
+            .map(|(k, v)| (format!("optimizer.{k}"), v.to_device(Device::Cpu))),
+    );
+    for (name, d) in generators(device) {
+        let state = crate::rng::state(d)?;
+        named.push((name.into(), Tensor::from_slice(&state)));
+    }
+    artifacts::with_temp_file(path, |tmp| {
+        Tensor::write_safetensors(&named, tmp).map_err(anyhow::Error::from)
+    })
+    .with_context(|| format!("saving the resume state {}", path.display()))
+}
+
+/// The generators a run on `device` draws from: the CPU's always (shuffling, CPU dropout),
+/// the GPU's too on a GPU.
+fn generators(device: Device) -> Vec<(&'static str, Device)> {
+    let mut g = vec![("rng.cpu", Device::Cpu)];
+    if let Device::Cuda(_) = device {
+        g.push(("rng.cuda", device));
+    }
+    g
+}
+
+/// Restores a state file into the learner: weights always; optimiser and generators when
+/// `everything`.
+fn load_state<L: Learner>(
+    learner: &mut L,
+    device: Device,
+    path: &Path,
+    everything: bool,
+) -> Result<()> {
+    let file: HashMap<String, Tensor> = Tensor::read_safetensors(path)
+        .with_context(|| format!("reading the resume state {}", path.display()))?
+        .into_iter()
+        .collect();
+    tch::no_grad(|| -> Result<()> {
+        for (name, mut var) in learner.var_store().variables() {
+            match file.get(&format!("model.{name}")) {
+                Some(t) if t.size() == var.size() => {
+                    var.copy_(&t.to_device(var.device()));
+                }
+                _ => bail!(
+                    "resume state {} lacks '{name}' with shape {:?}",
+                    path.display(),
+                    var.size()
+                ),
+            }
+        }
+        Ok(())
+    })?;
+    if !everything {
+        return Ok(());
+    }
+    let optimizer: HashMap<String, Tensor> = file
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("optimizer.")?.to_string(), v.shallow_clone())))
+        .collect();
+    learner.load_optimizer_state(&optimizer)?;
+    for (name, d) in generators(device) {
+        let t = file.get(name).with_context(|| {
+            format!(
+                "resume state {} lacks the generator state {name}",
+                path.display()
+            )
+        })?;
+        let bytes = Vec::<u8>::try_from(t.to_kind(Kind::Uint8))?;
+        crate::rng::set_state(d, &bytes)?;
+    }
+    Ok(())
+}
+
+/// Trains `learner` for `run.epochs` epochs, resuming or reusing what an earlier process left
+/// (see the module's documentation); `start` is the carry of a fresh run.
+pub fn fit<L: Learner>(
+    learner: &mut L,
+    run: &Run,
+    start: L::Carry,
+) -> Result<Fitted<L::Row, L::Carry>> {
+    let files = Files {
+        stem: run.stem.clone(),
+    };
+    let _lock = RunLock::acquire(
+        &files.lock(),
+        &format!("the run {}", run.checkpoint.display()),
+    )?;
+    let record_path = files.record();
+    let manifest_path = files.manifest();
+    remove_stale_temps(&[&record_path, &manifest_path, &run.checkpoint, &run.log_csv]);
+    for state in files.states() {
+        remove_stale_temps(&[&state]);
+    }
+    let key = Key {
+        options: run.options.clone(),
+        data_sha256: run.data_sha256.clone(),
+    };
+
+    // A finished run: reused with the same key, else refused or replaced.
+    if record_path.exists() {
+        let record: Record<L::Row, L::Carry> = artifacts::read_json(&record_path)?;
+        if record.key == key && record.epochs == run.epochs {
+            return reuse(learner, run, &files, record);
+        }
+        if !run.replace {
+            bail!(
+                "{} holds a finished run of other options or data ({}); pass --force to train again in its place, or write elsewhere",
+                record_path.display(),
+                if record.key == key {
+                    format!("{} epochs, now {}", record.epochs, run.epochs)
+                } else {
+                    record.key.difference(&key)
+                }
+            );
+        }
+        eprintln!(
+            "replacing the finished run {} (--force)",
+            record_path.display()
+        );
+        std::fs::remove_file(&record_path)?;
+    }
+
+    let mut fitted = Fitted {
+        rows: Vec::new(),
+        carry: start,
+        best_epoch: 0,
+        seconds: 0.0,
+        resumed_after_epochs: Vec::new(),
+        reused: false,
+    };
+    let mut states: (Option<String>, Option<String>) = (None, None); // (latest, kept)
+    let mut log = crate::runlog::EpochLog::new(&run.log_csv);
+    if manifest_path.exists() {
+        let m: Manifest<L::Row, L::Carry> = artifacts::read_json(&manifest_path)?;
+        if m.key != key && !run.replace {
+            bail!(
+                "{} is the resume point of a run of other options or data ({}); pass --force to start afresh in its place, or write elsewhere",
+                manifest_path.display(),
+                m.key.difference(&key)
+            );
+        }
+        if m.key != key {
+            eprintln!(
+                "dropping the resume point {} (--force)",
+                manifest_path.display()
+            );
+            std::fs::remove_file(&manifest_path)?;
+        } else {
+            // Re-derive everything the commit implies: the checkpoint of the kept epoch,
+            // the CSV, then the state to continue from.
+            if let Some(kept) = &m.kept_state {
+                load_state(learner, run.device, &files.sibling(kept), false)?;
+                learner.save_checkpoint(&run.checkpoint)?;
+            }
+            load_state(learner, run.device, &files.sibling(&m.state), true)?;
+            log = crate::runlog::EpochLog::resume(&run.log_csv, m.fitted.rows.clone());
+            log.rewrite()?;
+            fitted = m.fitted;
+            fitted.resumed_after_epochs.push(m.epoch);
+            states = (Some(m.state), m.kept_state);
+            eprintln!(
+                "resuming after epoch {} from {} (weights, optimiser and generator restored: the run continues as if never stopped)",
+                m.epoch,
+                manifest_path.display()
+            );
+        }
+    }
+    if fitted.rows.is_empty() && run.checkpoint.exists() && !run.replace {
+        bail!(
+            "{} exists, but no record says which run wrote it; pass --force to overwrite it, or choose another checkpoint path",
+            run.checkpoint.display()
+        );
+    }
+    remove_unreferenced_states(&files, &states);
+
+    let start_time = Instant::now();
+    let seconds_before = fitted.seconds;
+    let mut share = crate::jobs::ThreadShare::from_env();
+    for number in fitted.rows.len() + 1..=run.epochs {
+        let bar = crate::runlog::epoch_bar(0, number, run.epochs);
+        let mut ctx = Epoch {
+            number,
+            of: run.epochs,
+            bar,
+            share,
+        };
+        let verdict = learner.epoch(&mut fitted.carry, &mut ctx)?;
+        ctx.bar.finish_and_clear();
+        share = ctx.share;
+        fitted.rows.push(verdict.row);
+        if verdict.keep {
+            fitted.best_epoch = number;
+        }
+        fitted.seconds = seconds_before + start_time.elapsed().as_secs_f64();
+        // Commit: the state, then the manifest naming it.
+        let state = files.state_name(number);
+        save_state(learner, run.device, &files.sibling(&state))?;
+        let kept = if verdict.keep {
+            Some(state.clone())
+        } else {
+            states.1.clone()
+        };
+        artifacts::write_json(
+            &manifest_path,
+            &Manifest {
+                key: key.clone(),
+                epoch: number,
+                state: state.clone(),
+                kept_state: kept.clone(),
+                fitted: fitted.clone(),
+            },
+        )?;
+        states = (Some(state), kept);
+        remove_unreferenced_states(&files, &states);
+        log.push(fitted.rows.last().cloned().expect("just pushed"))?;
+        if verdict.keep {
+            learner.save_checkpoint(&run.checkpoint)?;
+        }
+    }
+    // Commit the finished run, then clear the resume files.
+    artifacts::write_json(
+        &record_path,
+        &Record {
+            key,
+            epochs: run.epochs,
+            checkpoint: run.checkpoint.clone(),
+            fitted: fitted.clone(),
+        },
+    )?;
+    clear_resume(&files)?;
+    Ok(fitted)
+}
+
+/// A finished run found again: its outputs are made whole and its weights loaded.
+fn reuse<L: Learner>(
+    learner: &mut L,
+    run: &Run,
+    files: &Files,
+    record: Record<L::Row, L::Carry>,
+) -> Result<Fitted<L::Row, L::Carry>> {
+    // A kill between the record and the clean-up leaves resume files: finish the job.
+    clear_resume(files)?;
+    if !run.checkpoint.exists() {
+        bail!(
+            "{} records a finished run, but its checkpoint {} is gone; delete the record to train again",
+            files.record().display(),
+            run.checkpoint.display()
+        );
+    }
+    let mut log = crate::runlog::EpochLog::resume(&run.log_csv, record.fitted.rows.clone());
+    log.rewrite()?;
+    learner.load_checkpoint(&run.checkpoint)?;
+    eprintln!(
+        "already trained: {} holds the finished run of these options and data (best epoch {}); reusing it",
+        run.checkpoint.display(),
+        record.fitted.best_epoch
+    );
+    Ok(Fitted {
+        reused: true,
+        ..record.fitted
+    })
+}
+
+/// Removes the manifest (first: without it the states are garbage), then the states.
+fn clear_resume(files: &Files) -> Result<()> {
+    let manifest = files.manifest();
+    if manifest.exists() {
+        std::fs::remove_file(&manifest)
+            .with_context(|| format!("removing {}", manifest.display()))?;
+    }
+    for s in files.states() {
+        let _ = std::fs::remove_file(s);
+    }
+    Ok(())
+}
+
+/// Deletes state files that neither the latest nor the kept epoch needs.
+fn remove_unreferenced_states(files: &Files, (latest, kept): &(Option<String>, Option<String>)) {
+    for s in files.states() {
+        let name = s.file_name().unwrap_or_default().to_string_lossy();
+        if Some(name.as_ref()) != latest.as_deref() && Some(name.as_ref()) != kept.as_deref() {
+            let _ = std::fs::remove_file(&s);
+        }
+    }
+}
