@@ -61,15 +61,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // The whole chain on one line: what failed, then why.
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    artifacts::exit_code(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {

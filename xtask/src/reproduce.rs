@@ -214,6 +214,14 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         },
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // One reproduce per folder at a time; the stages lock their own folders too, so an
+    // orphaned stage of a killed run keeps a new run out of its folder.
+    let _lock = artifacts::Lock::acquire(
+        out.join(".lock"),
+        &format!("the results in {}", out.display()),
+    )?;
+    artifacts::remove_stale_temps_in(&out);
+    artifacts::remove_stale_temps_in(&out.join("figures"));
     if args.out.is_none() {
         point_latest(root, &out)?;
     }
@@ -239,6 +247,13 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         let fp = fingerprint(root, stage, &command, &dir);
         let record_file = dir.join("stage.json");
         let pending = dir.join(".pending-fingerprint");
+        if dir.exists() {
+            // A stage process still running (its xtask was killed) holds its folder.
+            drop(artifacts::Lock::acquire(
+                dir.join(".lock"),
+                &format!("{name}'s results in {}", dir.display()),
+            )?);
+        }
         let other_inputs = |what: &str| {
             anyhow!(
                 "{} holds {what} {stage} results of other inputs (configuration, data or code); pass --force to replace them, or choose another --out",
@@ -246,7 +261,31 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             )
         };
         if dir.join("summary.json").exists() {
-            match report::StageRecord::read(&dir) {
+            let record = report::StageRecord::read(&dir).or_else(|| {
+                // The stage finished after its xtask was killed: the pending fingerprint
+                // says which inputs it ran on, and the two files when it started and ended.
+                let started = std::fs::read_to_string(&pending).ok()?;
+                let seconds = mtime(&dir.join("summary.json"))? - mtime(&pending)?;
+                Some(report::StageRecord {
+                    stage: stage.to_string(),
+                    dir: name.clone(),
+                    seed,
+                    seconds,
+                    fingerprint: started,
+                    inputs: recorded_inputs(&command),
+                    reused: false,
+                })
+                .filter(|r| r.fingerprint == fp)
+                .and_then(|r| {
+                    eprintln!(
+                        "== {name}: the stage finished after its xtask was stopped; recording it"
+                    );
+                    artifacts::write_json(&record_file, &r).ok()?;
+                    let _ = std::fs::remove_file(&pending);
+                    Some(r)
+                })
+            });
+            match record {
                 Some(mut r) if r.fingerprint == fp => {
                     eprintln!(
                         "== {name}: reused (same configuration, data and code as the results in {})",
@@ -267,7 +306,9 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
                     "== {name}: continuing the interrupted run in {}",
                     dir.display()
                 ),
-                _ if std::fs::read_dir(&dir)?.next().is_none() => {}
+                _ if std::fs::read_dir(&dir)?
+                    .filter_map(|e| e.ok())
+                    .all(|e| e.file_name() == ".lock") => {}
                 _ if !args.force => return Err(other_inputs("unfinished")),
                 _ => clear(&dir)?,
             }
@@ -290,11 +331,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             seed,
             seconds: start.elapsed().as_secs_f64(),
             fingerprint: fp,
-            inputs: command
-                .inputs
-                .iter()
-                .map(|(f, sha)| (f.display().to_string(), sha.clone()))
-                .collect(),
+            inputs: recorded_inputs(&command),
             reused: false,
         };
         artifacts::write_json(&record_file, &record)?;
@@ -353,6 +390,21 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A stage's data files with their SHA-256, as its record keeps them.
+fn recorded_inputs(command: &StageCommand) -> Vec<(String, String)> {
+    command
+        .inputs
+        .iter()
+        .map(|(f, sha)| (f.display().to_string(), sha.clone()))
+        .collect()
+}
+
+/// Seconds since the epoch of a file's last modification.
+fn mtime(path: &Path) -> Option<f64> {
+    let t = std::fs::metadata(path).ok()?.modified().ok()?;
+    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64())
 }
 
 /// Every (stage, seed) to run, in order; Q1 has no training, so one seed is enough.

@@ -2,12 +2,18 @@
 //!
 //! Every file goes to a temporary sibling first and is renamed into place, so a reader (or a
 //! resumed run) sees either the old complete file or the new complete file, never a torn one.
+//! [`Lock`] keeps a second writer out, and [`remove_stale_temps`] clears what a killed one
+//! left.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+mod lock;
+
+pub use lock::{remove_stale_temps, remove_stale_temps_in, Lock};
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -17,6 +23,19 @@ pub fn temp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".{}.tmp", std::process::id()));
     path.with_file_name(name)
+}
+
+/// How every binary of the workspace ends: success, or the error's whole chain on one line
+/// (`error: what failed: why`) on stderr and exit code 1. (Bad flags exit with 2, from the
+/// argument parser.)
+pub fn exit_code(result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Checks, before any long work, that `path` can be written: creates its folder and writes

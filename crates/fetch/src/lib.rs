@@ -80,6 +80,17 @@ pub fn download(
         fs::create_dir_all(dir)?;
     }
     let part = part_path(dest);
+    let kept = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+    if expected.size.is_some_and(|s| kept > s) {
+        // More bytes than the file has: not a prefix of it, and every Range request for
+        // what follows would be refused (416). Start over.
+        log(&format!(
+            "{} holds {kept} bytes, more than the file's {}: starting over",
+            part.display(),
+            expected.size.unwrap_or(0)
+        ));
+        fs::remove_file(&part)?;
+    }
     let start = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
     let mut received = 0;
     let mut last_err = None;
@@ -134,7 +145,14 @@ fn transfer(url: &str, part: &Path, total: Option<u64>) -> Result<u64> {
     if have > 0 {
         req = req.set("Range", &format!("bytes={have}-"));
     }
-    let resp = req.call().map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+    let resp = match req.call() {
+        // The kept bytes reach past the end of the file: they are not its prefix.
+        Err(ureq::Error::Status(416, _)) => {
+            fs::remove_file(part)?;
+            bail!("the server has no bytes past the {have} kept (416): the partial file was dropped, the next try starts over");
+        }
+        other => other.map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?,
+    };
     let append = have > 0 && resp.status() == 206;
     let mut file = if append {
         OpenOptions::new().append(true).open(part)?

@@ -64,7 +64,15 @@ fn handle(mut stream: TcpStream, data: &[u8], cuts_left: &mut usize, log: &Reque
     let path = target.split('?').next().unwrap();
     let body_of = |bytes: &[u8]| -> (String, Vec<u8>) {
         match range.as_ref().and_then(|r| r.parse::<usize>().ok()) {
-            Some(from) if from < bytes.len() => (
+            // As a real server does for a range that starts past the end.
+            Some(from) if from >= bytes.len() => (
+                format!(
+                    "416 Range Not Satisfiable\r\nContent-Range: bytes */{}",
+                    bytes.len()
+                ),
+                Vec::new(),
+            ),
+            Some(from) => (
                 format!(
                     "206 Partial Content\r\nContent-Range: bytes {from}-{}/{}",
                     bytes.len() - 1,
@@ -193,6 +201,34 @@ fn interrupted_transfer_resumes_with_range() {
         notes[0].contains("interrupted at 150000 bytes"),
         "{notes:?}"
     );
+}
+
+/// A `.part` longer than the file (a file that changed, or a corrupt copy): every Range
+/// request past the end is answered 416 by a real server. The download starts over.
+#[test]
+fn a_partial_file_longer_than_the_file_starts_over() {
+    let (data, expected) = payload();
+    for (size_known, label) in [(true, "long-known"), (false, "long-unknown")] {
+        let server = serve(data.clone(), 0);
+        let path = dest(label);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(part_path(&path), vec![7u8; data.len() + 10]).unwrap();
+        let want = Expected {
+            size: expected.size.filter(|_| size_known),
+            ..expected.clone()
+        };
+        let got = download(&format!("{}/file", server.base), &path, &want, &mut quiet());
+        assert!(got.is_ok(), "{label}: {got:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), data, "{label}");
+        let reqs = server.requests.lock().unwrap().clone();
+        if size_known {
+            assert_eq!(reqs.len(), 1, "dropped before asking: {reqs:?}");
+            assert_eq!(reqs[0].1, None);
+        } else {
+            assert_eq!(reqs.len(), 2, "one 416, then a whole download: {reqs:?}");
+            assert_eq!(reqs[1].1, None);
+        }
+    }
 }
 
 #[test]

@@ -100,7 +100,12 @@ fn log_space(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 /// presence means the stage finished).
 pub fn run_q1(config: &Q1Config, out: &Path) -> Result<Q1Summary> {
     let start = Instant::now();
-    std::fs::create_dir_all(out)?;
+    // One writer per folder; what a killed one left half-written goes.
+    let _lock = artifacts::Lock::acquire(
+        out.join(".lock"),
+        &format!("Q1's results in {}", out.display()),
+    )?;
+    artifacts::remove_stale_temps_in(out);
     let mut figures = Vec::new();
     let mut save = |chart: LineChart, name: &str| -> Result<()> {
         chart.save(out.join(name))?;

@@ -110,14 +110,19 @@ impl LineChart {
     }
 
     /// Writes `<stem>.png` and `<stem>.svg` (any extension on `stem` is replaced) and returns
-    /// both paths. Parent folders must exist.
+    /// both paths. Each is rendered to a temporary sibling and renamed into place, so a full
+    /// disk or a kill never leaves a truncated figure under the final name.
     pub fn save(&self, stem: impl AsRef<Path>) -> Result<(PathBuf, PathBuf)> {
         let png = stem.as_ref().with_extension("png");
         let svg = stem.as_ref().with_extension("svg");
-        self.render(BitMapBackend::new(&png, self.size).into_drawing_area())
-            .with_context(|| format!("rendering {}", png.display()))?;
-        self.render(SVGBackend::new(&svg, self.size).into_drawing_area())
-            .with_context(|| format!("rendering {}", svg.display()))?;
+        artifacts::with_temp_file(&png, |tmp| {
+            self.render(BitMapBackend::new(tmp, self.size).into_drawing_area())
+        })
+        .with_context(|| format!("rendering {}", png.display()))?;
+        artifacts::with_temp_file(&svg, |tmp| {
+            self.render(SVGBackend::new(tmp, self.size).into_drawing_area())
+        })
+        .with_context(|| format!("rendering {}", svg.display()))?;
         Ok((png, svg))
     }
 
@@ -226,17 +231,24 @@ pub struct ImageGrid {
 }
 
 impl ImageGrid {
-    /// Writes the grid to `<stem>.png` and returns the path.
+    /// Writes the grid to `<stem>.png` (through a temporary sibling renamed into place) and
+    /// returns the path.
     pub fn save(&self, stem: impl AsRef<Path>) -> Result<PathBuf> {
-        register_fonts();
         let path = stem.as_ref().with_extension("png");
+        artifacts::with_temp_file(&path, |tmp| self.draw(tmp))
+            .with_context(|| format!("rendering {}", path.display()))?;
+        Ok(path)
+    }
+
+    fn draw(&self, path: &Path) -> Result<()> {
+        register_fonts();
         let cols = self.rows.iter().map(|r| r.1.len()).max().unwrap_or(0) as u32;
         let (cell, gap, label_w, title_h) = (self.side as u32 * self.scale, 6u32, 150u32, 40u32);
         let size = (
             label_w + cols * (cell + gap) + gap,
             title_h + self.rows.len() as u32 * (cell + gap) + gap,
         );
-        let root = BitMapBackend::new(&path, size).into_drawing_area();
+        let root = BitMapBackend::new(path, size).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let font = ("sans-serif", 16).into_font();
         root.draw(&Text::new(
@@ -283,7 +295,7 @@ impl ImageGrid {
         }
         root.present().map_err(err)?;
         drop(root);
-        Ok(path)
+        Ok(())
     }
 }
 

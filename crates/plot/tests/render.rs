@@ -92,10 +92,13 @@ fn image_grid_has_expected_size_and_grey_levels() {
         rows: vec![("x".into(), vec![vec![0.0; 3]])],
         ..grid
     };
-    assert!(bad
-        .save(dir.join("bad"))
-        .unwrap_err()
-        .to_string()
-        .contains("expected 16"));
+    let err = format!("{:#}", bad.save(dir.join("bad")).unwrap_err());
+    assert!(err.contains("expected 16"), "{err}");
+    // A failed render leaves nothing: no figure under its final name, no temporary.
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with("bad")), "{names:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }

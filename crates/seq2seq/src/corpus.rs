@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::batch::{encode, Encoded, Vocabs};
 use crate::data::Splits;
-use crate::model::ModelConfig;
+use crate::model::{Model, ModelConfig};
 use crate::train::TrainData;
 
 /// Encoded splits, vocabularies and gold strings.
@@ -65,6 +65,12 @@ impl Corpus {
         }
     }
 
+    /// A fresh model for this data (sized to its vocabularies, which its checkpoints
+    /// carry): draws its initial weights from libtorch's generator.
+    pub fn model(&self, hidden: i64, dropout: f64, attention: bool, device: tch::Device) -> Model {
+        Model::new(&self.model_config(hidden, dropout, attention), device).with_vocabs(&self.vocabs)
+    }
+
     /// A model configuration sized to the vocabularies.
     pub fn model_config(&self, hidden: i64, dropout: f64, attention: bool) -> ModelConfig {
         ModelConfig {
@@ -74,5 +80,48 @@ impl Corpus {
             dropout,
             attention,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_of_another_vocabulary_is_refused() {
+        let dir = std::env::temp_dir().join(format!("corpus-vocab-{}", std::process::id()));
+        crate::synthetic::write_quick_corpus(&dir.join("a"), 1, [200, 20, 20]).unwrap();
+        // The same lines with the training file's halves swapped: the same symbols in
+        // another first-occurrence order, so other ids.
+        let b = dir.join("b");
+        std::fs::create_dir_all(&b).unwrap();
+        for f in ["valid.tsv", "test.tsv"] {
+            std::fs::copy(dir.join("a").join(f), b.join(f)).unwrap();
+        }
+        let train = std::fs::read_to_string(dir.join("a/train.tsv")).unwrap();
+        let lines: Vec<&str> = train.lines().collect();
+        let (first, second) = lines.split_at(lines.len() / 2);
+        std::fs::write(b.join("train.tsv"), [second, first].concat().join("\n")).unwrap();
+
+        let (a, b) = (
+            Corpus::read(dir.join("a")).unwrap(),
+            Corpus::read(&b).unwrap(),
+        );
+        assert_eq!(a.vocabs.src.len(), b.vocabs.src.len());
+        assert_ne!(a.vocabs.src, b.vocabs.src);
+        let path = dir.join("a.safetensors");
+        a.model(16, 0.0, false, tch::Device::Cpu)
+            .save(&path)
+            .unwrap();
+        a.model(16, 0.0, false, tch::Device::Cpu)
+            .load(&path)
+            .unwrap();
+        let err = b
+            .model(16, 0.0, false, tch::Device::Cpu)
+            .load(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("another source vocabulary"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -20,6 +20,11 @@ impl Example {
     }
 }
 
+/// The most phoneme tokens, and the most spelling characters, a line may hold. The
+/// homework's longest word has 39 and 49; the model decodes at most 50 characters. Longer
+/// lines are refused: one 1 MB line would make a batch of gigabytes.
+pub const MAX_SYMBOLS: usize = 200;
+
 /// Parses TSV text; `name` is used in error messages (`name:line: what is wrong`).
 pub fn parse_tsv(bytes: &[u8], name: &str) -> Result<Vec<Example>> {
     let mut out = Vec::new();
@@ -47,6 +52,13 @@ pub fn parse_tsv(bytes: &[u8], name: &str) -> Result<Vec<Example>> {
         }
         if tgt.trim().is_empty() {
             bail!("{name}:{line_no}: empty spelling: {line:?}");
+        }
+        let chars = tgt.chars().count();
+        if src.len() > MAX_SYMBOLS || chars > MAX_SYMBOLS {
+            bail!(
+                "{name}:{line_no}: {} phoneme tokens and {chars} spelling characters; at most {MAX_SYMBOLS} of each are accepted",
+                src.len()
+            );
         }
         out.push(Example {
             src,
@@ -114,6 +126,8 @@ mod tests {
     #[case::empty_tgt(b"a\tb\nb c\t\n".to_vec(), "x.tsv:2: empty spelling")]
     #[case::bad_utf8(b"a\tb\nc\td\n\xff\te\n".to_vec(), "x.tsv:3: invalid UTF-8")]
     #[case::empty_file(b"\n".to_vec(), "x.tsv: no examples")]
+    #[case::huge_line([b"a\tb\n".to_vec(), b"x ".repeat(1 << 19), b"\tword\n".to_vec()].concat(), "x.tsv:2: 524288 phoneme tokens and 4 spelling characters")]
+    #[case::long_word([b"a\t".to_vec(), vec![b'w'; 201], b"\n".to_vec()].concat(), "x.tsv:1: 1 phoneme tokens and 201 spelling characters; at most 200")]
     fn bad_lines_name_file_and_line(#[case] bytes: Vec<u8>, #[case] expected: &str) {
         let err = parse_tsv(&bytes, "x.tsv").unwrap_err().to_string();
         assert!(err.starts_with(expected), "{err}");

@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 use tch::{nn, Device, Tensor};
 
-use crate::batch::{source_mask, Batch};
+use crate::batch::{source_mask, Batch, Vocabs};
 use crate::decoder::{Decoder, Memory};
 use crate::encoder::{bridge, Encoder};
 use crate::lstm::Tape;
@@ -165,14 +165,32 @@ pub struct Model {
     pub vs: nn::VarStore,
     /// The network.
     pub net: Seq2Seq,
+    /// The vocabularies its ids mean: saved with its checkpoints, and checked against a
+    /// checkpoint's when one is loaded.
+    pub vocabs: Option<Vocabs>,
 }
+
+/// Checkpoint metadata keys.
+const META_MODEL: &str = "p2g.model";
+const META_SRC: &str = "p2g.src_vocab";
+const META_TGT: &str = "p2g.tgt_vocab";
 
 impl Model {
     /// Creates a freshly initialised model on `device` (draws from libtorch's generator).
     pub fn new(config: &ModelConfig, device: Device) -> Self {
         let vs = nn::VarStore::new(device);
         let net = Seq2Seq::new(&vs.root(), config);
-        Self { vs, net }
+        Self {
+            vs,
+            net,
+            vocabs: None,
+        }
+    }
+
+    /// The model for these vocabularies (see [`Model::vocabs`]).
+    pub fn with_vocabs(mut self, vocabs: &Vocabs) -> Self {
+        self.vocabs = Some(vocabs.clone());
+        self
     }
 
     /// Trainable parameters (the tied generator weight counted once).
@@ -180,15 +198,59 @@ impl Model {
         torchkit::init::trainable_parameters(&self.vs)
     }
 
-    /// Saves a safetensors checkpoint with PyTorch's state_dict names (atomic).
+    /// Saves a safetensors checkpoint with PyTorch's state_dict names (atomic), carrying
+    /// the model options and the vocabularies.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        torchkit::checkpoint::save(&self.vs, TIED, path)
+        let mut meta = torchkit::checkpoint::Metadata::new();
+        meta.insert(META_MODEL.into(), serde_json::to_string(&self.net.config)?);
+        if let Some(v) = &self.vocabs {
+            meta.insert(META_SRC.into(), serde_json::to_string(v.src.tokens())?);
+            meta.insert(META_TGT.into(), serde_json::to_string(v.tgt.tokens())?);
+        }
+        torchkit::checkpoint::save_with(&self.vs, TIED, &meta, path)
     }
 
     /// Loads a checkpoint: safetensors saved by [`Model::save`], or the `.pt` file the
-    /// homework's `torch.save(model.state_dict(), …)` writes.
+    /// homework's `torch.save(model.state_dict(), …)` writes. A checkpoint whose
+    /// vocabularies differ from the model's is refused: its ids would mean other symbols.
+    /// One without (the homework's files) loads with a warning.
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
-        torchkit::checkpoint::load(&mut self.vs, TIED, path)
+        let path = path.as_ref();
+        torchkit::checkpoint::load(&mut self.vs, TIED, path)?;
+        let Some(vocabs) = &self.vocabs else {
+            return Ok(());
+        };
+        let meta = torchkit::checkpoint::metadata(path)?;
+        for (key, side, vocab) in [
+            (META_SRC, "source", &vocabs.src),
+            (META_TGT, "target", &vocabs.tgt),
+        ] {
+            let Some(text) = meta.get(key) else {
+                eprintln!(
+                    "note: {} carries no vocabulary (a PyTorch file or an older checkpoint); assuming it was trained on this data's",
+                    path.display()
+                );
+                return Ok(());
+            };
+            let saved: Vec<String> = serde_json::from_str(text)
+                .with_context(|| format!("{}: unreadable {key}", path.display()))?;
+            if saved != vocab.tokens() {
+                let at = saved
+                    .iter()
+                    .zip(vocab.tokens())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(saved.len().min(vocab.len()));
+                anyhow::bail!(
+                    "{} was trained with another {side} vocabulary than this data's (id {at}: {:?} there, {:?} here; {} vs {} entries): its ids would mean other symbols",
+                    path.display(),
+                    saved.get(at),
+                    vocab.tokens().get(at),
+                    saved.len(),
+                    vocab.len()
+                );
+            }
+        }
+        Ok(())
     }
 }
 

@@ -12,7 +12,7 @@ use tch::Device;
 use crate::corpus::Corpus;
 use crate::decode::Strategy;
 use crate::evaluate::{predict, score, wer_at_k, Scores};
-use crate::model::{Model, ModelConfig};
+use crate::model::Model;
 use crate::train::{TrainConfig, TrainOutcome};
 use torchkit::device::DeviceChoice;
 use torchkit::jobs::Job;
@@ -134,10 +134,6 @@ pub struct Q3Summary {
     pub figures: Vec<String>,
 }
 
-fn model_config(p: &Corpus, c: &StageConfig, attention: bool) -> ModelConfig {
-    p.model_config(c.hidden, c.dropout, attention)
-}
-
 fn names(attention: bool) -> (&'static str, &'static str) {
     if attention {
         ("attention", "b")
@@ -205,7 +201,7 @@ fn test_model(
     device: Device,
 ) -> Result<(Model, ModelReport)> {
     let (name, letter) = names(attention);
-    let mut model = Model::new(&model_config(p, c, attention), device);
+    let mut model = p.model(c.hidden, c.dropout, attention, device);
     model.load(&outcome.checkpoint)?;
     let t = Instant::now();
     let preds = predict(
@@ -267,7 +263,13 @@ fn test_model(
 /// happens here.
 pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3Summary> {
     let start = Instant::now();
-    std::fs::create_dir_all(out)?;
+    // One writer per stage folder; what a killed one left half-written goes (before the
+    // trainings start, which clean up after themselves).
+    let _lock = artifacts::Lock::acquire(
+        out.join(".lock"),
+        &format!("Q3's results in {}", out.display()),
+    )?;
+    artifacts::remove_stale_temps_in(out);
     let p = Corpus::read(&c.data_dir)?;
     // A finished training of the same options and data is reused by its own process
     // (`torchkit::trainer`), an interrupted one resumes.

@@ -64,6 +64,11 @@ impl Vocab {
         self.index.get(tok).copied().unwrap_or(UNK)
     }
 
+    /// Every token, in id order.
+    pub fn tokens(&self) -> &[String] {
+        &self.tokens
+    }
+
     /// The token of an id.
     pub fn token(&self, id: i64) -> &str {
         &self.tokens[id as usize]

@@ -16,8 +16,108 @@ use tch::Tensor;
 /// A tied tensor stored twice: `(alias, variable)`.
 pub type Alias<'a> = (&'a str, &'a str);
 
+/// Text a checkpoint carries besides its tensors (safetensors' `__metadata__`): what the
+/// weights need to be used correctly, such as a vocabulary.
+pub type Metadata = std::collections::BTreeMap<String, String>;
+
+/// A tensor's bytes for the safetensors writer.
+struct Bytes {
+    dtype: safetensors::Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl safetensors::View for &Bytes {
+    fn dtype(&self) -> safetensors::Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+fn bytes_of(t: &Tensor) -> Result<Bytes> {
+    use safetensors::Dtype as D;
+    use tch::Kind as K;
+    let dtype = match t.kind() {
+        K::Float => D::F32,
+        K::Double => D::F64,
+        K::Half => D::F16,
+        K::BFloat16 => D::BF16,
+        K::Int64 => D::I64,
+        K::Int => D::I32,
+        K::Int16 => D::I16,
+        K::Int8 => D::I8,
+        K::Uint8 => D::U8,
+        K::Bool => D::BOOL,
+        other => bail!("no safetensors type for {other:?}"),
+    };
+    let t = t.to_device(tch::Device::Cpu).contiguous();
+    let numel = t.numel();
+    let mut data = vec![0u8; numel * t.kind().elt_size_in_bytes()];
+    t.f_copy_data_u8(&mut data, numel)?;
+    Ok(Bytes {
+        dtype,
+        shape: t.size().iter().map(|&n| n as usize).collect(),
+        data,
+    })
+}
+
+/// Writes named tensors and metadata as safetensors at `path`, atomically.
+pub fn write(named: &[(String, Tensor)], metadata: &Metadata, path: &Path) -> Result<()> {
+    let bytes: Vec<(String, Bytes)> = named
+        .iter()
+        .map(|(k, t)| Ok((k.clone(), bytes_of(t)?)))
+        .collect::<Result<_>>()?;
+    let info: Option<HashMap<String, String>> =
+        (!metadata.is_empty()).then(|| metadata.clone().into_iter().collect());
+    artifacts::with_temp_file(path, |tmp| {
+        safetensors::tensor::serialize_to_file(
+            bytes.iter().map(|(k, b)| (k.as_str(), b)),
+            &info,
+            tmp,
+        )
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+    })
+    .with_context(|| format!("saving checkpoint {}", path.display()))
+}
+
+/// The metadata of a safetensors checkpoint (empty for one without, or a PyTorch `.pt`).
+pub fn metadata(path: impl AsRef<Path>) -> Result<Metadata> {
+    let path = path.as_ref();
+    if crate::pytorch::is_pytorch_file(path) {
+        return Ok(Metadata::new());
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))
+        .with_context(|| format!("reading the header of {}", path.display()))?;
+    Ok(header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect())
+}
+
 /// Writes every variable of `vs` (and the aliases) to `path` as safetensors, atomically.
 pub fn save(vs: &VarStore, aliases: &[Alias], path: impl AsRef<Path>) -> Result<()> {
+    save_with(vs, aliases, &Metadata::new(), path)
+}
+
+/// [`save`] with metadata.
+pub fn save_with(
+    vs: &VarStore,
+    aliases: &[Alias],
+    metadata: &Metadata,
+    path: impl AsRef<Path>,
+) -> Result<()> {
     let vars = vs.variables();
     let mut named: Vec<(String, Tensor)> = vars
         .iter()
@@ -30,10 +130,7 @@ pub fn save(vs: &VarStore, aliases: &[Alias], path: impl AsRef<Path>) -> Result<
         named.push((alias.to_string(), t.to_device(tch::Device::Cpu)));
     }
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    artifacts::with_temp_file(path.as_ref(), |tmp| {
-        Tensor::write_safetensors(&named, tmp).map_err(anyhow::Error::from)
-    })
-    .with_context(|| format!("saving checkpoint {}", path.as_ref().display()))
+    write(&named, metadata, path.as_ref())
 }
 
 /// The named tensors of a checkpoint: safetensors, or a PyTorch `.pt` state_dict (told
@@ -135,7 +232,9 @@ mod tests {
     fn round_trip_with_alias() {
         let path = tmp("rt");
         let vs = store();
-        save(&vs, &[("gen.weight", "emb.weight")], &path).unwrap();
+        let meta = Metadata::from([("vocab".to_string(), "[\"a\",\"ə\"]".to_string())]);
+        save_with(&vs, &[("gen.weight", "emb.weight")], &meta, &path).unwrap();
+        assert_eq!(metadata(&path).unwrap(), meta);
         let names: Vec<String> = Tensor::read_safetensors(&path)
             .unwrap()
             .into_iter()
@@ -147,6 +246,21 @@ mod tests {
         for (k, v) in vs.variables() {
             assert!(v.equal(&other.variables()[&k]), "{k} differs after load");
         }
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn non_finite_weights_are_refused() {
+        let path = tmp("nan");
+        let vs = store();
+        tch::no_grad(|| {
+            let mut bias = vs.variables()["a.bias"].shallow_clone();
+            let _ = bias.fill_(f64::NAN);
+        });
+        save(&vs, &[], &path).unwrap();
+        assert!(metadata(&path).unwrap().is_empty());
+        let err = load(&mut store(), &[], &path).unwrap_err().to_string();
+        assert!(err.contains("'a.bias' holds NaN"), "{err}");
         std::fs::remove_file(path).unwrap();
     }
 

@@ -24,7 +24,6 @@
 //! * Stale temporary files of the run's own names, left by a kill, are removed.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -294,76 +293,6 @@ fn list(stem: &Path) -> Vec<(String, PathBuf)> {
         .unwrap_or_default()
 }
 
-/// An exclusive lock on a run's files, held until dropped.
-pub struct RunLock {
-    _file: File,
-    path: PathBuf,
-}
-
-impl RunLock {
-    /// Takes `path` (created if missing) for this process, or fails at once naming it.
-    pub fn acquire(path: &Path, what: &str) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating folder {}", dir.display()))?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .with_context(|| {
-                format!(
-                    "opening the lock {} (is the folder writable?)",
-                    path.display()
-                )
-            })?;
-        match file.try_lock() {
-            Ok(()) => Ok(Self {
-                _file: file,
-                path: path.to_path_buf(),
-            }),
-            Err(std::fs::TryLockError::WouldBlock) => bail!(
-                "another process is writing {what} (it holds {}); wait for it to finish, or write elsewhere",
-                path.display()
-            ),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(e).with_context(|| format!("locking {}", path.display()))
-            }
-        }
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-/// Removes temporary files (`<name>.<pid>.tmp…`, see `artifacts`) of the given final names
-/// from their folder: what a kill left. Only safe while holding the lock of those names.
-pub fn remove_stale_temps(finals: &[&Path]) {
-    for path in finals {
-        let (Some(name), Some(stem)) = (path.file_name(), path.file_stem()) else {
-            continue;
-        };
-        let (name, stem) = (name.to_string_lossy(), stem.to_string_lossy());
-        for (entry, p) in list(path) {
-            let is_temp = |prefix: &str| {
-                entry
-                    .strip_prefix(prefix)
-                    .and_then(|rest| rest.strip_prefix('.'))
-                    .and_then(|rest| rest.split_once(".tmp"))
-                    .is_some_and(|(pid, _)| {
-                        !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
-                    })
-            };
-            if is_temp(&name) || is_temp(&stem) {
-                let _ = std::fs::remove_file(p);
-            }
-        }
-    }
-}
-
 /// Saves the learner's state after `epoch` to `path`: weights, optimiser, generator.
 fn save_state<L: Learner>(learner: &mut L, device: Device, path: &Path) -> Result<()> {
     let optimizer = learner.optimizer_state();
@@ -456,15 +385,15 @@ pub fn fit<L: Learner>(
     let files = Files {
         stem: run.stem.clone(),
     };
-    let _lock = RunLock::acquire(
-        &files.lock(),
+    let _lock = artifacts::Lock::acquire(
+        files.lock(),
         &format!("the run {}", run.checkpoint.display()),
     )?;
     let record_path = files.record();
     let manifest_path = files.manifest();
-    remove_stale_temps(&[&record_path, &manifest_path, &run.checkpoint, &run.log_csv]);
+    artifacts::remove_stale_temps(&[&record_path, &manifest_path, &run.checkpoint, &run.log_csv]);
     for state in files.states() {
-        remove_stale_temps(&[&state]);
+        artifacts::remove_stale_temps(&[&state]);
     }
     let key = Key {
         options: run.options.clone(),

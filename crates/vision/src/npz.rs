@@ -74,12 +74,16 @@ impl Npz {
     /// Opens an archive and reads its central directory.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        if path.is_dir() {
+            bail!("{} is a folder, not an npz file", path.display());
+        }
         let mut file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
         let len = file.metadata()?.len();
         let tail_len = len.min(65_557);
-        file.seek(SeekFrom::Start(len - tail_len))?;
         let mut tail = vec![0u8; tail_len as usize];
-        file.read_exact(&mut tail)?;
+        file.seek(SeekFrom::Start(len - tail_len))
+            .and_then(|_| file.read_exact(&mut tail))
+            .with_context(|| format!("reading {}", path.display()))?;
         let eocd = (0..tail.len().saturating_sub(21))
             .rev()
             .find(|&i| tail[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])

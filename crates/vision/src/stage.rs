@@ -251,7 +251,13 @@ fn sweep_job(exe: &Path, c: &StageConfig, lr: f64, out: &Path, device: Device) -
 /// `exe sweep-run …` child processes side by side (`exe` is the `cnn` binary), on `device`
 /// too; otherwise everything runs here.
 pub fn run_stage(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q2Summary> {
-    std::fs::create_dir_all(out)?;
+    // One writer per stage folder; what a killed one left half-written goes (before the
+    // sweep's children start, which clean up after themselves).
+    let _lock = artifacts::Lock::acquire(
+        out.join(".lock"),
+        &format!("Q2's results in {}", out.display()),
+    )?;
+    artifacts::remove_stale_temps_in(out);
     let sha256 = artifacts::sha256_file(&c.npz)?;
     let intel = sha256 == datasets::INTEL.sha256;
     let label = if intel {

@@ -20,8 +20,11 @@ struct Args {
     quick: bool,
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    artifacts::exit_code(run(Args::parse()))
+}
+
+fn run(args: Args) -> Result<()> {
     let config = if args.quick {
         hopfield::Q1Config::quick(args.seed)
     } else {

@@ -128,8 +128,7 @@ impl Common {
         let device = self.device.resolve()?;
         torchkit::rng::seed(self.seed);
         let corpus = Corpus::read(&self.data_dir)?;
-        let config = corpus.model_config(self.hidden_size, self.dropout, self.use_attn);
-        let model = Model::new(&config, device);
+        let model = corpus.model(self.hidden_size, self.dropout, self.use_attn, device);
         Ok((device, corpus, model))
     }
 
@@ -145,14 +144,7 @@ impl Common {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // The whole chain on one line: what failed, then why.
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    artifacts::exit_code(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -33,7 +33,7 @@ pub fn config(d: &Corpus, attention: bool) -> ModelConfig {
 
 /// A model with a seed checkpoint loaded.
 pub fn seed_model(d: &Corpus, attention: bool) -> Model {
-    let mut m = Model::new(&config(d, attention), tch::Device::Cpu);
+    let mut m = d.model(128, 0.3, attention, tch::Device::Cpu);
     m.load(seed_checkpoint(if attention {
         "seed-attn"
     } else {

@@ -160,14 +160,7 @@ fn layout(channels_last: bool) -> Layout {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // The whole chain on one line: what failed, then why.
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    artifacts::exit_code(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {
