@@ -93,8 +93,39 @@ fn workspace_root() -> std::path::PathBuf {
         .to_path_buf()
 }
 
+/// The kill-anywhere tests place their SIGKILLs with strace: installed from Debian's
+/// packages when missing and this is root with apt-get, else a one-sentence error.
+fn ensure_strace() -> Result<()> {
+    use std::process::Command;
+    let works = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if works("strace", &["-V"]) {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if root && works("apt-get", &["--version"]) {
+        eprintln!("Installing strace (apt-get) for the kill-anywhere tests ...");
+        if works("apt-get", &["update", "-qq"])
+            && works("apt-get", &["install", "-y", "-qq", "strace"])
+        {
+            return Ok(());
+        }
+    }
+    anyhow::bail!(
+        "the kill-anywhere tests need strace, which is not installed: install it (Debian: sudo apt-get install strace) and run again"
+    )
+}
+
 fn test(root: &std::path::Path, no_lint: bool, cargo_args: &[String]) -> Result<()> {
     let torch = libtorch::ensure(root)?;
+    ensure_strace()?;
     // The tests that need the Q3 data or the seed report's weights find them through these
     // variables; without them they fail naming the missing file.
     for (var, dir) in obtain::ensure_fixtures(root).context(

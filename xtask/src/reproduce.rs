@@ -248,11 +248,14 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         let record_file = dir.join("stage.json");
         let pending = dir.join(".pending-fingerprint");
         if dir.exists() {
-            // A stage process still running (its xtask was killed) holds its folder.
-            drop(artifacts::Lock::acquire(
+            // A stage process still running (its xtask was killed) holds its folder; once
+            // it is free, what a killed writer left half-written goes.
+            let stage_lock = artifacts::Lock::acquire(
                 dir.join(".lock"),
                 &format!("{name}'s results in {}", dir.display()),
-            )?);
+            )?;
+            artifacts::remove_stale_temps_in(&dir);
+            drop(stage_lock);
         }
         let other_inputs = |what: &str| {
             anyhow!(
@@ -293,6 +296,8 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
                     );
                     r.reused = true;
                     table.push(r);
+                    // Recorded before its xtask could clear it: the stage is finished.
+                    let _ = std::fs::remove_file(&pending);
                     continue;
                 }
                 _ if !args.force => return Err(other_inputs("finished")),

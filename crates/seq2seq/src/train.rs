@@ -119,6 +119,8 @@ pub struct RunFiles {
     pub log_csv: PathBuf,
     /// Replace a finished run or a checkpoint of other options instead of refusing.
     pub replace: bool,
+    /// The outcome record the caller writes afterwards, if any.
+    pub outcome: Option<PathBuf>,
 }
 
 impl RunFiles {
@@ -129,6 +131,7 @@ impl RunFiles {
             log_csv: checkpoint.with_file_name(format!("{stem}_epochs.csv")),
             checkpoint: checkpoint.to_path_buf(),
             replace,
+            outcome: None,
         }
     }
 }
@@ -243,6 +246,7 @@ pub fn train(
         epochs: config.epochs,
         replace: files.replace,
         device,
+        extra_outputs: files.outcome.iter().cloned().collect(),
     };
     let mut homework = Homework {
         opt: Adam::new(&model.vs, config.lr, 0.0),

@@ -277,6 +277,7 @@ fn short_training_on_real_lines_lowers_the_loss() {
         checkpoint: dir.join("m.safetensors"),
         log_csv: dir.join("m.csv"),
         replace: true,
+        outcome: None,
     };
     let config = TrainConfig {
         epochs: 3,

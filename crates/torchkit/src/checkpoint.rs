@@ -16,9 +16,14 @@ use tch::Tensor;
 /// A tied tensor stored twice: `(alias, variable)`.
 pub type Alias<'a> = (&'a str, &'a str);
 
-/// Text a checkpoint carries besides its tensors (safetensors' `__metadata__`): what the
-/// weights need to be used correctly, such as a vocabulary.
+/// Text a checkpoint carries besides its tensors: what the weights need to be used
+/// correctly, such as a vocabulary. It is stored as one JSON entry of safetensors'
+/// `__metadata__` ([`METADATA_KEY`]), in key order, so that the same weights and metadata
+/// always give the same bytes (the format's own map is written in hash order).
 pub type Metadata = std::collections::BTreeMap<String, String>;
+
+/// The `__metadata__` entry that holds [`Metadata`].
+pub const METADATA_KEY: &str = "hw2-rs";
 
 /// A tensor's bytes for the safetensors writer.
 struct Bytes {
@@ -75,8 +80,14 @@ pub fn write(named: &[(String, Tensor)], metadata: &Metadata, path: &Path) -> Re
         .iter()
         .map(|(k, t)| Ok((k.clone(), bytes_of(t)?)))
         .collect::<Result<_>>()?;
-    let info: Option<HashMap<String, String>> =
-        (!metadata.is_empty()).then(|| metadata.clone().into_iter().collect());
+    let info: Option<HashMap<String, String>> = if metadata.is_empty() {
+        None
+    } else {
+        Some(HashMap::from([(
+            METADATA_KEY.to_string(),
+            serde_json::to_string(metadata)?,
+        )]))
+    };
     artifacts::with_temp_file(path, |tmp| {
         safetensors::tensor::serialize_to_file(
             bytes.iter().map(|(k, b)| (k.as_str(), b)),
@@ -98,12 +109,11 @@ pub fn metadata(path: impl AsRef<Path>) -> Result<Metadata> {
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| anyhow::anyhow!("{e:?}"))
         .with_context(|| format!("reading the header of {}", path.display()))?;
-    Ok(header
-        .metadata()
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .collect())
+    match header.metadata().as_ref().and_then(|m| m.get(METADATA_KEY)) {
+        Some(json) => serde_json::from_str(json)
+            .with_context(|| format!("{}: unreadable {METADATA_KEY} metadata", path.display())),
+        None => Ok(Metadata::new()),
+    }
 }
 
 /// Writes every variable of `vs` (and the aliases) to `path` as safetensors, atomically.

@@ -88,6 +88,9 @@ pub struct Run {
     pub replace: bool,
     /// The device the weights live on (its generator is saved with the state).
     pub device: Device,
+    /// Other files the caller writes for this run (an outcome record): their stale
+    /// temporaries are removed under the run's lock too.
+    pub extra_outputs: Vec<PathBuf>,
 }
 
 /// A finished run.
@@ -163,7 +166,7 @@ impl std::fmt::Display for Diverged {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kept = if self.epoch > 1 {
             format!(
-                "the checkpoint and resume point of epoch {} are kept",
+                "the run as it was after epoch {} is kept, checkpoint included",
                 self.epoch - 1
             )
         } else {
@@ -392,6 +395,9 @@ pub fn fit<L: Learner>(
     let record_path = files.record();
     let manifest_path = files.manifest();
     artifacts::remove_stale_temps(&[&record_path, &manifest_path, &run.checkpoint, &run.log_csv]);
+    for extra in &run.extra_outputs {
+        artifacts::remove_stale_temps(&[extra]);
+    }
     for state in files.states() {
         artifacts::remove_stale_temps(&[&state]);
     }

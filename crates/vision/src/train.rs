@@ -355,6 +355,7 @@ pub fn train(
         epochs: config.epochs,
         replace: files.replace,
         device,
+        extra_outputs: Vec::new(),
     };
     // Both splits move to the device once, not once per epoch.
     let mut skeleton = Skeleton {

@@ -152,6 +152,79 @@ fn npz_errors_name_the_key_and_the_expectation() {
         "expected (4,) to match its images",
     );
 
+    // Pixels: NaN refused, every split of one type, none empty.
+    let floats = |values: &[f32], n: usize| Array {
+        dtype: Dtype::F32,
+        shape: vec![n, 48, 48, 3],
+        data: (0..n * 6912)
+            .flat_map(|i| values[i % values.len()].to_le_bytes())
+            .collect(),
+    };
+    check(
+        &[
+            ("train_images", &floats(&[0.5, f32::NAN], 4)),
+            ("train_labels", &lab),
+        ],
+        "'train_images' holds NaN or infinite pixels",
+    );
+    check(
+        &[
+            ("train_images", &img),
+            ("train_labels", &lab),
+            ("val_images", &floats(&[1.0], 4)),
+            ("val_labels", &lab),
+        ],
+        "'val_images' holds F32 pixels but the train split holds U8",
+    );
+    let empty = Array {
+        shape: vec![0, 48, 48, 3],
+        data: Vec::new(),
+        ..img.clone()
+    };
+    check(
+        &[("train_images", &empty)],
+        "'train_images' holds no images",
+    );
+    let dir_err = format!(
+        "{:#}",
+        Dataset::load(path.parent().unwrap(), Layout::Skeleton).unwrap_err()
+    );
+    assert!(
+        dir_err.contains("is a folder, not an npz file"),
+        "{dir_err}"
+    );
+    // Float pixels are scaled as the skeleton scales every array: ÷256.
+    let (small, small_lab) = u8_images(4, 2);
+    let as_float = Array {
+        dtype: Dtype::F32,
+        data: small
+            .data
+            .iter()
+            .flat_map(|&b| f32::from(b).to_le_bytes())
+            .collect(),
+        ..small.clone()
+    };
+    let mut loaded = Vec::new();
+    for images in [&small, &as_float] {
+        write_npz(
+            &path,
+            &[
+                ("train_images", images),
+                ("train_labels", &small_lab),
+                ("val_images", images),
+                ("val_labels", &small_lab),
+                ("test_images", images),
+                ("test_labels", &small_lab),
+            ],
+        )
+        .unwrap();
+        loaded.push(Dataset::load(&path, Layout::Skeleton).unwrap().train.images);
+    }
+    assert!(
+        loaded[0].equal(&loaded[1]),
+        "uint8 and float pixels scale alike"
+    );
+
     // Truncated files: the end record gone, or data cut short.
     write_dataset(&path, [6, 6, 6]);
     let bytes = std::fs::read(&path).unwrap();

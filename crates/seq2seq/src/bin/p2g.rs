@@ -160,7 +160,10 @@ fn run(cli: Cli) -> Result<()> {
             let (device, corpus, mut model) = c.setup()?;
             println!("Number of parameters: {}", model.parameters());
             let ckpt = c.checkpoint();
-            let files = RunFiles::beside(&ckpt, force);
+            let files = RunFiles {
+                outcome: outcome.clone(),
+                ..RunFiles::beside(&ckpt, force)
+            };
             let data = corpus.train_data();
             let tc = TrainConfig {
                 lr: c.lr,

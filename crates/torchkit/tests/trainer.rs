@@ -1,0 +1,221 @@
+//! The epoch loop's contract with a toy learner: outputs after every epoch, exact resume
+//! (generator included), a finished run reused and one of other options refused, a foreign
+//! checkpoint left alone, one writer at a time, and a diverging epoch stopping the run with
+//! nothing of it saved. The model crates' own tests check their learners on top of this.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+use torchkit::rng::exclusive;
+use torchkit::trainer::{fit, Epoch, Learner, Run, Verdict};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Row {
+    epoch: usize,
+    weight: f64,
+    draw: f64,
+}
+
+/// Adds the epoch number to one weight and records a draw from libtorch's generator; keeps
+/// odd epochs; an epoch listed in `nan_at` reports a NaN loss.
+struct Toy {
+    vs: VarStore,
+    nan_at: Option<usize>,
+}
+
+impl Toy {
+    fn new() -> Self {
+        let vs = VarStore::new(Device::Cpu);
+        let _ = vs.root().zeros("w", &[1]);
+        Self { vs, nan_at: None }
+    }
+    fn weight(&self) -> f64 {
+        self.vs.variables()["w"].double_value(&[0])
+    }
+}
+
+impl Learner for Toy {
+    type Row = Row;
+    type Carry = Vec<usize>;
+
+    fn var_store(&mut self) -> &mut VarStore {
+        &mut self.vs
+    }
+
+    fn epoch(&mut self, seen: &mut Vec<usize>, ctx: &mut Epoch) -> Result<Verdict<Row>> {
+        ctx.batches(1);
+        let draw = Tensor::rand([1], (Kind::Double, Device::Cpu)).double_value(&[0]);
+        let loss = if self.nan_at == Some(ctx.number) {
+            f64::NAN
+        } else {
+            1.0
+        };
+        ctx.check_finite("batch 1", loss)?;
+        tch::no_grad(|| {
+            let mut w = self.vs.variables()["w"].shallow_clone();
+            let _ = w.g_add_scalar_(ctx.number as f64);
+        });
+        ctx.batch_done(Some(loss));
+        seen.push(ctx.number);
+        Ok(Verdict {
+            row: Row {
+                epoch: ctx.number,
+                weight: self.weight(),
+                draw,
+            },
+            keep: ctx.number % 2 == 1,
+        })
+    }
+
+    fn save_checkpoint(&self, path: &Path) -> Result<()> {
+        torchkit::checkpoint::save(&self.vs, &[], path)
+    }
+
+    fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
+        torchkit::checkpoint::load(&mut self.vs, &[], path)
+    }
+}
+
+fn run(dir: &Path, epochs: usize, options: &str) -> Run {
+    Run {
+        stem: dir.join("toy"),
+        checkpoint: dir.join("toy.safetensors"),
+        log_csv: dir.join("toy_epochs.csv"),
+        options: options.into(),
+        data_sha256: "d".repeat(64),
+        epochs,
+        replace: false,
+        device: Device::Cpu,
+        extra_outputs: Vec::new(),
+    }
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("trainer-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn checkpoint_weight(path: &Path) -> f64 {
+    let mut toy = Toy::new();
+    toy.load_checkpoint(path).unwrap();
+    toy.weight()
+}
+
+#[test]
+fn a_run_resumed_after_a_stop_ends_as_an_unbroken_one() {
+    let _g = exclusive();
+    let whole = dir("whole");
+    torchkit::rng::seed(5);
+    let full = fit(&mut Toy::new(), &run(&whole, 4, "a"), Vec::new()).unwrap();
+    assert_eq!(full.rows.len(), 4);
+    assert_eq!(full.best_epoch, 3, "odd epochs are kept");
+    assert_eq!(
+        checkpoint_weight(&whole.join("toy.safetensors")),
+        6.0,
+        "1+2+3"
+    );
+    assert_eq!(
+        std::fs::read_to_string(whole.join("toy_epochs.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        5
+    );
+
+    // Stopped by divergence in epoch 3: epochs 1 and 2 are committed, nothing of epoch 3.
+    let broken = dir("broken");
+    torchkit::rng::seed(5);
+    let mut toy = Toy::new();
+    toy.nan_at = Some(3);
+    let err = fit(&mut toy, &run(&broken, 4, "a"), Vec::new()).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("the loss of batch 1 in epoch 3 is NaN")
+            && msg.contains("after epoch 2 is kept"),
+        "{msg}"
+    );
+    assert_eq!(
+        checkpoint_weight(&broken.join("toy.safetensors")),
+        1.0,
+        "epoch 1, the kept one"
+    );
+    assert!(broken.join("toy.resume.json").exists());
+
+    // The rerun (in a process whose generator has moved on) continues exactly.
+    torchkit::rng::seed(999);
+    let _ = Tensor::rand([17], (Kind::Float, Device::Cpu));
+    let resumed = fit(&mut Toy::new(), &run(&broken, 4, "a"), Vec::new()).unwrap();
+    assert_eq!(
+        resumed.rows, full.rows,
+        "the same weights and the same draws"
+    );
+    assert_eq!(resumed.carry, [1, 2, 3, 4]);
+    assert_eq!(resumed.resumed_after_epochs, [2]);
+    assert_eq!(
+        std::fs::read(whole.join("toy.safetensors")).unwrap(),
+        std::fs::read(broken.join("toy.safetensors")).unwrap()
+    );
+    assert!(!broken.join("toy.resume.json").exists());
+    assert!(std::fs::read_dir(&broken).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains(".state-")));
+
+    // Finished: reused as it is, with its weights loaded.
+    let mut again = Toy::new();
+    let reused = fit(&mut again, &run(&broken, 4, "a"), Vec::new()).unwrap();
+    assert!(reused.reused);
+    assert_eq!(again.weight(), 6.0);
+    // Other options: refused, unless replaced.
+    let err = fit(&mut Toy::new(), &run(&broken, 4, "b"), Vec::new()).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("options were `a`, now `b`"),
+        "{err:#}"
+    );
+    let replaced = fit(
+        &mut Toy::new(),
+        &Run {
+            replace: true,
+            ..run(&broken, 2, "b")
+        },
+        Vec::new(),
+    )
+    .unwrap();
+    assert!(!replaced.reused && replaced.rows.len() == 2);
+    for d in [whole, broken] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn foreign_files_and_a_second_writer_are_refused() {
+    let _g = exclusive();
+    let d = dir("foreign");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("toy.safetensors"), b"someone's weights").unwrap();
+    let err = fit(&mut Toy::new(), &run(&d, 1, "a"), Vec::new()).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("no record says which run wrote it"),
+        "{err:#}"
+    );
+    assert_eq!(
+        std::fs::read(d.join("toy.safetensors")).unwrap(),
+        b"someone's weights"
+    );
+
+    std::fs::remove_file(d.join("toy.safetensors")).unwrap();
+    let held = artifacts::Lock::acquire(d.join("toy.lock"), "test").unwrap();
+    let err = fit(&mut Toy::new(), &run(&d, 1, "a"), Vec::new()).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("another process is writing"),
+        "{err:#}"
+    );
+    drop(held);
+    fit(&mut Toy::new(), &run(&d, 1, "a"), Vec::new()).unwrap();
+    std::fs::remove_dir_all(d).unwrap();
+}

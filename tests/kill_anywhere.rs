@@ -1,0 +1,237 @@
+//! `cargo xtask reproduce --quick --only q1` killed (SIGKILL, through strace) at every
+//! rename and unlink, and at the first and last write of each file, that the xtask makes in
+//! its output folder; then the same for the stage binary `q1` it runs. Each time the rerun
+//! must end as an uninterrupted run does, with nothing left behind. Killing only the xtask
+//! leaves its stage running: the rerun refuses the folder while that runs, then records it.
+//! Two runs into one folder at once: one of them is refused with one clear sentence.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn target() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Builds the xtask and the release `q1` it runs, so that no kill lands in a build.
+fn build() {
+    for args in [
+        &["build", "-q", "-p", "xtask"][..],
+        &["build", "-q", "--release", "-p", "hopfield", "--bin", "q1"],
+    ] {
+        let ok = Command::new(env!("CARGO"))
+            .current_dir(root())
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "cargo {args:?} failed");
+    }
+}
+
+fn xtask(out: &Path) -> Command {
+    let mut c = Command::new(target().join("debug/xtask"));
+    c.current_dir(root())
+        .args(["reproduce", "--quick", "--only", "q1", "--out"])
+        .arg(out)
+        .env("OMP_NUM_THREADS", "1");
+    c
+}
+
+fn q1(out: &Path) -> Command {
+    let mut c = Command::new(target().join("release/q1"));
+    c.args(["--quick", "--seed", "42", "--out"])
+        .arg(out)
+        .env("OMP_NUM_THREADS", "1");
+    c
+}
+
+/// A stage folder's results: summary.json without its timings, and every figure's bytes.
+fn q1_results(dir: &Path) -> (Value, Vec<(String, Vec<u8>)>) {
+    let mut summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    summary.as_object_mut().unwrap().remove("seconds");
+    let mut figures: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.ends_with(".png") || n.ends_with(".svg")
+        })
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    figures.sort();
+    (summary, figures)
+}
+
+fn assert_whole(out: &Path, want: &(Value, Vec<(String, Vec<u8>)>), what: &str) {
+    let got = q1_results(&out.join("q1"));
+    assert!(got.0 == want.0, "{what}: q1/summary.json differs");
+    assert!(got.1 == want.1, "{what}: the figures differ");
+    for f in ["summary.json", "REPORT.md", "report.html", "q1/stage.json"] {
+        assert!(out.join(f).exists(), "{what}: {f} missing");
+    }
+    assert!(
+        !out.join("q1/.pending-fingerprint").exists(),
+        "{what}: stage left pending"
+    );
+    assert_eq!(faults::temporaries(out), Vec::<PathBuf>::new(), "{what}");
+}
+
+#[test]
+fn xtask_and_stage_killed_anywhere_end_as_an_uninterrupted_run() {
+    build();
+    let dir = std::env::temp_dir().join(format!("xtask-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let reference = dir.join("reference");
+    assert!(xtask(&reference).output().unwrap().status.success());
+    let want = q1_results(&reference.join("q1"));
+
+    // The xtask's own kill points (its stage runs on, orphaned, when it dies).
+    let dry = dir.join("dry");
+    let points = faults::essential(faults::kill_points(&xtask(&dry), &dry));
+    assert!(
+        points.iter().filter(|p| p.syscall == "rename").count() >= 5,
+        "{points:?}"
+    );
+    for (i, point) in points.iter().enumerate() {
+        let out = dir.join(format!("x{i}"));
+        assert!(
+            !faults::run_killed(&xtask(&out), point).success(),
+            "{point:?}: not killed"
+        );
+        faults::wait_for_others(&out.display().to_string(), Duration::from_secs(120));
+        let rerun = xtask(&out).output().unwrap();
+        assert!(
+            rerun.status.success(),
+            "{point:?}: the rerun failed: {}",
+            String::from_utf8_lossy(&rerun.stderr)
+        );
+        assert_whole(&out, &want, &format!("{point:?}"));
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+    let xtask_points = points.len();
+
+    // The stage binary's kill points, the stage run alone as the xtask runs it.
+    let dry = dir.join("q1-dry");
+    let points = faults::essential(faults::kill_points(&q1(&dry), &dry));
+    assert!(
+        points.iter().filter(|p| p.syscall == "rename").count() >= 10,
+        "{points:?}"
+    );
+    for (i, point) in points.iter().enumerate() {
+        let out = dir.join(format!("s{i}"));
+        assert!(
+            !faults::run_killed(&q1(&out), point).success(),
+            "{point:?}: not killed"
+        );
+        assert!(
+            q1(&out).output().unwrap().status.success(),
+            "{point:?}: rerun failed"
+        );
+        let got = q1_results(&out);
+        assert!(
+            got == want,
+            "{point:?}: q1's results differ from the uninterrupted run's"
+        );
+        assert_eq!(
+            faults::temporaries(&out),
+            Vec::<PathBuf>::new(),
+            "{point:?}"
+        );
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+    eprintln!(
+        "xtask reproduce --quick --only q1: {xtask_points} kill points of the xtask and {} of q1 survived",
+        points.len()
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn two_runs_into_one_folder_one_is_refused() {
+    build();
+    let out = std::env::temp_dir().join(format!("xtask-twice-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let start = || {
+        xtask(&out)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let refused: Vec<String> = [&a, &b]
+        .iter()
+        .filter(|o| !o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .collect();
+    // Both may succeed when one finished before the other started; never both fail, and
+    // a refusal says why in one sentence.
+    assert!(refused.len() < 2, "both failed: {refused:?}");
+    for r in &refused {
+        assert!(r.contains("another process is writing"), "{r}");
+    }
+    let again = xtask(&out).output().unwrap();
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("== q1: reused"));
+    std::fs::remove_dir_all(out).unwrap();
+}
+
+/// Only the xtask is killed, while its stage runs: a rerun at once refuses the folder the
+/// stage still holds (or, if it has already ended, records it); once the stage has ended,
+/// the rerun records its results instead of refusing them.
+#[test]
+fn a_stage_outliving_its_killed_xtask_is_recorded_not_refused() {
+    build();
+    let out = std::env::temp_dir().join(format!("xtask-orphan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let mut child = xtask(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !out.join("q1/.lock").exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "the stage never started"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let at_once = xtask(&out).output().unwrap();
+    if !at_once.status.success() {
+        let err = String::from_utf8_lossy(&at_once.stderr);
+        assert!(
+            err.contains("another process is writing q1's results"),
+            "{err}"
+        );
+    }
+    faults::wait_for_others(&out.display().to_string(), Duration::from_secs(120));
+    let rerun = xtask(&out).output().unwrap();
+    let log = String::from_utf8_lossy(&rerun.stderr);
+    assert!(rerun.status.success(), "{log}");
+    assert!(out.join("q1/stage.json").exists());
+    assert!(!out.join("q1/.pending-fingerprint").exists());
+    std::fs::remove_dir_all(out).unwrap();
+}
