@@ -88,7 +88,6 @@ fn assert_whole(out: &Path, want: &(Value, Vec<(String, Vec<u8>)>), what: &str) 
         !out.join("q1/.pending-fingerprint").exists(),
         "{what}: stage left pending"
     );
-    assert_eq!(faults::temporaries(out), Vec::<PathBuf>::new(), "{what}");
 }
 
 #[test]
@@ -107,22 +106,9 @@ fn xtask_and_stage_killed_anywhere_end_as_an_uninterrupted_run() {
         points.iter().filter(|p| p.syscall == "rename").count() >= 5,
         "{points:?}"
     );
-    for (i, point) in points.iter().enumerate() {
-        let out = dir.join(format!("x{i}"));
-        assert!(
-            !faults::run_killed(&xtask(&out), point).success(),
-            "{point:?}: not killed"
-        );
-        faults::wait_for_others(&out.display().to_string(), Duration::from_secs(120));
-        let rerun = xtask(&out).output().unwrap();
-        assert!(
-            rerun.status.success(),
-            "{point:?}: the rerun failed: {}",
-            String::from_utf8_lossy(&rerun.stderr)
-        );
-        assert_whole(&out, &want, &format!("{point:?}"));
-        std::fs::remove_dir_all(&out).unwrap();
-    }
+    faults::kill_and_rerun(&points, &dir.join("xtask"), xtask, |point, out, _| {
+        assert_whole(out, &want, &format!("{point:?}"));
+    });
     let xtask_points = points.len();
 
     // The stage binary's kill points, the stage run alone as the xtask runs it.
@@ -132,28 +118,13 @@ fn xtask_and_stage_killed_anywhere_end_as_an_uninterrupted_run() {
         points.iter().filter(|p| p.syscall == "rename").count() >= 10,
         "{points:?}"
     );
-    for (i, point) in points.iter().enumerate() {
-        let out = dir.join(format!("s{i}"));
-        assert!(
-            !faults::run_killed(&q1(&out), point).success(),
-            "{point:?}: not killed"
-        );
-        assert!(
-            q1(&out).output().unwrap().status.success(),
-            "{point:?}: rerun failed"
-        );
-        let got = q1_results(&out);
+    faults::kill_and_rerun(&points, &dir.join("q1"), q1, |point, out, _| {
+        let got = q1_results(out);
         assert!(
             got == want,
             "{point:?}: q1's results differ from the uninterrupted run's"
         );
-        assert_eq!(
-            faults::temporaries(&out),
-            Vec::<PathBuf>::new(),
-            "{point:?}"
-        );
-        std::fs::remove_dir_all(&out).unwrap();
-    }
+    });
     eprintln!(
         "xtask reproduce --quick --only q1: {xtask_points} kill points of the xtask and {} of q1 survived",
         points.len()

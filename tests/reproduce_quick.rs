@@ -69,6 +69,7 @@ fn quick_reproduce_writes_the_whole_report_and_reuses_stages() {
     for section in [
         "Quick run — not the homework numbers",
         "| run fact | value |",
+        "## Exact mode",
         "## Q1 — Modern Hopfield networks",
         "### Numerical checks",
         "## Q2 — CNN image classification",

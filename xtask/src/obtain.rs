@@ -89,10 +89,49 @@ pub fn ensure_fixtures(root: &Path) -> Result<Vec<(&'static str, PathBuf)>> {
         obtain(f, &checkpoints.join(f.name), Some(&local))
             .with_context(|| format!("getting the seed report's weights {}", f.name))?;
     }
-    Ok(vec![
+    let mut env = vec![
         (datasets::local::P2G_ENV, p2g),
         (datasets::local::CHECKPOINTS_ENV, checkpoints),
-    ])
+    ];
+    if let Some(npz) = fashion6(root)? {
+        env.push((datasets::local::FASHION6_ENV, npz));
+    }
+    Ok(env)
+}
+
+/// The Fashion-MNIST substitute (`data/fashion6.npz`) that the exactness tests of Q2 read,
+/// built by the workplace's `shared/data/make-fashion6.sh` when that is at hand (Debian's
+/// Fashion-MNIST package and PyPI's numpy and pillow; deterministic, checked by SHA-256).
+/// Without the script there is nothing to build it with: the tests that need it say so.
+fn fashion6(root: &Path) -> Result<Option<PathBuf>> {
+    let dest = root.join("data").join("fashion6.npz");
+    let sha = datasets::FASHION6_SHA256;
+    if dest.is_file() && artifacts::sha256_file(&dest)? == sha {
+        return Ok(Some(dest));
+    }
+    let script = root.join("../shared/data/make-fashion6.sh");
+    if !script.is_file() {
+        eprintln!(
+            "note: {} is not there to build {}; the Q2 exactness tests will say so",
+            script.display(),
+            dest.display()
+        );
+        return Ok(None);
+    }
+    eprintln!("Building {} with {} ...", dest.display(), script.display());
+    let ok = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(&dest)
+        .status()
+        .with_context(|| format!("running {}", script.display()))?
+        .success();
+    anyhow::ensure!(
+        ok && artifacts::sha256_file(&dest)? == sha,
+        "{} did not build {} with SHA-256 {sha}: run it by hand to see why",
+        script.display(),
+        dest.display()
+    );
+    Ok(Some(dest))
 }
 
 /// The npz for Q2: `npz` when given (any file of the same layout), else

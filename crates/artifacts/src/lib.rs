@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 mod lock;
 
-pub use lock::{remove_stale_temps, remove_stale_temps_in, Lock};
+pub use lock::{files_in, folder_of, remove_stale_temps, remove_stale_temps_in, Lock};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -70,7 +70,16 @@ fn is_temp_of(name: &str, base: &str) -> bool {
         })
 }
 
-fn entries(dir: &Path) -> Vec<(String, PathBuf)> {
+/// The folder a path lives in (`.` for a bare name).
+pub fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// The entries of `dir` as (name, path); none when it cannot be read.
+pub fn files_in(dir: &Path) -> Vec<(String, PathBuf)> {
     fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| {
@@ -90,11 +99,7 @@ pub fn remove_stale_temps(finals: &[&Path]) {
             continue;
         };
         let (name, stem) = (name.to_string_lossy(), stem.to_string_lossy());
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        for (entry, p) in entries(dir) {
+        for (entry, p) in files_in(folder_of(path)) {
             if is_temp_of(&entry, &name) || is_temp_of(&entry, &stem) {
                 let _ = fs::remove_file(p);
             }
@@ -106,7 +111,7 @@ pub fn remove_stale_temps(finals: &[&Path]) {
 /// while holding the lock that covers the whole folder.
 pub fn remove_stale_temps_in(dir: &Path) -> usize {
     let mut removed = 0;
-    for (entry, p) in entries(dir) {
+    for (entry, p) in files_in(dir) {
         let temp = entry
             .match_indices('.')
             .any(|(i, _)| i > 0 && is_temp_of(&entry, &entry[..i]));
@@ -154,7 +159,7 @@ mod tests {
             fs::write(dir.join(name), b"").unwrap();
         }
         assert_eq!(remove_stale_temps_in(&dir), 2);
-        let mut left: Vec<String> = entries(&dir).into_iter().map(|e| e.0).collect();
+        let mut left: Vec<String> = files_in(&dir).into_iter().map(|e| e.0).collect();
         left.sort();
         assert_eq!(left, ["notes.tmp", "summary.json"]);
         fs::remove_dir_all(dir).unwrap();

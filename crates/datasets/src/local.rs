@@ -60,6 +60,54 @@ fn names(files: &[RemoteFile]) -> String {
     files.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
 }
 
+/// The variable naming the folder of the homework code's reference runs.
+pub const REFERENCE_ENV: &str = "HW2_REFERENCE";
+
+/// A file of the reference runs of the homework's own PyTorch code (`<run>/<file>`, e.g.
+/// `q3-attn/init.safetensors`): `$HW2_REFERENCE`, else `data/reference`, else the
+/// workplace's `../shared/reference`. They are made by running the homework's code, not
+/// downloaded; the error says how to make them.
+pub fn reference_file(run: &str, file: &str) -> Result<PathBuf, String> {
+    let candidates: Vec<PathBuf> = match std::env::var_os(REFERENCE_ENV) {
+        Some(dir) => vec![PathBuf::from(dir)],
+        None => vec![
+            data_dir().join("reference"),
+            workspace_root().join("../shared/reference"),
+        ],
+    };
+    candidates
+        .iter()
+        .map(|d| d.join(run).join(file))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!(
+                "the homework code's reference run {run}/{file} is not in {} nor set by {REFERENCE_ENV}: make it with the homework's code (tools/make-reference.sh of the workplace's shared/reference, see its README)",
+                data_dir().join("reference").display()
+            )
+        })
+}
+
+/// The variable naming the Fashion-MNIST substitute for Q2 (`fashion6.npz`).
+pub const FASHION6_ENV: &str = "FASHION6_NPZ";
+
+/// The Fashion-MNIST substitute in the Intel file's layout: `$FASHION6_NPZ`, else
+/// `data/fashion6.npz` (what `cargo xtask fixtures` builds where the workplace's
+/// `shared/data/make-fashion6.sh` is at hand).
+pub fn fashion6() -> Result<PathBuf, String> {
+    let path = std::env::var_os(FASHION6_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data_dir().join("fashion6.npz"));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "the Fashion-MNIST substitute {} is missing and {FASHION6_ENV} is not set: make it with the homework's workplace script (shared/data/make-fashion6.sh {}), which `cargo xtask fixtures` runs when it is at hand",
+            path.display(),
+            path.display()
+        ))
+    }
+}
+
 /// The folder of the homework's Q3 TSV files.
 pub fn p2g_dir() -> Result<PathBuf, String> {
     find(P2G_ENV, "p2g", "data/p2g", &crate::P2G, "the Q3 data")

@@ -169,6 +169,63 @@ pub fn run_killed(cmd: &Command, point: &KillPoint) -> ExitStatus {
     traced(&args, cmd).status().expect("running strace")
 }
 
+/// For each point in turn: runs `cmd(out)` into a fresh `dir/k<i>` killed at that point,
+/// waits for any process it left running there, runs it again to the end, and hands the
+/// rerun to `check`, having asserted that the kill landed, the rerun succeeded and no
+/// temporary is left. Returns how many points of each syscall were survived, in
+/// [`SYSCALLS`]' order.
+pub fn kill_and_rerun(
+    points: &[KillPoint],
+    dir: &Path,
+    cmd: impl Fn(&Path) -> Command,
+    mut check: impl FnMut(&KillPoint, &Path, &std::process::Output),
+) -> [usize; 3] {
+    let mut survived = [0; 3];
+    for (i, point) in points.iter().enumerate() {
+        let out = dir.join(format!("k{i}"));
+        let _ = std::fs::remove_dir_all(&out);
+        assert!(
+            !run_killed(&cmd(&out), point).success(),
+            "{point:?}: not killed"
+        );
+        wait_for_others(
+            &out.display().to_string(),
+            std::time::Duration::from_secs(120),
+        );
+        let rerun = cmd(&out).output().expect("running the rerun");
+        assert!(
+            rerun.status.success(),
+            "{point:?}: the rerun failed: {}",
+            String::from_utf8_lossy(&rerun.stderr)
+        );
+        check(point, &out, &rerun);
+        assert_eq!(
+            temporaries(&out),
+            Vec::<PathBuf>::new(),
+            "{point:?}: temporaries left"
+        );
+        let _ = std::fs::remove_dir_all(&out);
+        survived[SYSCALLS
+            .iter()
+            .position(|s| *s == point.syscall)
+            .unwrap_or(2)] += 1;
+    }
+    survived
+}
+
+/// The names in `dir`, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// Waits until no process but this one has `marker` (an output folder, say) in its command
 /// line: the orphans of a killed parent finish their work before a rerun starts. Panics
 /// after `timeout`.

@@ -7,18 +7,21 @@ use tch::{Kind, Tensor};
 /// `c_t = Σ α_ti h_i`, output `tanh(W_out [c_t; s_t])`.
 #[derive(Debug)]
 pub struct Attention {
-    w_s: nn::Linear,
-    w_h: nn::Linear,
-    v: nn::Linear,
-    w_out: nn::Linear,
+    pub(crate) w_s: nn::Linear,
+    pub(crate) w_h: nn::Linear,
+    pub(crate) v: nn::Linear,
+    pub(crate) w_out: nn::Linear,
 }
 
 impl Attention {
-    /// `W_s`, `W_h` (H×H), `v` (1×H), `W_out` (H×2H), created in the homework's order.
+    /// `W_h`, `W_s` (H×H), `v` (1×H), `W_out` (H×2H), created (and so drawn) in the
+    /// homework's order.
     pub fn new(path: &nn::Path, hidden: i64) -> Self {
+        let w_h = torchkit::init::linear(&(path / "W_h"), hidden, hidden, false);
+        let w_s = torchkit::init::linear(&(path / "W_s"), hidden, hidden, false);
         Self {
-            w_s: torchkit::init::linear(&(path / "W_s"), hidden, hidden, false),
-            w_h: torchkit::init::linear(&(path / "W_h"), hidden, hidden, false),
+            w_s,
+            w_h,
             v: torchkit::init::linear(&(path / "v"), hidden, 1, false),
             w_out: torchkit::init::linear(&(path / "W_out"), 2 * hidden, hidden, false),
         }

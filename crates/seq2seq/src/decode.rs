@@ -30,14 +30,22 @@ pub enum Strategy {
 }
 
 /// The kept-and-renormalised distribution of nucleus sampling for probabilities `probs`
-/// (…, V): the smallest prefix of the tokens sorted by probability whose cumulative mass is
-/// ≥ p, always including the token that crosses p (as the homework's `searchsorted`).
+/// (…, V), with the homework's cut: tokens sorted by probability are kept while the
+/// cumulative mass *before* them is `<= p` (its `mask[1:] = (cumsum <= p)[:-1]`), so the
+/// most likely token always stays and the one that crosses p too — ties at p included.
 pub fn nucleus_filter(probs: &Tensor, p: f64) -> Tensor {
     let (sorted, order) = probs.sort(-1, true);
     let cum = sorted.cumsum(-1, sorted.kind());
-    // Mass strictly before each token: keep it while that is still below p.
-    let before = &cum - &sorted;
-    let kept = sorted.where_self(&before.lt(p), &sorted.zeros_like());
+    let v = cum.size()[cum.dim() - 1];
+    let within = cum.le(p);
+    let keep = Tensor::cat(
+        &[
+            within.narrow(-1, 0, 1).ones_like(),
+            within.narrow(-1, 0, v - 1),
+        ],
+        -1,
+    );
+    let kept = sorted.where_self(&keep, &sorted.zeros_like());
     let kept = &kept / kept.sum_dim_intlist(-1, true, kept.kind());
     kept.zeros_like().scatter(-1, &order, &kept)
 }
@@ -218,14 +226,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nucleus_keeps_the_smallest_prefix_reaching_p() {
+    fn nucleus_keeps_the_homeworks_prefix() {
         let probs = Tensor::from_slice(&[0.1f32, 0.5, 0.15, 0.25]).view([1, 4]);
         let kept = |p: f64| Vec::<f32>::try_from(nucleus_filter(&probs, p).view([-1])).unwrap();
         // Sorted: 0.5, 0.25, 0.15, 0.1 → cumulative 0.5, 0.75, 0.9, 1.0.
         assert_eq!(
-            kept(0.5),
+            kept(0.4),
             vec![0.0, 1.0, 0.0, 0.0],
-            "0.5 reaches p = 0.5 alone"
+            "0.5 crosses p = 0.4 alone"
+        );
+        // A tie: the mass before 0.25 is exactly p, and the homework's `<= p` keeps it.
+        let k = kept(0.5);
+        assert!(
+            (k[1] - 2.0 / 3.0).abs() < 1e-6 && (k[3] - 1.0 / 3.0).abs() < 1e-6,
+            "the homework keeps the token after a cumulative mass of exactly p: {k:?}"
         );
         let k = kept(0.6);
         assert!(

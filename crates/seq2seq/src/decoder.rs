@@ -11,9 +11,9 @@ use torchkit::rng::dropout;
 pub struct Decoder {
     /// `decoder.embedding.weight` (vocab × H), also the generator's tied weight.
     pub embedding: Tensor,
-    lstm: Vec<Tensor>,
-    attn: Option<Attention>,
-    dropout: f64,
+    pub(crate) lstm: Vec<Tensor>,
+    pub(crate) attn: Option<Attention>,
+    pub(crate) dropout: f64,
 }
 
 /// What the decoder needs from the encoder, prepared once per source batch.
@@ -144,7 +144,9 @@ impl Decoder {
         )
     }
 
-    /// Attention (if any) on the LSTM outputs, then dropout.
+    /// Attention (if any) on the LSTM outputs, then dropout — drawn one time step after
+    /// another, as the homework's decoder loop draws a (B, H) mask per step, so that the
+    /// same seed gives the same masks.
     fn attend(
         &self,
         out: &Tensor,
@@ -159,7 +161,10 @@ impl Decoder {
             }
             _ => out.shallow_clone(),
         };
-        dropout(&out, self.dropout, train)
+        if !train || out.size()[1] == 1 {
+            return dropout(&out, self.dropout, train);
+        }
+        dropout(&out.transpose(0, 1).contiguous(), self.dropout, train).transpose(0, 1)
     }
 }
 

@@ -9,9 +9,9 @@ use torchkit::rng::dropout;
 /// Bidirectional one-layer LSTM encoder over packed sequences.
 #[derive(Debug)]
 pub struct Encoder {
-    embedding: Tensor,
-    lstm: Vec<Tensor>,
-    dropout: f64,
+    pub(crate) embedding: Tensor,
+    pub(crate) lstm: Vec<Tensor>,
+    pub(crate) dropout: f64,
 }
 
 /// The encoder's outputs.

@@ -18,6 +18,7 @@ pub mod decode;
 pub mod decoder;
 pub mod encoder;
 pub mod evaluate;
+pub mod exact;
 pub mod lstm;
 pub mod model;
 pub mod stage;

@@ -38,7 +38,7 @@ pub struct Seq2Seq {
     pub encoder: Encoder,
     /// The decoder.
     pub decoder: Decoder,
-    generator_bias: Tensor,
+    pub(crate) generator_bias: Tensor,
     /// The options it was built with.
     pub config: ModelConfig,
 }
@@ -176,10 +176,10 @@ const META_SRC: &str = "p2g.src_vocab";
 const META_TGT: &str = "p2g.tgt_vocab";
 
 impl Model {
-    /// Creates a freshly initialised model on `device` (draws from libtorch's generator).
+    /// Creates a freshly initialised model on `device`, drawn on the CPU from libtorch's
+    /// generator and moved, as the homework does.
     pub fn new(config: &ModelConfig, device: Device) -> Self {
-        let vs = nn::VarStore::new(device);
-        let net = Seq2Seq::new(&vs.root(), config);
+        let (vs, net) = torchkit::init::on_cpu_then_to(device, |root| Seq2Seq::new(root, config));
         Self {
             vs,
             net,

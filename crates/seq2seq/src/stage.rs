@@ -12,6 +12,7 @@ use tch::Device;
 use crate::corpus::Corpus;
 use crate::decode::Strategy;
 use crate::evaluate::{predict, score, wer_at_k, Scores};
+use crate::exact;
 use crate::model::Model;
 use crate::train::{TrainConfig, TrainOutcome};
 use torchkit::device::DeviceChoice;
@@ -173,6 +174,9 @@ fn training_job(exe: &Path, c: &StageConfig, attention: bool, dir: &Path, device
     if attention {
         command.arg("--use-attn");
     }
+    if c.train.exact {
+        command.arg("--exact");
+    }
     Job {
         name: format!("Q3 ({letter}) training {name}"),
         command,
@@ -204,15 +208,26 @@ fn test_model(
     let mut model = p.model(c.hidden, c.dropout, attention, device);
     model.load(&outcome.checkpoint)?;
     let t = Instant::now();
-    let preds = predict(
-        &model.net,
-        &p.test,
-        &p.vocabs.tgt,
-        Strategy::Greedy,
-        c.train.max_len,
-        c.train.eval_batch_size,
-        device,
-    );
+    let preds = if c.train.exact {
+        exact::generate_words(
+            &model.net,
+            &p.test,
+            &p.vocabs.tgt,
+            None,
+            c.train.max_len,
+            device,
+        )
+    } else {
+        predict(
+            &model.net,
+            &p.test,
+            &p.vocabs.tgt,
+            Strategy::Greedy,
+            c.train.max_len,
+            c.train.eval_batch_size,
+            device,
+        )
+    };
     let test = score(&preds, &p.test_gold);
     let test_decode_seconds = t.elapsed().as_secs_f64();
     println!(
@@ -282,22 +297,43 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
         training_outcome(c, false, out)?,
         training_outcome(c, true, out)?,
     );
+    let attention_checkpoint = b.checkpoint.clone();
     let training_seconds = start.elapsed().as_secs_f64();
     let (_, no_attention) = test_model(&p, c, false, a, device)?;
     let (attn_model, attention) = test_model(&p, c, true, b, device)?;
 
     eprintln!("== Q3 (c) nucleus sampling, p = {}", c.top_p);
     torchkit::rng::seed(c.seed);
+    // The homework samples in a process of its own: seeded, then the model built (its
+    // initial draws) and loaded. Exact mode does the same before drawing.
+    let attn_model = if c.train.exact {
+        let mut m = p.model(c.hidden, c.dropout, true, device);
+        m.load(&attention_checkpoint)?;
+        m
+    } else {
+        attn_model
+    };
     let sample = |_: usize| {
-        predict(
-            &attn_model.net,
-            &p.test,
-            &p.vocabs.tgt,
-            Strategy::Nucleus { p: c.top_p },
-            c.train.max_len,
-            c.train.eval_batch_size,
-            device,
-        )
+        if c.train.exact {
+            exact::generate_words(
+                &attn_model.net,
+                &p.test,
+                &p.vocabs.tgt,
+                Some(c.top_p),
+                c.train.max_len,
+                device,
+            )
+        } else {
+            predict(
+                &attn_model.net,
+                &p.test,
+                &p.vocabs.tgt,
+                Strategy::Nucleus { p: c.top_p },
+                c.train.max_len,
+                c.train.eval_batch_size,
+                device,
+            )
+        }
     };
     let first = sample(0);
     let s = score(&first, &p.test_gold);
@@ -400,5 +436,20 @@ mod tests {
             let job = training_job(Path::new("p2g"), &c, true, Path::new("out"), device);
             assert_eq!(job.flag_value("--device").as_deref(), Some(flag));
         }
+        let has_exact = |c: &StageConfig| {
+            training_job(Path::new("p2g"), c, false, Path::new("out"), Device::Cpu)
+                .command
+                .get_args()
+                .any(|a| a == "--exact")
+        };
+        assert!(!has_exact(&c));
+        let exact = StageConfig {
+            train: TrainConfig {
+                exact: true,
+                ..TrainConfig::default()
+            },
+            ..c.clone()
+        };
+        assert!(has_exact(&exact));
     }
 }

@@ -13,7 +13,7 @@ use tch::{Device, Tensor};
 use torchkit::optim::Adam;
 use torchkit::trainer::{self, Epoch, Learner, Verdict};
 
-use crate::batch::{batches, Encoded};
+use crate::batch::{batches, Batch, Encoded};
 use crate::decode::Strategy;
 use crate::evaluate::{predict, score};
 use crate::model::Model;
@@ -34,6 +34,9 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
     /// The seed the caller seeded libtorch with.
     pub seed: u64,
+    /// Follow the homework's code op for op and draw for draw ([`crate::exact`]).
+    #[serde(default)]
+    pub exact: bool,
 }
 
 impl Default for TrainConfig {
@@ -45,6 +48,7 @@ impl Default for TrainConfig {
             max_len: 50,
             eval_batch_size: 1000,
             seed: 42,
+            exact: false,
         }
     }
 }
@@ -151,6 +155,80 @@ struct Homework<'a> {
     device: Device,
 }
 
+impl<'a> Homework<'a> {
+    /// A fresh run of `model` with the homework's Adam.
+    fn new(
+        model: &'a mut Model,
+        data: &'a TrainData<'a>,
+        config: &'a TrainConfig,
+        device: Device,
+    ) -> Self {
+        Self {
+            opt: Adam::new(&model.vs, config.lr, 0.0),
+            model,
+            data,
+            config,
+            device,
+        }
+    }
+
+    /// The epoch's order of the training examples, drawn as the homework's DataLoader
+    /// draws it (in both modes: it costs nothing, and the batches are the homework's).
+    fn order(&self) -> Vec<i64> {
+        torchkit::rng::loader_order(self.data.train.len())
+    }
+
+    /// One optimisation step on `batch`; returns its loss (before the step).
+    fn step(&mut self, batch: &Batch, ctx: Option<&Epoch>, number: usize) -> Result<f64> {
+        // The fast loss backpropagates in two parts (see `model::Loss`); the exact one is
+        // plain autograd.
+        let (fast, exact) = if self.config.exact {
+            (None, Some(crate::exact::loss(&self.model.net, batch, true)))
+        } else {
+            (Some(self.model.net.loss(batch, true)), None)
+        };
+        let value = match (&fast, &exact) {
+            (Some(l), _) => l.value.double_value(&[]),
+            (_, Some(l)) => l.double_value(&[]),
+            _ => unreachable!("one of the two"),
+        };
+        if let Some(ctx) = ctx {
+            ctx.check_finite(&format!("batch {number}"), value)?;
+        }
+        self.opt.zero_grad();
+        if let Some(l) = fast {
+            l.backward();
+        }
+        if let Some(l) = exact {
+            l.backward();
+        }
+        self.opt.step();
+        Ok(value)
+    }
+}
+
+/// The loss of each of the first `n` training batches of a fresh run (seeded by the
+/// caller), as the homework's `criterion` returns them: what `tests/exact.rs` compares with
+/// a run of the homework's own code.
+pub fn first_losses(
+    model: &mut Model,
+    data: &TrainData,
+    config: &TrainConfig,
+    device: Device,
+    n: usize,
+) -> Result<Vec<f64>> {
+    let mut homework = Homework::new(model, data, config, device);
+    let order = homework.order();
+    let mut losses = Vec::with_capacity(n);
+    for (i, batch) in batches(data.train, &order, config.batch_size, device)
+        .take(n)
+        .enumerate()
+    {
+        losses.push(homework.step(&batch, None, i + 1)?);
+    }
+    Ok(losses)
+}
+
 impl Learner for Homework<'_> {
     type Row = EpochRow;
     type Carry = Best;
@@ -170,31 +248,40 @@ impl Learner for Homework<'_> {
     fn epoch(&mut self, best: &mut Best, ctx: &mut Epoch) -> Result<Verdict<EpochRow>> {
         let (config, data) = (self.config, self.data);
         let t = Instant::now();
-        let order = torchkit::rng::permutation(data.train.len());
+        let order = self.order();
         ctx.batches(data.train.len().div_ceil(config.batch_size));
         let (mut sum, mut count, mut last) = (0.0, 0usize, 0.0);
         for batch in batches(data.train, &order, config.batch_size, self.device) {
-            let loss = self.model.net.loss(&batch, true);
-            last = loss.value.double_value(&[]);
-            ctx.check_finite(&format!("batch {}", count + 1), last)?;
-            self.opt.zero_grad();
-            loss.backward();
-            self.opt.step();
+            last = self.step(&batch, Some(ctx), count + 1)?;
             sum += last;
             count += 1;
             ctx.batch_done(Some(sum / count as f64));
         }
         let train_seconds = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let preds = predict(
-            &self.model.net,
-            data.valid,
-            data.tgt_vocab,
-            Strategy::Greedy,
-            config.max_len,
-            config.eval_batch_size,
-            self.device,
-        );
+        let preds = if config.exact {
+            crate::exact::generate_words(
+                &self.model.net,
+                data.valid,
+                data.tgt_vocab,
+                None,
+                config.max_len,
+                self.device,
+            )
+        } else {
+            // The draw the homework's validation DataLoader makes, so that the generator
+            // stays where the homework's is.
+            let _ = torchkit::rng::loader_seed();
+            predict(
+                &self.model.net,
+                data.valid,
+                data.tgt_vocab,
+                Strategy::Greedy,
+                config.max_len,
+                config.eval_batch_size,
+                self.device,
+            )
+        };
         let s = score(&preds, data.valid_gold);
         println!("Epoch: [{}/{}], Loss: {last:.4}", ctx.number, ctx.of);
         println!("Validation error rate: {:.4}", s.cer);
@@ -247,14 +334,9 @@ pub fn train(
         replace: files.replace,
         device,
         extra_outputs: files.outcome.iter().cloned().collect(),
+        fixed_threads: config.exact,
     };
-    let mut homework = Homework {
-        opt: Adam::new(&model.vs, config.lr, 0.0),
-        model,
-        data,
-        config,
-        device,
-    };
+    let mut homework = Homework::new(model, data, config, device);
     let fitted = trainer::fit(&mut homework, &run, Best::default())?;
     let best_val_cer = fitted.carry.cer.unwrap_or(f64::NAN);
     println!("Best validation error rate: {best_val_cer:.4}");

@@ -99,50 +99,32 @@ fn killed_anywhere_the_rerun_ends_as_the_uninterrupted_run() {
         "{points:?}"
     );
 
-    for (i, point) in points.iter().enumerate() {
-        let out = dir.join(format!("k{i}"));
-        let status = faults::run_killed(&p2g_train(&data, &out), point);
-        assert!(!status.success(), "{point:?}: the run was not killed");
-        let rerun = p2g_train(&data, &out).output().unwrap();
-        assert!(
-            rerun.status.success(),
-            "{point:?}: the rerun failed: {}",
-            String::from_utf8_lossy(&rerun.stderr)
-        );
-        assert_eq!(
-            differences(&results(&out), &want),
-            [""; 0],
-            "{point:?}: the results differ from the uninterrupted run's"
-        );
-        assert_eq!(
-            faults::temporaries(&out),
-            Vec::<std::path::PathBuf>::new(),
-            "{point:?}"
-        );
-        let mut left: Vec<String> = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        left.sort();
-        assert_eq!(
-            left,
-            [
-                "m.lock",
-                "m.run.json",
-                "m.safetensors",
-                "m_epochs.csv",
-                "outcome.json"
-            ],
-            "{point:?}: resume files left"
-        );
-        std::fs::remove_dir_all(&out).unwrap();
-    }
+    let [renames, unlinks, writes] = faults::kill_and_rerun(
+        &points,
+        &dir,
+        |out| p2g_train(&data, out),
+        |point, out, _| {
+            assert_eq!(
+                differences(&results(out), &want),
+                [""; 0],
+                "{point:?}: the results differ from the uninterrupted run's"
+            );
+            assert_eq!(
+                faults::names_in(out),
+                [
+                    "m.lock",
+                    "m.run.json",
+                    "m.safetensors",
+                    "m_epochs.csv",
+                    "outcome.json"
+                ],
+                "{point:?}: resume files left"
+            );
+        },
+    );
     eprintln!(
-        "p2g train: {} kill points survived ({} renames, {} unlinks, {} writes)",
-        points.len(),
-        count("rename"),
-        count("unlink"),
-        count("write")
+        "p2g train: {} kill points survived ({renames} renames, {unlinks} unlinks, {writes} writes)",
+        points.len()
     );
     std::fs::remove_dir_all(dir).unwrap();
 }

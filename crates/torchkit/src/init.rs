@@ -109,6 +109,21 @@ pub fn trainable_parameters(vs: &nn::VarStore) -> i64 {
         .sum::<usize>() as i64
 }
 
+/// Builds a model as the homework does on a GPU: its parameters created (and drawn) on the
+/// CPU, from the CPU generator, then moved to `device` (`Model(...).to(device)`), so that a
+/// seed gives the same initial weights on every device.
+pub fn on_cpu_then_to<T>(
+    device: tch::Device,
+    build: impl FnOnce(&nn::Path) -> T,
+) -> (nn::VarStore, T) {
+    let mut vs = nn::VarStore::new(tch::Device::Cpu);
+    let model = build(&vs.root());
+    if device != tch::Device::Cpu {
+        vs.set_device(device);
+    }
+    (vs, model)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,9 +32,15 @@ impl Job {
     }
 }
 
-/// libtorch threads per child when `parallel` run at once on this machine.
+/// libtorch threads per child when `parallel` run at once: this process's cores (its own
+/// `OMP_NUM_THREADS` when set, else the machine's) shared out, at least one each.
 pub fn threads_per_job(parallel: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let machine = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = std::env::var("OMP_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .map_or(machine, |n| n.min(machine));
     (cores / parallel.max(1)).max(1)
 }
 

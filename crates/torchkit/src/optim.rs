@@ -75,8 +75,11 @@ impl Adam {
     pub fn step(&mut self) {
         self.step += 1;
         let (b1, b2) = self.betas;
-        let bias1 = 1.0 - b1.powi(self.step as i32);
-        let bias2_sqrt = (1.0 - b2.powi(self.step as i32)).sqrt();
+        // As Python computes them: `beta ** step` and `bias_correction2 ** 0.5` are libm's
+        // pow (powi and sqrt can differ in the last bit, and so the homework's numbers).
+        let t = self.step as f64;
+        let bias1 = 1.0 - b1.powf(t);
+        let bias2_sqrt = (1.0 - b2.powf(t)).powf(0.5);
         let step_size = self.lr / bias1;
         tch::no_grad(|| {
             for (((_, p), m), v) in self

@@ -1,9 +1,10 @@
 //! All randomness of a training run comes from libtorch's global CPU generator.
 //!
-//! Initialisation (`uniform_`, `normal_`), dropout masks ([`dropout`]), shuffling (`randperm`) and
-//! sampling (`multinomial`) all draw from it, as in the PyTorch homework code; seeding it
-//! once with [`seed`] makes a run repeatable, and keeps the sequence of draws comparable with
-//! PyTorch's (`torch.manual_seed`).
+//! Initialisation (`uniform_`, `normal_`), dropout masks ([`dropout`]), shuffling (the
+//! seeds a PyTorch `DataLoader` draws, [`loader_order`]) and sampling (`multinomial`) all
+//! draw from it as the PyTorch homework code does; seeding it once with [`seed`] makes a run
+//! repeatable and keeps the sequence of draws PyTorch's (`torch.manual_seed`). Its state can
+//! be saved and restored ([`state`], [`set_state`]).
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -31,6 +32,35 @@ extern "C" {
     // src/generator_state.cpp
     fn torchkit_rng_state(device: std::ffi::c_int, buf: *mut u8, cap: i64) -> i64;
     fn torchkit_set_rng_state(device: std::ffi::c_int, buf: *const u8, n: i64) -> std::ffi::c_int;
+    fn torchkit_randperm_seeded(seed: u64, n: i64, out: *mut i64) -> std::ffi::c_int;
+}
+
+/// One draw of what PyTorch's `DataLoader` takes from the global generator when an
+/// iteration starts, `torch.empty((), dtype=torch.int64).random_()`: its workers' base seed,
+/// and (for a shuffling loader) the seed of the epoch's private generator.
+pub fn loader_seed() -> i64 {
+    Tensor::empty([], (Kind::Int64, Device::Cpu))
+        .random_()
+        .int64_value(&[])
+}
+
+/// `torch.randperm(n, generator=g)` with `g = torch.Generator(); g.manual_seed(seed)`:
+/// libtorch's own generator and permutation (a C++ shim, as tch has no `torch.Generator`).
+pub fn randperm_seeded(seed: u64, n: usize) -> Vec<i64> {
+    let mut out = vec![0i64; n];
+    // SAFETY: the shim writes exactly `n` indices into `out`.
+    let rc = unsafe { torchkit_randperm_seeded(seed, n as i64, out.as_mut_ptr()) };
+    assert_eq!(rc, 0, "libtorch's randperm failed");
+    out
+}
+
+/// The order a shuffling PyTorch `DataLoader` (no workers, default sampler) visits `n`
+/// examples in one epoch: the base-seed draw, the sampler's seed draw, then `randperm` on a
+/// private generator — two draws from the global generator, as in PyTorch.
+pub fn loader_order(n: usize) -> Vec<i64> {
+    let _base = loader_seed();
+    let seed = loader_seed();
+    randperm_seeded(seed as u64, n)
 }
 
 fn generator_index(device: Device) -> std::ffi::c_int {
@@ -66,13 +96,6 @@ pub fn set_state(device: Device, state: &[u8]) -> anyhow::Result<()> {
         state.len()
     );
     Ok(())
-}
-
-/// A random permutation of `0..n` drawn from libtorch's generator (the order in which a
-/// shuffled loader visits the examples).
-pub fn permutation(n: usize) -> Vec<i64> {
-    Vec::<i64>::try_from(Tensor::randperm(n as i64, (Kind::Int64, Device::Cpu)))
-        .expect("randperm gives int64")
 }
 
 /// Whether libtorch's CPU `bernoulli_` takes its MKL path: on Intel processors

@@ -91,6 +91,9 @@ pub struct Run {
     /// Other files the caller writes for this run (an outcome record): their stale
     /// temporaries are removed under the run's lock too.
     pub extra_outputs: Vec<PathBuf>,
+    /// Keep libtorch's thread count for the whole run instead of taking up cores another
+    /// job frees (`jobs::ThreadShare`): for runs whose numbers must not depend on it.
+    pub fixed_threads: bool,
 }
 
 /// A finished run.
@@ -281,19 +284,7 @@ impl Files {
 
 /// Files in the folder of `stem`: (name, path).
 fn list(stem: &Path) -> Vec<(String, PathBuf)> {
-    let dir = match stem.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| {
-                let e = e.ok()?;
-                Some((e.file_name().to_string_lossy().into_owned(), e.path()))
-            })
-            .collect()
-        })
-        .unwrap_or_default()
+    artifacts::files_in(artifacts::folder_of(stem))
 }
 
 /// Saves the learner's state after `epoch` to `path`: weights, optimiser, generator.
@@ -485,7 +476,11 @@ pub fn fit<L: Learner>(
 
     let start_time = Instant::now();
     let seconds_before = fitted.seconds;
-    let mut share = crate::jobs::ThreadShare::from_env();
+    let mut share = if run.fixed_threads {
+        crate::jobs::ThreadShare::following(None)
+    } else {
+        crate::jobs::ThreadShare::from_env()
+    };
     for number in fitted.rows.len() + 1..=run.epochs {
         let bar = crate::runlog::epoch_bar(0, number, run.epochs);
         let mut ctx = Epoch {

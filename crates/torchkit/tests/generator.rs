@@ -3,7 +3,7 @@
 //! seed and the draws compared would make them fail by chance.
 
 use tch::{Device, Kind, Tensor};
-use torchkit::rng::{dropout, exclusive, permutation, seed};
+use torchkit::rng::{dropout, exclusive, loader_order, seed};
 
 /// On this project's AMD machines this compares our faster draw with libtorch's kernel; on
 /// an Intel CPU `dropout` is libtorch's own (MKL path), and the test says which it checked.
@@ -66,26 +66,54 @@ fn a_restored_generator_state_draws_the_same_numbers() {
         "torch.get_rng_state() is 5,056 bytes on the CPU"
     );
     let a = Tensor::rand([1000], (Kind::Double, Device::Cpu));
-    let perm_a = permutation(50);
+    let perm_a = loader_order(50);
     seed(99); // anything in between
     let _ = Tensor::randn([77], (Kind::Float, Device::Cpu));
     torchkit::rng::set_state(Device::Cpu, &saved).unwrap();
     let b = Tensor::rand([1000], (Kind::Double, Device::Cpu));
     assert!(a.equal(&b), "the same draws after the restore");
-    assert_eq!(perm_a, permutation(50));
+    assert_eq!(perm_a, loader_order(50));
     assert!(torchkit::rng::set_state(Device::Cpu, &saved[..100]).is_err());
 }
 
 #[test]
-fn same_seed_same_permutation() {
+fn same_seed_same_loader_order() {
     let _generator = exclusive();
     seed(42);
-    let a = permutation(100);
+    let a = loader_order(100);
     seed(42);
-    let b = permutation(100);
+    let b = loader_order(100);
     assert_eq!(a, b);
     let mut sorted = a.clone();
     sorted.sort();
     assert_eq!(sorted, (0..100).collect::<Vec<i64>>());
-    assert_ne!(a, permutation(100), "the generator moves on");
+    assert_ne!(a, loader_order(100), "the generator moves on");
+}
+
+#[test]
+fn a_seeded_private_permutation_leaves_the_global_generator_alone() {
+    let _generator = exclusive();
+    seed(1);
+    let a = torchkit::rng::randperm_seeded(7, 1000);
+    let after = Tensor::rand([3], (Kind::Float, Device::Cpu));
+    seed(1);
+    assert_eq!(
+        torchkit::rng::randperm_seeded(7, 1000),
+        a,
+        "the same seed, the same order"
+    );
+    assert!(after.equal(&Tensor::rand([3], (Kind::Float, Device::Cpu))));
+    let mut sorted = a.clone();
+    sorted.sort();
+    assert_eq!(sorted, (0..1000).collect::<Vec<i64>>());
+    assert_ne!(torchkit::rng::randperm_seeded(8, 1000), a);
+    // A loader's epoch takes two draws from the global generator, both non-negative.
+    seed(1);
+    let (x, y) = (torchkit::rng::loader_seed(), torchkit::rng::loader_seed());
+    assert!(x >= 0 && y >= 0 && x != y);
+    seed(1);
+    assert_eq!(
+        torchkit::rng::loader_order(50),
+        torchkit::rng::randperm_seeded(y as u64, 50)
+    );
 }

@@ -90,6 +90,7 @@ fn run(dir: &Path, epochs: usize, options: &str) -> Run {
         replace: false,
         device: Device::Cpu,
         extra_outputs: Vec::new(),
+        fixed_threads: false,
     }
 }
 

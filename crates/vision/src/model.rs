@@ -67,7 +67,7 @@ impl ConvBlock {
         let (weight, bias) = torchkit::init::conv2d(&(path / "conv"), input, output, 3);
         let bn = config
             .batch_norm
-            .then(|| torchkit::init::batch_norm2d(&(path / "bn"), output));
+            .then(|| torchkit::init::batch_norm2d(&(path / "bnorm"), output));
         Self {
             weight,
             bias,
@@ -104,8 +104,9 @@ pub struct Cnn {
 }
 
 impl Cnn {
-    /// Creates the parameters under `root`: `conv_blocks.{0,1,2}.{conv,bn}` and
-    /// `mlp.{fc1,bn,fc2,out}`.
+    /// Creates the parameters under `root` with the homework's state_dict names and in its
+    /// construction order: `conv_blocks.{0,1,2}.{conv,bnorm}`, then `fc1`, `fc2`, `fc_out`
+    /// and `bnorm`.
     pub fn new(root: &nn::Path, config: &CnnConfig) -> Self {
         let channels = [3, 32, 64, 128];
         let blocks = (0..3)
@@ -124,13 +125,12 @@ impl Cnn {
         } else {
             128 * side * side
         };
-        let mlp = root / "mlp";
-        let fc1 = torchkit::init::linear(&(&mlp / "fc1"), features, 1024, true);
+        let fc1 = torchkit::init::linear(&(root / "fc1"), features, 1024, true);
+        let fc2 = torchkit::init::linear(&(root / "fc2"), 1024, 512, true);
+        let out = torchkit::init::linear(&(root / "fc_out"), 512, CLASSES, true);
         let bn = config
             .batch_norm
-            .then(|| torchkit::init::batch_norm1d(&(&mlp / "bn"), 1024));
-        let fc2 = torchkit::init::linear(&(&mlp / "fc2"), 1024, 512, true);
-        let out = torchkit::init::linear(&(&mlp / "out"), 512, CLASSES, true);
+            .then(|| torchkit::init::batch_norm1d(&(root / "bnorm"), 1024));
         Self {
             blocks,
             fc1,
@@ -150,19 +150,19 @@ impl Cnn {
 /// The first MLP layer's input and pre-activation output, kept by [`Cnn::forward_parts`] so
 /// that a training step can update that layer's weight without materialising its gradient.
 pub struct Fc1Parts {
-    /// Input of `mlp.fc1`, (B, features).
+    /// Input of `fc1`, (B, features).
     pub input: Tensor,
-    /// `mlp.fc1` output before the ReLU, (B, 1024).
+    /// `fc1` output before the ReLU, (B, 1024).
     pub pre_activation: Tensor,
 }
 
 impl Cnn {
-    /// `mlp.fc1`'s weight (1024 × features): 4.7M of 2.1's 5.3M parameters.
+    /// `fc1`'s weight (1024 × features): 4.7M of 2.1's 5.3M parameters.
     pub fn fc1_weight(&self) -> &Tensor {
         &self.fc1.ws
     }
 
-    /// The forward pass, also returning `mlp.fc1`'s input and pre-activation.
+    /// The forward pass, also returning `fc1`'s input and pre-activation.
     pub fn forward_parts(&self, xs: &Tensor, train: bool) -> (Tensor, Fc1Parts) {
         let mut x = xs.view([-1, 3, SIDE, SIDE]);
         if self.config.channels_last_memory {
@@ -226,7 +226,7 @@ mod tests {
         );
         // Running statistics are buffers: in the store, not trainable.
         let (vs, _) = build(CnnConfig::model_2_2());
-        assert!(vs.variables().contains_key("mlp.bn.running_var"));
+        assert!(vs.variables().contains_key("bnorm.running_var"));
     }
 
     #[test]
@@ -296,14 +296,14 @@ mod tests {
             ..CnnConfig::model_2_2()
         });
         let x = Tensor::rand([16, 3, 48, 48], (Kind::Float, Device::Cpu)) * 3.0 + 1.0;
-        let before = vs.variables()["conv_blocks.0.bn.running_mean"].copy();
+        let before = vs.variables()["conv_blocks.0.bnorm.running_mean"].copy();
         let eval1 = net.forward_t(&x, false);
         assert!(
-            vs.variables()["conv_blocks.0.bn.running_mean"].equal(&before),
+            vs.variables()["conv_blocks.0.bnorm.running_mean"].equal(&before),
             "eval leaves running stats"
         );
         let train = net.forward_t(&x, true);
-        let after = vs.variables()["conv_blocks.0.bn.running_mean"].copy();
+        let after = vs.variables()["conv_blocks.0.bnorm.running_mean"].copy();
         assert!(!after.equal(&before), "training updates running stats");
         assert!(
             (&train - &eval1).abs().max().double_value(&[]) > 1e-4,

@@ -32,6 +32,19 @@ pub struct StageConfig {
     pub layout: Layout,
     /// Sweep runs at once, each a child process (`cnn sweep-run`) with its share of the cores.
     pub jobs: usize,
+    /// Every run as the skeleton's code runs it, op for op and draw for draw (NCHW).
+    pub exact: bool,
+}
+
+impl StageConfig {
+    /// The model of a run name ("2.1" or "2.2"), on NCHW memory in exact mode.
+    pub fn model(&self, name: &str) -> Result<CnnConfig> {
+        let m = model_config(name)?;
+        Ok(CnnConfig {
+            channels_last_memory: m.channels_last_memory && !self.exact,
+            ..m
+        })
+    }
 }
 
 /// One training run.
@@ -115,7 +128,7 @@ pub fn model_config(name: &str) -> Result<CnnConfig> {
 /// finished run a previous call left there: what `cnn sweep-run` does in a child process.
 pub fn run_one(c: &StageConfig, name: &str, lr: f64, out: &Path, device: Device) -> Result<Run> {
     std::fs::create_dir_all(out)?;
-    let model = model_config(name)?;
+    let model = c.model(name)?;
     if let Some(r) = finished_run(c, name, &model, lr, out) {
         return Ok(r);
     }
@@ -128,6 +141,7 @@ fn train_config(c: &StageConfig, lr: f64) -> TrainConfig {
         epochs: c.epochs,
         learning_rate: lr,
         seed: c.seed,
+        exact: c.exact,
         ..TrainConfig::default()
     }
 }
@@ -186,7 +200,11 @@ fn run(
     };
     let trained = train(model, &tc, data, &files, device)?;
     let start = Instant::now();
-    let (_, test_accuracy, preds) = evaluate(&trained.net, &data.test, tc.eval_chunk);
+    let (_, test_accuracy, preds) = if c.exact {
+        crate::train::evaluate_whole(&trained.net, &data.test)
+    } else {
+        evaluate(&trained.net, &data.test, tc.eval_chunk)
+    };
     println!("Final Test acc: {test_accuracy:.4}");
     let params = torchkit::init::trainable_parameters(&trained.vs);
     println!("Number of trainable parameters: {params}");
@@ -240,6 +258,9 @@ fn sweep_job(exe: &Path, c: &StageConfig, lr: f64, out: &Path, device: Device) -
     if c.synthetic {
         command.arg("--synthetic");
     }
+    if c.exact {
+        command.arg("--exact");
+    }
     Job {
         name: format!("Q2 model 2.1, learning rate {lr}"),
         command,
@@ -275,11 +296,12 @@ pub fn run_stage(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Res
             c.npz.display()
         );
     }
+    let model_2_1 = c.model("2.1")?;
     if c.jobs > 1 {
         let jobs = c
             .learning_rates
             .iter()
-            .filter(|&&lr| finished_run(c, "2.1", &CnnConfig::model_2_1(), lr, out).is_none())
+            .filter(|&&lr| finished_run(c, "2.1", &model_2_1, lr, out).is_none())
             .map(|&lr| sweep_job(exe, c, lr, out, device))
             .collect();
         torchkit::jobs::run_all(jobs, c.jobs)?;
@@ -288,15 +310,7 @@ pub fn run_stage(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Res
     let data = Dataset::load(&c.npz, c.layout)?;
     let mut runs = Vec::new();
     for &lr in &c.learning_rates {
-        runs.push(run(
-            "2.1",
-            &CnnConfig::model_2_1(),
-            lr,
-            c,
-            &data,
-            out,
-            device,
-        )?);
+        runs.push(run("2.1", &c.model("2.1")?, lr, c, &data, out, device)?);
     }
     let best = runs
         .iter()
@@ -306,7 +320,7 @@ pub fn run_stage(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Res
     eprintln!("best learning rate for 2.1 on validation accuracy: {best_learning_rate}");
     runs.push(run(
         "2.2",
-        &CnnConfig::model_2_2(),
+        &c.model("2.2")?,
         best_learning_rate,
         c,
         &data,
@@ -381,8 +395,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sweep_children_run_on_the_stages_device() {
-        let c = StageConfig {
+    fn sweep_children_run_on_the_stages_device_and_mode() {
+        let mut c = StageConfig {
             npz: PathBuf::from("data.npz"),
             synthetic: false,
             epochs: 2,
@@ -390,10 +404,25 @@ mod tests {
             seed: 42,
             layout: Layout::Skeleton,
             jobs: 3,
+            exact: false,
         };
         for (device, flag) in [(Device::Cpu, "cpu"), (Device::Cuda(0), "cuda")] {
             let job = sweep_job(Path::new("cnn"), &c, 0.1, Path::new("out"), device);
             assert_eq!(job.flag_value("--device").as_deref(), Some(flag));
         }
+        let has_exact = |c: &StageConfig| {
+            sweep_job(Path::new("cnn"), c, 0.1, Path::new("out"), Device::Cpu)
+                .command
+                .get_args()
+                .any(|a| a == "--exact")
+        };
+        assert!(!has_exact(&c));
+        assert!(c.model("2.1").unwrap().channels_last_memory);
+        c.exact = true;
+        assert!(has_exact(&c));
+        assert!(
+            !c.model("2.1").unwrap().channels_last_memory,
+            "exact runs on NCHW"
+        );
     }
 }

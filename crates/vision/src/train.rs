@@ -40,6 +40,10 @@ pub struct TrainConfig {
     pub eval_chunk: usize,
     /// The seed the caller seeded libtorch with.
     pub seed: u64,
+    /// Follow the skeleton's code op for op and draw for draw: its DataLoader's draws,
+    /// libtorch's SGD on every parameter (no fused update), the dev split in one forward
+    /// pass, float32 loss means. The model must run on NCHW memory.
+    pub exact: bool,
 }
 
 impl Default for TrainConfig {
@@ -52,6 +56,7 @@ impl Default for TrainConfig {
             optimizer: Optimizer::Sgd,
             eval_chunk: 1000,
             seed: 42,
+            exact: false,
         }
     }
 }
@@ -101,6 +106,46 @@ pub fn evaluate(net: &Cnn, split: &Split, chunk: usize) -> (f64, f64, Vec<i64>) 
     })
 }
 
+/// The skeleton's `evaluate`: the whole split in one forward pass in eval mode, the mean
+/// NLL as one float32 reduction, the accuracy, and the predictions.
+pub fn evaluate_whole(net: &Cnn, split: &Split) -> (f64, f64, Vec<i64>) {
+    tch::no_grad(|| {
+        let device = net.device();
+        let scores = net.forward_t(&split.images.to_device(device), false);
+        let labels = split.labels.to_device(device);
+        let loss = scores
+            .g_nll_loss::<Tensor>(&labels, None, tch::Reduction::Mean, -100)
+            .double_value(&[]);
+        let preds = scores.argmax(-1, false);
+        let correct = preds.eq_tensor(&labels).sum(Kind::Int64).int64_value(&[]);
+        let preds = Vec::<i64>::try_from(preds.to_device(Device::Cpu)).expect("int64");
+        (loss, correct as f64 / split.len() as f64, preds)
+    })
+}
+
+/// The skeleton's first `n` training losses of a fresh run (seeded by the caller), in exact
+/// mode: what `tests/exact.rs` compares with a run of the homework's own code.
+pub fn first_losses(model: &CnnConfig, config: &TrainConfig, data: &Dataset, n: usize) -> Vec<f64> {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = Cnn::new(&vs.root(), model);
+    let mut stepper = Stepper::new(&vs, &net, config);
+    let order = torchkit::rng::loader_order(data.train.len());
+    order
+        .chunks(config.batch_size)
+        .take(n)
+        .map(|chunk| {
+            let idx = Tensor::from_slice(chunk);
+            stepper
+                .step(
+                    &net,
+                    &data.train.images.index_select(0, &idx),
+                    &data.train.labels.index_select(0, &idx),
+                )
+                .double_value(&[])
+        })
+        .collect()
+}
+
 /// A trained model and what training measured.
 pub struct Trained {
     /// Parameters (and BN buffers).
@@ -118,7 +163,7 @@ pub struct Trained {
 /// One optimisation step per batch: forward, backward, update.
 ///
 /// SGD (no momentum, as the homework) on model 2.1 takes a fused path: autograd computes
-/// every gradient except that of `mlp.fc1.weight` (4.7M of its 5.3M weights), which is
+/// every gradient except that of `fc1.weight` (4.7M of its 5.3M weights), which is
 /// updated in place as `W ← W − lr·gᵀx` by one `addmm_` from the layer's input `x` and output
 /// gradient `g` — the SGD update without writing and re-reading a 19 MB gradient every batch,
 /// about 10% of a step (`cargo bench -p vision --bench train_step`). Where that layer is small
@@ -128,11 +173,11 @@ pub struct Stepper(Update);
 
 /// The update rule a [`Stepper`] applies.
 enum Update {
-    /// SGD with `mlp.fc1.weight` updated in place from its input and output gradient.
+    /// SGD with `fc1.weight` updated in place from its input and output gradient.
     FusedSgd {
         lr: f64,
         weight_decay: f64,
-        /// Trainable parameters other than `mlp.fc1.weight`.
+        /// Trainable parameters other than `fc1.weight`.
         others: Vec<Tensor>,
         fc1_weight: Tensor,
     },
@@ -148,7 +193,7 @@ impl Stepper {
         let fc1_weight = net.fc1_weight().shallow_clone();
         Self(if config.optimizer == Optimizer::Adam {
             Update::Adam(torchkit::optim::Adam::new(vs, lr, weight_decay))
-        } else if fc1_weight.numel() < 1_000_000 {
+        } else if config.exact || fc1_weight.numel() < 1_000_000 {
             // The fused update pays for a large first layer only (2.1: 4.7M weights, 2.2: 131k).
             Update::Sgd(
                 nn::Sgd {
@@ -228,11 +273,13 @@ impl Stepper {
 }
 
 /// The running loss sums the skeleton's "Training loss" (the mean over every batch so
-/// far) needs.
+/// far) needs; in exact mode every loss, as the skeleton takes a float32 mean of them all.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct LossSums {
     total: f64,
     count: usize,
+    #[serde(default)]
+    all: Vec<f32>,
 }
 
 /// Where a run writes: the checkpoint of the final weights and the per-epoch CSV (its
@@ -284,7 +331,9 @@ impl Learner for Skeleton<'_> {
         println!("\nTraining epoch {}", ctx.number);
         let n = self.train.len();
         let device = self.train.images.device();
-        let order = Tensor::from_slice(&torchkit::rng::permutation(n)).to_device(device);
+        // Drawn as the skeleton's DataLoader draws it, in both modes (it costs nothing, and
+        // the batches are the skeleton's).
+        let order = Tensor::from_slice(&torchkit::rng::loader_order(n)).to_device(device);
         let size = self.config.batch_size;
         let batches = n.div_ceil(size);
         ctx.batches(batches);
@@ -306,11 +355,22 @@ impl Learner for Skeleton<'_> {
         let epoch_sum: f64 = epoch_losses.iter().sum();
         sums.total += epoch_sum;
         sums.count += epoch_losses.len();
-        let (val_loss, val_accuracy, _) = evaluate(&self.net, &self.dev, self.config.eval_chunk);
+        let (cumulative, (val_loss, val_accuracy)) = if self.config.exact {
+            // `torch.tensor(train_losses).mean()`: a float32 mean of every loss so far.
+            sums.all.extend(epoch_losses.iter().map(|&l| l as f32));
+            let mean = Tensor::from_slice(&sums.all)
+                .mean(Kind::Float)
+                .double_value(&[]);
+            let (loss, acc, _) = evaluate_whole(&self.net, &self.dev);
+            (mean, (loss, acc))
+        } else {
+            let (loss, acc, _) = evaluate(&self.net, &self.dev, self.config.eval_chunk);
+            (sums.total / sums.count as f64, (loss, acc))
+        };
         ctx.check_finite("the validation loss", val_loss)?;
         let row = EpochRow {
             epoch: ctx.number,
-            train_loss_cumulative: sums.total / sums.count as f64,
+            train_loss_cumulative: cumulative,
             train_loss_epoch: epoch_sum / epoch_losses.len() as f64,
             val_loss,
             val_accuracy,
@@ -343,8 +403,8 @@ pub fn train(
     files: &RunFiles,
     device: Device,
 ) -> Result<Trained> {
-    let vs = nn::VarStore::new(device);
-    let net = Cnn::new(&vs.root(), model);
+    // Drawn on the CPU and moved, as the skeleton's `CNN(...).to(device)`.
+    let (vs, net) = torchkit::init::on_cpu_then_to(device, |root| Cnn::new(root, model));
     let stepper = Stepper::new(&vs, &net, config);
     let run = trainer::Run {
         stem: files.checkpoint.with_extension(""),
@@ -356,6 +416,7 @@ pub fn train(
         replace: files.replace,
         device,
         extra_outputs: Vec::new(),
+        fixed_threads: config.exact,
     };
     // Both splits move to the device once, not once per epoch.
     let mut skeleton = Skeleton {
@@ -407,7 +468,7 @@ mod tests {
             let mut vs_b = nn::VarStore::new(Device::Cpu);
             let net_b = model(&vs_b);
             vs_b.copy(&vs_a).unwrap();
-            let start = vs_a.variables()["mlp.fc1.weight"].copy();
+            let start = vs_a.variables()["fc1.weight"].copy();
             let x = Tensor::rand([8, 6912], (Kind::Float, Device::Cpu));
             let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5, 0, 1]);
             let config = TrainConfig {
@@ -438,10 +499,7 @@ mod tests {
                 let diff = (t - &b[name]).abs().max().double_value(&[]);
                 assert!(diff < 1e-5, "{name} (wd {wd}): {diff}");
             }
-            let moved = (&a["mlp.fc1.weight"] - &start)
-                .abs()
-                .max()
-                .double_value(&[]);
+            let moved = (&a["fc1.weight"] - &start).abs().max().double_value(&[]);
             assert!(moved > 1e-6, "fc1 was updated");
         }
     }

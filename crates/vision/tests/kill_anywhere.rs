@@ -67,49 +67,31 @@ fn killed_anywhere_the_rerun_ends_as_the_uninterrupted_run() {
     let count = |s: &str| points.iter().filter(|p| p.syscall == s).count();
     assert!(count("rename") >= 9 && count("unlink") >= 2, "{points:?}");
 
-    for (i, point) in points.iter().enumerate() {
-        let out = dir.join(format!("k{i}"));
-        let status = faults::run_killed(&cnn(&npz, &out), point);
-        assert!(!status.success(), "{point:?}: the run was not killed");
-        let rerun = cnn(&npz, &out).output().unwrap();
-        assert!(
-            rerun.status.success(),
-            "{point:?}: the rerun failed: {}",
-            String::from_utf8_lossy(&rerun.stderr)
-        );
-        assert_eq!(
-            same(&results(&out, &rerun.stdout), &want),
-            [""; 0],
-            "{point:?}: the results differ from the uninterrupted run's"
-        );
-        assert_eq!(
-            faults::temporaries(&out),
-            Vec::<std::path::PathBuf>::new(),
-            "{point:?}"
-        );
-        let mut left: Vec<String> = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        left.sort();
-        assert_eq!(
-            left,
-            [
-                "cnn.lock",
-                "cnn.run.json",
-                "cnn.safetensors",
-                "cnn_epochs.csv"
-            ],
-            "{point:?}: resume files left"
-        );
-        std::fs::remove_dir_all(&out).unwrap();
-    }
+    let [renames, unlinks, writes] = faults::kill_and_rerun(
+        &points,
+        &dir,
+        |out| cnn(&npz, out),
+        |point, out, rerun| {
+            assert_eq!(
+                same(&results(out, &rerun.stdout), &want),
+                [""; 0],
+                "{point:?}: the results differ from the uninterrupted run's"
+            );
+            assert_eq!(
+                faults::names_in(out),
+                [
+                    "cnn.lock",
+                    "cnn.run.json",
+                    "cnn.safetensors",
+                    "cnn_epochs.csv"
+                ],
+                "{point:?}: resume files left"
+            );
+        },
+    );
     eprintln!(
-        "cnn: {} kill points survived ({} renames, {} unlinks, {} writes)",
-        points.len(),
-        count("rename"),
-        count("unlink"),
-        count("write")
+        "cnn: {} kill points survived ({renames} renames, {unlinks} unlinks, {writes} writes)",
+        points.len()
     );
     std::fs::remove_dir_all(dir).unwrap();
 }

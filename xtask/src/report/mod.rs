@@ -1,6 +1,7 @@
 //! `OUT/REPORT.md` and `OUT/report.html`: every stage's numbers beside the homework's
 //! published ones, with figures; [`seeds`] adds mean ± std over repeated runs.
 
+mod exactness;
 pub mod html;
 pub mod seeds;
 
@@ -300,6 +301,8 @@ pub fn write(
     for (at, epoch) in &interrupted {
         let _ = writeln!(md, "> Training `{at}` was interrupted and resumed after epoch {epoch}; it continued exactly (weights, optimiser and generator state restored), so its figures are those of an unbroken run.\n");
     }
+
+    exactness::write(&mut md, summary, &reference);
 
     if let Some(q1) = summary.get("q1") {
         md.push_str("## Q1 — Modern Hopfield networks\n\n");

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use seq2seq::corpus::Corpus;
 use seq2seq::decode::Strategy;
 use seq2seq::evaluate::{predict, score, wer_at_k};
+use seq2seq::exact;
 use seq2seq::model::Model;
 use seq2seq::stage::{self, StageConfig};
 use seq2seq::train::RunFiles;
@@ -79,6 +80,10 @@ enum Command {
         /// then (b), each with every core).
         #[arg(long, default_value_t = 2, value_parser = options::positive_usize)]
         jobs: usize,
+        /// Train and test as the homework's code does, op for op and draw for draw (see
+        /// `p2g train --help`).
+        #[arg(long)]
+        exact: bool,
     },
 }
 
@@ -119,6 +124,11 @@ struct Common {
     /// Where to run.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
+    /// Follow the homework's PyTorch code op for op and draw for draw (its DataLoader's
+    /// draws, step-by-step decoder, autograd LSTM, batch-of-one decoding): with the same seed
+    /// and one thread, the homework's printed numbers digit for digit; several times slower.
+    #[arg(long)]
+    exact: bool,
 }
 
 impl Common {
@@ -171,6 +181,7 @@ fn run(cli: Cli) -> Result<()> {
                 batch_size: c.batch_size,
                 max_len: c.max_len,
                 seed: c.seed,
+                exact: c.exact,
                 ..TrainConfig::default()
             };
             let out = train(&mut model, &data, &tc, &files, device)?;
@@ -204,17 +215,32 @@ fn run(cli: Cli) -> Result<()> {
                 (_, Some(width)) => Strategy::Beam { width },
                 _ => Strategy::Greedy,
             };
+            anyhow::ensure!(
+                !(c.exact && beam.is_some()),
+                "--beam has no --exact form: the homework's code has no beam search"
+            );
             let t = Instant::now();
             let run = || {
-                predict(
-                    &model.net,
-                    &corpus.test,
-                    &corpus.vocabs.tgt,
-                    strategy,
-                    c.max_len,
-                    1000,
-                    device,
-                )
+                if c.exact {
+                    exact::generate_words(
+                        &model.net,
+                        &corpus.test,
+                        &corpus.vocabs.tgt,
+                        topp,
+                        c.max_len,
+                        device,
+                    )
+                } else {
+                    predict(
+                        &model.net,
+                        &corpus.test,
+                        &corpus.vocabs.tgt,
+                        strategy,
+                        c.max_len,
+                        1000,
+                        device,
+                    )
+                }
             };
             let s = score(&run(), &corpus.test_gold);
             println!("Test CER: {:.4}, Test WER: {:.4}", s.cer, s.wer);
@@ -238,6 +264,7 @@ fn run(cli: Cli) -> Result<()> {
             beam_widths,
             device,
             jobs,
+            exact,
         } => {
             let data_dir = if synthetic {
                 let dir = out.join("quick_data");
@@ -257,6 +284,7 @@ fn run(cli: Cli) -> Result<()> {
                 train: TrainConfig {
                     epochs,
                     seed,
+                    exact,
                     ..TrainConfig::default()
                 },
                 hidden: 128,

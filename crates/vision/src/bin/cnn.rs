@@ -77,6 +77,10 @@ struct StageArgs {
     /// Where to run.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
+    /// Every run as the skeleton's code runs it, op for op and draw for draw (see
+    /// `cnn --help`).
+    #[arg(long, conflicts_with = "channels_last")]
+    exact: bool,
 }
 
 impl StageArgs {
@@ -95,6 +99,7 @@ impl StageArgs {
             seed: self.seed,
             layout: layout(self.channels_last),
             jobs,
+            exact: self.exact,
         }
     }
 }
@@ -149,6 +154,11 @@ struct TrainArgs {
     /// other options or data in --out, instead of refusing.
     #[arg(long)]
     force: bool,
+    /// Follow the skeleton's PyTorch code op for op and draw for draw (its DataLoader's
+    /// draws, NCHW, plain SGD, the dev split in one pass, float32 loss means): with the same
+    /// seed and one thread, its printed numbers digit for digit; slower.
+    #[arg(long, conflicts_with_all = ["channels_last"])]
+    exact: bool,
 }
 
 fn layout(channels_last: bool) -> Layout {
@@ -235,7 +245,7 @@ fn run(cli: Cli) -> Result<()> {
                 dropout: a.dropout,
                 maxpool: !a.no_maxpool,
                 batch_norm: !a.no_batch_norm,
-                channels_last_memory: !a.nchw,
+                channels_last_memory: !a.nchw && !a.exact,
             };
             let tc = TrainConfig {
                 epochs: a.epochs,
@@ -244,6 +254,7 @@ fn run(cli: Cli) -> Result<()> {
                 l2_decay: a.l2_decay,
                 optimizer: a.optimizer,
                 seed: a.seed,
+                exact: a.exact,
                 ..TrainConfig::default()
             };
             let files = RunFiles {
@@ -252,7 +263,11 @@ fn run(cli: Cli) -> Result<()> {
                 replace: a.force,
             };
             let trained = train(&model, &tc, &data, &files, device)?;
-            let (_, acc, _) = evaluate(&trained.net, &data.test, tc.eval_chunk);
+            let acc = if a.exact {
+                vision::train::evaluate_whole(&trained.net, &data.test).1
+            } else {
+                evaluate(&trained.net, &data.test, tc.eval_chunk).1
+            };
             println!("Final Test acc: {acc:.4}");
             println!(
                 "Number of trainable parameters: {}",

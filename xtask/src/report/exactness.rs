@@ -1,0 +1,98 @@
+//! The report's section on exact mode: which mode this run trained in, what `--exact`
+//! reproduces of the homework's own code, and how far this run's Q3 figures land from the
+//! numbers that code prints on this machine kind.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+/// Appends the section to `md`.
+pub fn write(md: &mut String, summary: &serde_json::Map<String, Value>, reference: &toml::Value) {
+    let q2_exact = summary
+        .get("q2")
+        .map(|q| q["config"]["exact"] == Value::Bool(true));
+    let q3_exact = summary
+        .get("q3")
+        .map(|q| q["config"]["train"]["exact"] == Value::Bool(true));
+    if q2_exact.is_none() && q3_exact.is_none() {
+        return;
+    }
+    md.push_str("## Exact mode\n\n");
+    let mode = |e: Option<bool>| match e {
+        Some(true) => "**exact**",
+        Some(false) => "fast (the default)",
+        None => "not run",
+    };
+    let _ = writeln!(
+        md,
+        "This run trained Q2 in {} mode and Q3 in {} mode. `cargo xtask reproduce --exact` follows the homework's PyTorch code op for op and draw for draw (its DataLoader's draws, the decoder one step at a time, the LSTM under autograd, dense attention, batch-of-one decoding, NCHW and plain SGD for Q2, float32 loss means), one thread per training: with the same seed and data it prints the homework's own lines digit for digit, as checked against runs of that code on this machine kind:\n",
+        mode(q2_exact),
+        mode(q3_exact)
+    );
+    md.push_str(
+        "| question | what `--exact` reproduces digit for digit | checked by |\n|---|---|---|\n",
+    );
+    md.push_str("| Q3 (a), (b) | every `Epoch: [e/20], Loss` and `Validation error rate` line of the 20 epochs, the best epoch, the test CER and WER | full runs; the first 50 training losses and the initial weights in `tests/exact.rs` |\n");
+    md.push_str("| Q3 (c) | nucleus sampling's test CER/WER and WER@3, and which words get differing samples | the seed report's weights: 0.2291 / 0.7730 / 0.6600 |\n");
+    md.push_str("| Q2 2.2, 2.1 | initial weights and every training loss; the `Training loss`, `Valid loss`, `Valid acc` lines | 3 epochs on the Fashion-MNIST substitute; `tests/exact.rs` |\n\n");
+    md.push_str("The fast mode draws the same batches (the homework's DataLoader draws) and, for Q3, the same dropout masks; what it changes is float rounding — the encoder's hand-written backward pass, attention on real positions only, the decoder LSTM over length groups, batched decoding; for Q2 channels-last convolutions and the fused SGD update of 2.1 — and such differences grow over epochs into another trajectory of the same quality.\n\n");
+    let (Some(q3), Some(exact)) = (
+        summary.get("q3"),
+        reference.get("exact").and_then(|e| e.get("q3")),
+    ) else {
+        return;
+    };
+    if q3["config"]["synthetic"] == Value::Bool(true) {
+        return;
+    }
+    let title = if q3_exact == Some(true) {
+        "This run (exact) beside the homework's code on this machine kind; they should be equal:"
+    } else {
+        "How far this run's (fast) Q3 figures land from the homework's code on this machine kind, which exact mode reproduces:"
+    };
+    let _ = writeln!(md, "{title}\n\n| run | metric | this run | homework's code (= `--exact`) | difference |\n|---|---|---|---|---|");
+    for (label, key, metrics) in [
+        (
+            "(a) no attention",
+            "no_attention",
+            &[
+                ("best_val_cer", "best validation CER"),
+                ("cer", "test CER"),
+                ("wer", "test WER"),
+            ][..],
+        ),
+        (
+            "(b) attention",
+            "attention",
+            &[
+                ("best_val_cer", "best validation CER"),
+                ("cer", "test CER"),
+                ("wer", "test WER"),
+            ][..],
+        ),
+        (
+            "(c) nucleus p = 0.8",
+            "nucleus",
+            &[
+                ("cer", "test CER"),
+                ("wer", "test WER"),
+                ("wer_at_3", "WER@3"),
+            ][..],
+        ),
+    ] {
+        for (metric, name) in metrics {
+            let ours = match *metric {
+                "best_val_cer" => q3[key]["best_val_cer"].as_f64(),
+                m => q3[key]["test"][m].as_f64(),
+            };
+            let theirs = exact
+                .get(key)
+                .and_then(|r| r.get(metric))
+                .and_then(toml::Value::as_float);
+            if let (Some(o), Some(t)) = (ours, theirs) {
+                let _ = writeln!(md, "| {label} | {name} | {o:.4} | {t:.4} | {:+.4} |", o - t);
+            }
+        }
+    }
+    md.push('\n');
+}
