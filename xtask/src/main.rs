@@ -6,10 +6,12 @@
 //! * `fresh-clone` — the suite on a clone of HEAD with no `../shared`, no `data/` and no
 //!   downloads: only the tests that need the fixtures may fail, each saying how to get them.
 //! * `reproduce` — set-up, then every question's stage and the merged summary.
+//! * `bench`     — our speed beside the homework's code, timed side by side.
 //!
 //! It links no libtorch itself, so it always compiles; it drives cargo with the environment
 //! the libtorch crates need.
 
+mod bench;
 mod fresh_clone;
 mod libtorch;
 mod obtain;
@@ -52,6 +54,10 @@ enum Command {
     FreshClone,
     /// Set-up, then run the homework's stages and write the results and REPORT.md.
     Reproduce(reproduce::Args),
+    /// Time our Q2 epochs and Q3 stage beside the homework's own code (`--homework DIR
+    /// --python PY`), alternating, on this machine; writes reports/bench/latest.json, which
+    /// the report's speed section shows.
+    Bench(bench::Args),
     /// Write REPORT.md again from the stage results already in a folder.
     Report {
         /// The folder of a `reproduce` run.
@@ -81,6 +87,7 @@ fn run(cli: Cli) -> Result<()> {
         } => test(&root, no_lint, &cargo_args),
         Command::FreshClone => fresh_clone::run(&root, &libtorch::ensure(&root)?),
         Command::Reproduce(args) => reproduce::run(&root, &args),
+        Command::Bench(args) => bench::run(&root, &libtorch::ensure(&root)?, &args),
         Command::Report { out } => reproduce::report_only(&root, &out),
     }
 }

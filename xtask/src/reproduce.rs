@@ -544,7 +544,7 @@ fn git_commit(root: &Path) -> String {
 }
 
 /// `YYYYMMDDTHHMMSSZ` for now, from the system clock (civil-from-days, proleptic Gregorian).
-fn utc_timestamp() -> String {
+pub(crate) fn utc_timestamp() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -21,8 +21,28 @@ fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
     t.elapsed().as_secs_f64() / reps as f64 * 1e3
 }
 
+/// This machine's float32 GEMM rate (2048², the best of a few), for the FLOP floor of an
+/// epoch; `-- --sgemm` prints only this (`cargo xtask bench` reads it).
+fn sgemm() {
+    let n = 2048;
+    let a = Tensor::rand([n, n], (Kind::Float, Device::Cpu));
+    let b = Tensor::rand([n, n], (Kind::Float, Device::Cpu));
+    let ms = time(5, || {
+        let _ = a.mm(&b);
+    });
+    let gflops = 2.0 * (n as f64).powi(3) / (ms / 1e3) / 1e9;
+    println!(
+        "sgemm 2048²: {gflops:.1} GFLOP/s, threads {}",
+        tch::get_num_threads()
+    );
+}
+
 fn main() {
     tch::manual_seed(0);
+    sgemm();
+    if std::env::args().any(|a| a == "--sgemm") {
+        return;
+    }
     println!("threads: {}", tch::get_num_threads());
     let x = Tensor::rand([8, 3, 48, 48], (Kind::Float, Device::Cpu));
     let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5, 0, 1]);

@@ -4,6 +4,7 @@
 mod exactness;
 pub mod html;
 pub mod seeds;
+mod speed;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -37,12 +38,6 @@ impl StageRecord {
     pub fn read(dir: &Path) -> Option<Self> {
         artifacts::read_json(dir.join("stage.json")).ok()
     }
-}
-
-/// The PyTorch original's timings of a stage on this machine kind
-/// (`[speed.pytorch.<stage>]` in `assets/reference.toml`).
-fn pytorch_timings<'a>(reference: &'a toml::Value, stage: &str) -> Option<&'a toml::Value> {
-    reference.get("speed")?.get("pytorch")?.get(stage)
 }
 
 /// The folder of a stage run: `q2` for the first seed, `q2-seed43` for the others.
@@ -303,6 +298,7 @@ pub fn write(
     }
 
     exactness::write(&mut md, summary, &reference);
+    speed::write(&mut md, root);
 
     if let Some(q1) = summary.get("q1") {
         md.push_str("## Q1 — Modern Hopfield networks\n\n");
@@ -413,32 +409,6 @@ pub fn write(
             "\nBest learning rate for model 2.1 (final validation accuracy): **{}**.\n",
             q2["best_learning_rate"]
         );
-        // Speed beside the PyTorch original on the same machine kind (full-size data only).
-        let pytorch = pytorch_timings(&reference, "q2");
-        if let (Some(pt), false) = (pytorch, ds["synthetic"] == Value::Bool(true)) {
-            md.push_str("| speed | ours, s/epoch | PyTorch original, s/epoch (2-core machine, substitute data) | ratio |\n|---|---|---|---|\n");
-            for model in ["2.1", "2.2"] {
-                let ours: Vec<f64> = q2["runs"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|r| r["model"] == model)
-                    .filter_map(|r| r["seconds_per_epoch"].as_f64())
-                    .collect();
-                if let (Some(theirs), false) = (
-                    pt.get(model).and_then(toml::Value::as_float),
-                    ours.is_empty(),
-                ) {
-                    let mean = ours.iter().sum::<f64>() / ours.len() as f64;
-                    let _ = writeln!(
-                        md,
-                        "| model {model} | {mean:.1} | {theirs:.1} | {:.2}× |",
-                        mean / theirs
-                    );
-                }
-            }
-            md.push('\n');
-        }
         md.push_str("Model 2.1 flattens 128·6·6 = 4,608 features into a 1,024-unit layer (4,719,616 weights); model 2.2 averages each channel globally (128 features, 132,096 weights) and adds batch norm (2,496 parameters), hence 5,340,742 vs 755,718 trainable parameters.\n\n");
         for (file, caption) in [
             ("q2/model2_1_train_loss.png", "2.1 training loss"),
@@ -517,25 +487,6 @@ pub fn write(
                 f4(&r["test"]["cer"]),
                 f4(&r["test"]["wer"]),
                 beam.join("; ")
-            );
-        }
-        let pytorch = pytorch_timings(&reference, "q3");
-        if let (Some(pt), false) = (pytorch, q3["config"]["synthetic"] == Value::Bool(true)) {
-            let f = |k: &str| {
-                pt.get(k)
-                    .and_then(toml::Value::as_float)
-                    .unwrap_or(f64::NAN)
-            };
-            let theirs = f("train_no_attention") + f("train_attention") + f("testing");
-            let ours = q3["total_seconds"].as_f64().unwrap_or(f64::NAN);
-            let _ = writeln!(
-                md,
-                "\n| speed | ours | PyTorch original (2-core machine) | ratio |\n|---|---|---|---|\n| (a) training | {:.1} s | {:.0} s | |\n| (b) training | {:.1} s | {:.0} s | |\n| all of (a)+(b)+(c), wall | {ours:.1} s | {theirs:.0} s | {:.2}× |",
-                q3["no_attention"]["train_seconds"].as_f64().unwrap_or(f64::NAN),
-                f("train_no_attention"),
-                q3["attention"]["train_seconds"].as_f64().unwrap_or(f64::NAN),
-                f("train_attention"),
-                ours / theirs
             );
         }
         md.push_str("\nExamples whose three nucleus samples differ (gold: samples):\n\n");

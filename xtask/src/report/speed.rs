@@ -1,0 +1,48 @@
+//! The report's speed section: the latest `cargo xtask bench` (ours beside the homework's own
+//! code, timed side by side on one machine), with its date and machine — never figures
+//! measured elsewhere.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use crate::bench::{ratios, spread};
+
+/// Appends the section to `md`.
+pub fn write(md: &mut String, root: &Path) {
+    md.push_str("## Speed against the homework's code\n\n");
+    let Some(bench) = crate::bench::latest(root) else {
+        md.push_str("No side-by-side bench on record here: `cargo xtask bench --homework DIR --python PY` times our Q2 epochs and Q3 stage beside the homework's own code on this machine (these machines differ from one session to the next, so only a side-by-side ratio means anything).\n\n");
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "The latest `cargo xtask bench`, {} on {} (sgemm {:.0} GFLOP/s); ours and the homework's code alternated, figures are medians (min–max) over the rounds:\n",
+        super::readable_date(&bench.date),
+        bench.machine,
+        bench.sgemm_gflops
+    );
+    md.push_str("| what | ours | the homework's code | ratio | floor | measured |\n|---|---|---|---|---|---|\n");
+    let cell = |v: &[f64], unit: &str| match spread(v) {
+        Some((lo, mid, hi)) => format!("{mid:.1} {unit} ({lo:.1}–{hi:.1})"),
+        None => "not run".into(),
+    };
+    for m in &bench.measures {
+        let ratio = spread(&ratios(m)).map_or("–".into(), |(lo, mid, hi)| {
+            format!("**{mid:.2}×** ({lo:.2}–{hi:.2})")
+        });
+        let floor = m.floor.map_or("–".into(), |f| format!("{f:.1} {}", m.unit));
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {ratio} | {floor} | {} |",
+            m.what,
+            cell(&m.ours, &m.unit),
+            cell(&m.theirs, &m.unit),
+            if m.date.is_empty() {
+                "–".to_string()
+            } else {
+                super::readable_date(&m.date)
+            }
+        );
+    }
+    md.push('\n');
+}
