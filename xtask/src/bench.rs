@@ -295,7 +295,7 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
                 theirs: Vec::new(),
                 floor: Some(q2_epoch_flops(model, images) / (sgemm_gflops * 1e9)),
                 commands: vec![show(&ours_cmd(args.q2_epochs, Path::new("OUT")))],
-                date: crate::reproduce::utc_timestamp(),
+                date: crate::clock::stamp(),
             };
             if let Some((dir, py)) = &homework {
                 m.commands.push(show(&theirs_cmd(args.q2_epochs, dir, py)));
@@ -379,7 +379,7 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
             theirs: Vec::new(),
             floor: None,
             commands: vec![show(&ours_cmd(Path::new("OUT")))],
-            date: crate::reproduce::utc_timestamp(),
+            date: crate::clock::stamp(),
         };
         if let Some((dir, py)) = &homework {
             m.commands.extend(theirs_cmds(dir, py).iter().map(show));
@@ -423,7 +423,7 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
         }
     }
     let bench = Bench {
-        date: crate::reproduce::utc_timestamp(),
+        date: crate::clock::stamp(),
         machine,
         sgemm_gflops,
         measures,

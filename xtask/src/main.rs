@@ -12,6 +12,7 @@
 //! the libtorch crates need.
 
 mod bench;
+mod clock;
 mod fresh_clone;
 mod libtorch;
 mod obtain;
@@ -67,7 +68,13 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    artifacts::exit_code(run(Cli::parse()))
+    match run(Cli::parse()) {
+        Err(e) if e.downcast_ref::<reproduce::StagesSkipped>().is_some() => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(reproduce::StagesSkipped::EXIT_CODE)
+        }
+        result => artifacts::exit_code(result),
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -7,12 +7,56 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::{libtorch, obtain, report};
 
+/// A stage of the homework.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stage {
+    /// Modern Hopfield networks.
+    Q1,
+    /// CNN image classification.
+    Q2,
+    /// Phoneme-to-grapheme seq2seq.
+    Q3,
+}
+
+impl Stage {
+    /// Its name in folders and summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Q1 => "q1",
+            Stage::Q2 => "q2",
+            Stage::Q3 => "q3",
+        }
+    }
+}
+
+/// Where the training stages run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceArg {
+    /// CUDA when available, else the CPU.
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The first GPU.
+    Cuda,
+}
+
+impl DeviceArg {
+    /// As the stage binaries spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceArg::Auto => "auto",
+            DeviceArg::Cpu => "cpu",
+            DeviceArg::Cuda => "cuda",
+        }
+    }
+}
+
 /// Options of `cargo xtask reproduce`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Comma-separated stages to run (available: q1, q2, q3).
-    #[arg(long, value_delimiter = ',', default_value = "q1,q2,q3")]
-    only: Vec<String>,
+    /// Comma-separated stages to run.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "q1,q2,q3")]
+    only: Vec<Stage>,
     /// Output folder (default: reports/latest when it holds this configuration's runs,
     /// finished or interrupted, so a rerun continues there; else a new
     /// reports/<UTC timestamp>/, and reports/latest points at it).
@@ -32,8 +76,8 @@ pub struct Args {
     /// Where the training stages run: auto (CUDA when available), cpu or cuda. With cuda
     /// the stages are built with their `cuda` feature, and the repo's libtorch install
     /// gets every CUDA library (`cargo xtask setup --cuda`) unless LIBTORCH names another.
-    #[arg(long, default_value = "cpu", value_parser = ["auto", "cpu", "cuda"])]
-    device: String,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    device: DeviceArg,
     /// Trainings a stage runs at the same time, each in its own process with its share of
     /// the cores: Q2's three 2.1 learning rates, Q3's (a) and (b). Default: each stage's
     /// own (Q3: 2; Q2: 1, as three runs do not share two cores evenly).
@@ -58,6 +102,28 @@ pub struct Args {
     #[arg(long)]
     exact: bool,
 }
+
+/// Stages whose data could not be had: the others ran and the report was written, but the
+/// run is incomplete. `cargo xtask` exits with [`StagesSkipped::EXIT_CODE`] for it.
+#[derive(Debug)]
+pub struct StagesSkipped(pub Vec<String>);
+
+impl StagesSkipped {
+    /// The exit code of a run with skipped stages (a crash exits with 1, a bad flag with 2).
+    pub const EXIT_CODE: u8 = 3;
+}
+
+impl std::fmt::Display for StagesSkipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stages skipped: {} (see the reasons above)",
+            self.0.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for StagesSkipped {}
 
 /// Every stage, in the order they run.
 pub const STAGES: &[&str] = &["q1", "q2", "q3"];
@@ -87,7 +153,7 @@ fn stage_command(
     let out = dir.display().to_string();
     // `cargo run` arguments: the package's binary, then the binary's own arguments. A CUDA
     // run links libtorch_cuda (the `cuda` feature), without which libtorch sees no GPU.
-    let features: &[&str] = if args.device == "cuda" {
+    let features: &[&str] = if args.device == DeviceArg::Cuda {
         &["--features", "cuda"]
     } else {
         &[]
@@ -114,7 +180,7 @@ fn stage_command(
                 "--seed",
                 &seed,
                 "--device",
-                &args.device,
+                args.device.as_str(),
             ],
         );
         if let Some(j) = args.jobs {
@@ -193,18 +259,10 @@ fn fingerprint(root: &Path, stage: &str, cmd: &StageCommand, dir: &Path) -> Stri
 
 /// Runs the requested stages in order, then writes `OUT/summary.json`.
 pub fn run(root: &Path, args: &Args) -> Result<()> {
-    for s in &args.only {
-        if !STAGES.contains(&s.as_str()) {
-            bail!(
-                "unknown stage '{s}' in --only; available: {}",
-                STAGES.join(", ")
-            );
-        }
-    }
     let torch = libtorch::setup(
         root,
         &libtorch::SetupArgs {
-            cuda: args.device == "cuda",
+            cuda: args.device == DeviceArg::Cuda,
             force: false,
         },
     )?;
@@ -218,7 +276,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
                 );
                 dir
             }
-            None => root.join("reports").join(utc_timestamp()),
+            None => root.join("reports").join(crate::clock::stamp()),
         },
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -381,10 +439,10 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     }
     artifacts::write_json(out.join("summary.json"), &merged)?;
     let facts = report::RunFacts {
-        date: utc_timestamp(),
+        date: crate::clock::stamp(),
         commit: git_commit(root),
         libtorch: torch.version.clone(),
-        device: args.device.clone(),
+        device: args.device.as_str().to_string(),
         stages: table.clone(),
         skipped: skipped.clone(),
         quick: args.quick,
@@ -401,11 +459,8 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         out.join("REPORT.md").display()
     );
     if !skipped.is_empty() {
-        let names: Vec<&str> = skipped.iter().map(|s| s.0.as_str()).collect();
-        bail!(
-            "stages skipped: {} (see the reasons above)",
-            names.join(", ")
-        );
+        let names = skipped.iter().map(|s| s.0.clone()).collect();
+        return Err(StagesSkipped(names).into());
     }
     Ok(())
 }
@@ -429,7 +484,7 @@ fn mtime(path: &Path) -> Option<f64> {
 fn stage_runs(args: &Args) -> impl Iterator<Item = (&'static str, u64)> + '_ {
     STAGES
         .iter()
-        .filter(|s| args.only.iter().any(|o| o == *s))
+        .filter(|s| args.only.iter().any(|o| o.as_str() == **s))
         .flat_map(move |s| {
             let n = if *s == "q1" { 1 } else { args.seeds };
             (0..n).map(move |i| (*s, args.seed + i))
@@ -503,7 +558,7 @@ pub fn report_only(root: &Path, out: &Path) -> Result<()> {
         .collect();
     stages.sort_by(|a, b| (&a.stage, a.seed).cmp(&(&b.stage, b.seed)));
     let facts = report::RunFacts {
-        date: utc_timestamp(),
+        date: crate::clock::stamp(),
         commit: git_commit(root),
         libtorch: libtorch::installed_version(root).unwrap_or_else(|| "unknown".into()),
         device: merged
@@ -541,30 +596,6 @@ fn git_commit(root: &Path) -> String {
         Some(c) => c,
         None => "unknown".into(),
     }
-}
-
-/// `YYYYMMDDTHHMMSSZ` for now, from the system clock (civil-from-days, proleptic Gregorian).
-pub(crate) fn utc_timestamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 #[cfg(test)]
@@ -643,12 +674,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn timestamp_has_the_documented_shape() {
-        let t = super::utc_timestamp();
-        assert_eq!(t.len(), 16, "{t}");
-        assert!(t.starts_with("20") && t.ends_with('Z') && t.as_bytes()[8] == b'T');
     }
 }

@@ -199,20 +199,6 @@ fn thousands(v: &Value) -> String {
     out
 }
 
-/// "2026-11-27 21:16:39 UTC" from `20261127T211639Z`.
-fn readable_date(stamp: &str) -> String {
-    let d = |r: std::ops::Range<usize>| stamp.get(r).unwrap_or("");
-    format!(
-        "{}-{}-{} {}:{}:{} UTC",
-        d(0..4),
-        d(4..6),
-        d(6..8),
-        d(9..11),
-        d(11..13),
-        d(13..15)
-    )
-}
-
 /// "0.6900 ± 0.0123" from a `seeds` statistic.
 fn pm(stat: &Value) -> String {
     match (stat["mean"].as_f64(), stat["std"].as_f64()) {
@@ -246,7 +232,7 @@ pub fn write(
     let _ = writeln!(
         md,
         "| run fact | value |\n|---|---|\n| date | {} |\n| git commit | {} |\n| libtorch | {} |\n| machine | {} cores; training device: {}; libtorch threads: {threads} |",
-        readable_date(&facts.date),
+        crate::clock::readable(&facts.date),
         facts.commit,
         facts.libtorch,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -552,7 +538,6 @@ mod tests {
         assert_eq!(thousands(&Value::from(5_340_742)), "5,340,742");
         assert_eq!(thousands(&Value::from(755)), "755");
         assert_eq!(thousands(&Value::from(-1000)), "-1,000");
-        assert_eq!(readable_date("20261127T211639Z"), "2026-11-27 21:16:39 UTC");
         let summary = serde_json::json!({"a": {"peak_rss_mib": 200.0}, "b": [{"peak_rss_mib": 480.5}], "peak_rss_mib": 100.0});
         assert_eq!(peak_mib(&summary), Some(480.5));
     }

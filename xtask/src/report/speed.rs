@@ -17,7 +17,7 @@ pub fn write(md: &mut String, root: &Path) {
     let _ = writeln!(
         md,
         "The latest `cargo xtask bench`, {} on {} (sgemm {:.0} GFLOP/s); ours and the homework's code alternated, figures are medians (min–max) over the rounds:\n",
-        super::readable_date(&bench.date),
+        crate::clock::readable(&bench.date),
         bench.machine,
         bench.sgemm_gflops
     );
@@ -40,7 +40,7 @@ pub fn write(md: &mut String, root: &Path) {
             if m.date.is_empty() {
                 "–".to_string()
             } else {
-                super::readable_date(&m.date)
+                crate::clock::readable(&m.date)
             }
         );
     }
