@@ -40,6 +40,18 @@ fn bad_flags_and_unwritable_outputs_are_refused_clearly() {
         );
     }
 
+    // The shared names are accepted beside the homework's (`--epochs` for `--n-epochs`, …),
+    // and checked alike.
+    for alias in ["--epochs=0", "--learning-rate=0"] {
+        let o = p2g(&["train", alias], &dir.join("missing"));
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{alias}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
     for (flag, path) in [
         ("--outcome", "/proc/p2g/outcome.json"),
         ("--checkpoint", "/proc/p2g/m.safetensors"),

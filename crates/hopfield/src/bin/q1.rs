@@ -16,7 +16,7 @@ struct Args {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Smaller experiments (seconds, for tests and `reproduce --quick`).
-    #[arg(long)]
+    #[arg(long, visible_alias = "synthetic")]
     quick: bool,
 }
 

@@ -59,7 +59,7 @@ enum Command {
         data_dir: PathBuf,
         /// Train on a small generated corpus (written to OUT/quick_data/) instead: the quick
         /// run's data, not the homework's.
-        #[arg(long, conflicts_with = "data_dir")]
+        #[arg(long, visible_alias = "quick", conflicts_with = "data_dir")]
         synthetic: bool,
         /// Output folder.
         #[arg(long)]
@@ -91,13 +91,13 @@ enum Command {
 #[derive(Args)]
 struct Common {
     /// Adam learning rate.
-    #[arg(long, default_value_t = 0.003, value_parser = options::positive_f64)]
+    #[arg(long, visible_alias = "learning-rate", default_value_t = 0.003, value_parser = options::positive_f64)]
     lr: f64,
     /// Dropout on embeddings and outputs.
     #[arg(long, default_value_t = 0.3, value_parser = options::dropout)]
     dropout: f64,
     /// Training epochs.
-    #[arg(long, default_value_t = 20, value_parser = options::positive_usize)]
+    #[arg(long, visible_alias = "epochs", default_value_t = 20, value_parser = options::positive_usize)]
     n_epochs: usize,
     /// Examples per training batch.
     #[arg(long, default_value_t = 64, value_parser = options::positive_usize)]

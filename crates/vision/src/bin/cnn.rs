@@ -26,11 +26,15 @@ enum Command {
     /// The report's Q2 stage: 2.1 at lr 0.1, 0.01, 0.001, then 2.2 at the best; plots and summary.json.
     Reproduce {
         /// The npz file (Intel layout).
-        #[arg(long, required_unless_present = "synthetic")]
+        #[arg(
+            long,
+            visible_alias = "data-path",
+            required_unless_present = "synthetic"
+        )]
         npz: Option<PathBuf>,
         /// Train on a small generated image set (written to OUT/quick_images.npz) instead:
         /// the quick run's data, not the homework's.
-        #[arg(long, conflicts_with = "npz")]
+        #[arg(long, visible_alias = "quick", conflicts_with = "npz")]
         synthetic: bool,
         #[command(flatten)]
         stage: StageArgs,
@@ -114,7 +118,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 8, value_parser = options::positive_usize)]
     batch_size: usize,
     /// Learning rate.
-    #[arg(long, default_value_t = 0.01, value_parser = options::positive_f64)]
+    #[arg(long, visible_alias = "lr", default_value_t = 0.01, value_parser = options::positive_f64)]
     learning_rate: f64,
     /// L2 weight decay.
     #[arg(long, default_value_t = 0.0, value_parser = options::non_negative_f64)]
@@ -132,7 +136,11 @@ struct TrainArgs {
     #[arg(long)]
     no_batch_norm: bool,
     /// The npz file.
-    #[arg(long, default_value = "data/intel_landscapes.v2.npz")]
+    #[arg(
+        long,
+        visible_alias = "npz",
+        default_value = "data/intel_landscapes.v2.npz"
+    )]
     data_path: PathBuf,
     /// Where to run.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
