@@ -431,11 +431,9 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         .filter(|r| r.seed == args.seed)
         .map(|r| r.stage.as_str())
         .collect();
-    let mut merged = report::stage_summaries(&out, &ran)?;
-    merged.insert("quick".into(), args.quick.into());
+    let mut merged = report::stage_summaries(&out, &ran, args.quick)?;
     if args.seeds > 1 {
-        let seeds = report::seeds::aggregate(&out, &table, args.quick)?;
-        merged.insert("seeds".into(), seeds);
+        merged.seeds = Some(report::seeds::aggregate(&out, &table, args.quick)?);
     }
     artifacts::write_json(out.join("summary.json"), &merged)?;
     let facts = report::RunFacts {
@@ -540,19 +538,17 @@ fn point_latest(root: &Path, out: &Path) -> Result<()> {
 
 /// `cargo xtask report --out DIR`: the report again from the stage summaries in DIR.
 pub fn report_only(root: &Path, out: &Path) -> Result<()> {
-    let mut merged = report::stage_summaries(out, STAGES)?;
+    // The merged summary of the run that made `out` knows whether it was quick, and its
+    // statistics over seeds; the stages' own summaries are read afresh.
+    let previous: Option<summaries::Run> = summaries::read(out.join("summary.json")).ok();
+    let quick = previous.as_ref().is_some_and(|p| p.quick);
+    let mut merged = report::stage_summaries(out, STAGES, quick)?;
     anyhow::ensure!(
-        !merged.is_empty(),
+        merged.q1.is_some() || merged.q2.is_some() || merged.q3.is_some(),
         "{} holds no stage results (q1/summary.json, ...)",
         out.display()
     );
-    let previous: serde_json::Value =
-        artifacts::read_json(out.join("summary.json")).unwrap_or_default();
-    let quick = previous["quick"] == serde_json::Value::Bool(true);
-    merged.insert("quick".into(), quick.into());
-    if !previous["seeds"].is_null() {
-        merged.insert("seeds".into(), previous["seeds"].clone());
-    }
+    merged.seeds = previous.and_then(|p| p.seeds);
     let mut stages: Vec<report::StageRecord> = std::fs::read_dir(out)?
         .filter_map(|e| report::StageRecord::read(&e.ok()?.path()))
         .collect();
@@ -562,10 +558,9 @@ pub fn report_only(root: &Path, out: &Path) -> Result<()> {
         commit: git_commit(root),
         libtorch: libtorch::installed_version(root).unwrap_or_else(|| "unknown".into()),
         device: merged
-            .get("q3")
-            .and_then(|q| q["device"].as_str())
-            .unwrap_or("as recorded by the stages")
-            .to_string(),
+            .q3
+            .as_ref()
+            .map_or("as recorded by the stages".into(), |q| q.device.clone()),
         stages,
         skipped: Vec::new(),
         quick,

@@ -8,87 +8,11 @@ use ndarray::Array1;
 use plot::{ImageGrid, LineChart, Series};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use serde::Serialize;
+pub use summaries::q1::{ImageSweep, Q1Config, Q1Summary, Retrieval};
 
-use crate::retrieval::{self, BetaPoint, CapacityPoint, Corruption, ImageRetrieval};
-use crate::verify::{self, CheckConfig, Checks};
+use crate::retrieval::{self, BetaPoint, CapacityPoint, Corruption};
+use crate::verify;
 use crate::Memory;
-
-/// Sizes of the Q1 stage.
-#[derive(Debug, Clone, Serialize)]
-pub struct Q1Config {
-    /// Seed for every random draw.
-    pub seed: u64,
-    /// The numerical checks.
-    pub checks: CheckConfig,
-    /// Queries per point of each retrieval experiment.
-    pub queries: usize,
-    /// Largest memory in the capacity experiment (powers of two from 2).
-    pub max_patterns: usize,
-}
-
-impl Q1Config {
-    /// The full stage (about ten seconds in release mode on two cores).
-    pub fn full(seed: u64) -> Self {
-        Self {
-            seed,
-            checks: CheckConfig {
-                seed,
-                ..CheckConfig::default()
-            },
-            queries: 200,
-            max_patterns: 4096,
-        }
-    }
-
-    /// A reduced stage for tests and `--quick`.
-    pub fn quick(seed: u64) -> Self {
-        Self {
-            seed,
-            checks: CheckConfig {
-                seed,
-                derivative_trials: 10,
-                cccp_trials: 100,
-                cccp_steps: 20,
-            },
-            queries: 30,
-            max_patterns: 512,
-        }
-    }
-}
-
-/// Everything Q1 measured; written as `summary.json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Q1Summary {
-    /// The configuration that produced it.
-    pub config: Q1Config,
-    /// Numerical checks against libtorch.
-    #[serde(flatten)]
-    pub checks: Checks,
-    /// The retrieval experiments.
-    pub retrieval: Retrieval,
-    /// Figures written, relative to the output folder.
-    pub figures: Vec<String>,
-    /// Wall time of the stage.
-    pub seconds: f64,
-}
-
-/// Results of the retrieval experiments.
-#[derive(Debug, Clone, Serialize)]
-pub struct Retrieval {
-    /// Patterns (N) of the β sweep.
-    pub beta_sweep_patterns: usize,
-    /// Dimension of the β sweep and capacity experiments.
-    pub dimension: usize,
-    /// One update from 25%-flipped and half-masked queries, over β.
-    pub beta_sweep: Vec<BetaPoint>,
-    /// β of the modern network in the capacity experiment.
-    pub capacity_beta: f64,
-    /// Classic vs modern success over N.
-    pub capacity: Vec<CapacityPoint>,
-    /// Half-masked generated images, over β.
-    pub images: ImageRetrieval,
-}
 
 fn log_space(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     (0..n)
@@ -240,6 +164,7 @@ pub fn run_q1(config: &Q1Config, out: &Path) -> Result<Q1Summary> {
     figures.push("image_retrieval.png".into());
 
     let summary = Q1Summary {
+        version: summaries::VERSION,
         config: config.clone(),
         checks,
         retrieval: Retrieval {
@@ -248,7 +173,11 @@ pub fn run_q1(config: &Q1Config, out: &Path) -> Result<Q1Summary> {
             beta_sweep: sweep,
             capacity_beta,
             capacity,
-            images,
+            images: ImageSweep {
+                stored: images.stored,
+                sweep: images.sweep,
+                gallery_betas: images.gallery_betas,
+            },
         },
         figures,
         seconds: start.elapsed().as_secs_f64(),

@@ -10,20 +10,11 @@ use ndarray::{s, Array1, Array2, Axis};
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
+pub use summaries::q1::{BetaPoint, CapacityPoint, Corruption, ImagePoint};
 
 use crate::classic::ClassicHopfield;
 use crate::energy::entropy;
 use crate::Memory;
-
-/// How a query is corrupted from its stored pattern.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub enum Corruption {
-    /// Flip this fraction of the ±1 components.
-    Flip(f64),
-    /// Zero the second half of the components.
-    MaskHalf,
-}
 
 fn random_signs(rng: &mut StdRng, n: usize, d: usize) -> Array2<f64> {
     Array2::from_shape_simple_fn((n, d), || if rng.random_bool(0.5) { 1.0 } else { -1.0 })
@@ -45,21 +36,6 @@ fn corrupt(rng: &mut StdRng, x: &Array1<f64>, how: Corruption) -> Array1<f64> {
 
 fn signs(v: &Array1<f64>) -> Array1<f64> {
     v.mapv(|x| if x >= 0.0 { 1.0 } else { -1.0 })
-}
-
-/// One point of the β sweep.
-#[derive(Debug, Clone, Serialize)]
-pub struct BetaPoint {
-    /// Inverse temperature.
-    pub beta: f64,
-    /// The corruption of the queries.
-    pub corruption: Corruption,
-    /// Fraction of components whose sign is wrong after one update.
-    pub bit_error: f64,
-    /// Fraction of queries whose signs after one update equal the stored pattern exactly.
-    pub exact_retrieval: f64,
-    /// Mean `exp(entropy(softmax(βXq)))`: 1 = one pattern, N = the global average.
-    pub effective_patterns: f64,
 }
 
 /// Sweeps β over `betas` for N random ±1 patterns of dimension D, with `queries` queries per
@@ -94,17 +70,6 @@ pub fn beta_sweep(seed: u64, n: usize, d: usize, queries: usize, betas: &[f64]) 
         }
     }
     out
-}
-
-/// Success rates at one memory size.
-#[derive(Debug, Clone, Serialize)]
-pub struct CapacityPoint {
-    /// Number of stored patterns.
-    pub patterns: usize,
-    /// Fraction of queries the classic network (sign updates to a fixed point) recovers exactly.
-    pub classic_success: f64,
-    /// Fraction the modern network recovers exactly in one update (signs of the output).
-    pub modern_success: f64,
 }
 
 /// Capacity of classic vs modern Hopfield networks: D-dimensional ±1 patterns, queries with
@@ -172,28 +137,14 @@ pub fn blob_images(rng: &mut StdRng, n: usize) -> Array2<f64> {
     out
 }
 
-/// Image retrieval at one β.
-#[derive(Debug, Clone, Serialize)]
-pub struct ImagePoint {
-    /// Inverse temperature.
-    pub beta: f64,
-    /// Mean ‖ξ − x‖ / ‖x‖ after one update from the half-masked image.
-    pub relative_error: f64,
-    /// Fraction of queries whose output is nearest (in L2) to the right stored image.
-    pub nearest_correct: f64,
-    /// Mean effective number of patterns averaged.
-    pub effective_patterns: f64,
-}
-
 /// Result of [`image_retrieval`]: the sweep, and images for a figure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ImageRetrieval {
     /// Number of stored images.
     pub stored: usize,
     /// One point per β.
     pub sweep: Vec<ImagePoint>,
     /// For the figure: rows = original, masked query, then one row per `show_betas`.
-    #[serde(skip)]
     pub gallery: Vec<Vec<Array1<f64>>>,
     /// The β of each retrieved row in the gallery.
     pub gallery_betas: Vec<f64>,

@@ -6,57 +6,10 @@ use ndarray::{Array1, Array2};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
-use serde::Serialize;
+pub use summaries::q1::{CheckConfig, Checks};
 use tch::{Kind, Tensor};
 
 use crate::Memory;
-
-/// What the checks measured.
-#[derive(Debug, Clone, Serialize)]
-pub struct Checks {
-    /// Max over trials of max|analytic − autograd| / max|autograd| for ∇E and ∇E2.
-    pub grad_max_rel_err: f64,
-    /// The same for ∇²E and ∇²E2.
-    pub hessian_max_rel_err: f64,
-    /// Smallest eigenvalue of ∇²(−E2) over all trials (PSD means ≥ −rounding).
-    pub hessian_min_eigenvalue: f64,
-    /// Random (X, q, β) problems checked for gradients and Hessians.
-    pub derivative_trials: usize,
-    /// Energy never rose (beyond 1e-12 relative) along any CCCP trajectory.
-    pub cccp_monotone: bool,
-    /// Largest `E(q_{t+1}) − E(q_t)` seen (≤ 0 up to rounding when monotone).
-    pub cccp_max_energy_increase: f64,
-    /// Random problems iterated by CCCP.
-    pub cccp_trials: usize,
-    /// max|ours − libtorch `softmax(QXᵀ/√D)X`| with β = 1/√D.
-    pub attention_max_abs_diff: f64,
-    /// max|ours − libtorch `scaled_dot_product_attention(Q, X, X)`| with its default scale.
-    pub sdpa_max_abs_diff: f64,
-}
-
-/// How many random problems to check, and the seed.
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckConfig {
-    /// Seed of the Rust RNG that draws the problems.
-    pub seed: u64,
-    /// Trials for gradients, Hessians and eigenvalues.
-    pub derivative_trials: usize,
-    /// Trials for CCCP monotonicity.
-    pub cccp_trials: usize,
-    /// CCCP steps per trial.
-    pub cccp_steps: usize,
-}
-
-impl Default for CheckConfig {
-    fn default() -> Self {
-        Self {
-            seed: 42,
-            derivative_trials: 50,
-            cccp_trials: 500,
-            cccp_steps: 30,
-        }
-    }
-}
 
 /// Converts an ndarray matrix to an f64 CPU tensor.
 pub fn tensor2(a: &Array2<f64>) -> Tensor {

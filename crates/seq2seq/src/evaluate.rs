@@ -1,6 +1,7 @@
 //! Decoding whole splits and scoring them as the homework does.
 
 use serde::Serialize;
+pub use summaries::q3::Scores;
 use tch::Device;
 
 use crate::batch::{batches, Encoded};
@@ -29,15 +30,6 @@ pub fn predict(
         .flat_map(|batch| decode(model, &batch, strategy, max_len))
         .map(|ids| tgt_vocab.decode(&ids))
         .collect()
-}
-
-/// CER and the homework's WER of a set of predictions.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
-pub struct Scores {
-    /// Σ Levenshtein / Σ gold characters.
-    pub cer: f64,
-    /// Fraction of examples not predicted exactly.
-    pub wer: f64,
 }
 
 /// Scores predictions against raw gold strings.

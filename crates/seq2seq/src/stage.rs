@@ -11,10 +11,13 @@ use tch::Device;
 
 use crate::corpus::Corpus;
 use crate::decode::Strategy;
-use crate::evaluate::{predict, score, wer_at_k, Scores};
+use crate::evaluate::{predict, score, wer_at_k};
 use crate::exact;
 use crate::model::Model;
 use crate::train::{TrainConfig, TrainOutcome};
+pub use summaries::q3::{
+    BeamReport, ModelReport, NucleusReport, NucleusScores, Q3Options, Q3Summary,
+};
 use torchkit::device::DeviceChoice;
 use torchkit::jobs::Job;
 
@@ -44,95 +47,26 @@ pub struct StageConfig {
     pub jobs: usize,
 }
 
-/// Test results of one trained model.
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelReport {
-    /// Trainable parameters.
-    pub params: i64,
-    /// Lowest validation CER and its epoch.
-    pub best_val_cer: f64,
-    /// 1-based epoch of the best checkpoint.
-    pub best_epoch: usize,
-    /// Validation CER per epoch.
-    pub val_cer: Vec<f64>,
-    /// Greedy test scores of the best checkpoint.
-    pub test: Scores,
-    /// Seconds to train (validation decoding included).
-    pub train_seconds: f64,
-    /// Seconds to decode the test set greedily.
-    pub test_decode_seconds: f64,
-    /// Beam search on the same checkpoint.
-    pub beam: Vec<BeamReport>,
-    /// The per-epoch log and the checkpoint, relative to the stage folder.
-    pub files: Vec<String>,
-    /// Peak resident memory of the training process, MiB.
-    pub peak_rss_mib: Option<f64>,
-    /// The epochs after which training was interrupted and (exactly) resumed.
-    pub resumed_after_epochs: Vec<usize>,
-}
-
-/// Beam search at one width.
-#[derive(Debug, Clone, Serialize)]
-pub struct BeamReport {
-    /// Beam width.
-    pub width: usize,
-    /// Test scores.
-    pub test: Scores,
-    /// Decoding seconds.
-    pub seconds: f64,
-}
-
-/// Nucleus sampling results.
-#[derive(Debug, Clone, Serialize)]
-pub struct NucleusReport {
-    /// p.
-    pub p: f64,
-    /// Test CER/WER of one sample per example, and WER@k of k more.
-    pub test: NucleusScores,
-    /// How many examples had differing samples, and the first few.
-    pub differing_examples: usize,
-    /// Up to 10 (gold, samples) pairs whose samples differ.
-    pub differing_sample: Vec<(String, Vec<String>)>,
-}
-
-/// Scores of nucleus sampling.
-#[derive(Debug, Clone, Serialize)]
-pub struct NucleusScores {
-    /// CER of the first sample.
-    pub cer: f64,
-    /// WER of the first sample.
-    pub wer: f64,
-    /// WER@3 over three further samples.
-    pub wer_at_3: f64,
-}
-
-/// Everything the stage measured; `summary.json`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Q3Summary {
-    /// The options.
-    pub config: StageConfig,
-    /// Vocabulary sizes (source, target).
-    pub vocab_sizes: (usize, usize),
-    /// (a).
-    pub no_attention: ModelReport,
-    /// (b).
-    pub attention: ModelReport,
-    /// (c), on the attention checkpoint.
-    pub nucleus: NucleusReport,
-    /// Beam search vs greedy on both checkpoints, by width.
-    pub beam: serde_json::Value,
-    /// Device and threads.
-    pub device: String,
-    /// Wall time of the stage.
-    pub total_seconds: f64,
-    /// Wall time until both models were trained.
-    pub training_wall_seconds: f64,
-    /// Wall time of all test decoding (greedy, beam, nucleus) and figures.
-    pub testing_wall_seconds: f64,
-    /// Peak resident memory of this (testing) process, MiB; training peaks are per model.
-    pub peak_rss_mib: Option<f64>,
-    /// Figures written.
-    pub figures: Vec<String>,
+impl StageConfig {
+    /// The options as the summary records them.
+    pub fn options(&self) -> Q3Options {
+        Q3Options {
+            data_dir: self.data_dir.display().to_string(),
+            synthetic: self.synthetic,
+            seed: self.seed,
+            epochs: self.train.epochs,
+            lr: self.train.lr,
+            batch_size: self.train.batch_size,
+            max_len: self.train.max_len,
+            exact: self.train.exact,
+            hidden: self.hidden,
+            dropout: self.dropout,
+            top_p: self.top_p,
+            k: self.k,
+            beam_widths: self.beam_widths.clone(),
+            jobs: self.jobs,
+        }
+    }
 }
 
 fn names(attention: bool) -> (&'static str, &'static str) {
@@ -392,17 +326,13 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
         .save(out.join("val_cer"))?;
     figures.extend(["val_cer.png".to_string(), "val_cer.svg".to_string()]);
 
-    let beam = serde_json::json!({
-        "no_attention": { "greedy": no_attention.test, "beams": no_attention.beam },
-        "attention": { "greedy": attention.test, "beams": attention.beam },
-    });
     let summary = Q3Summary {
-        config: c.clone(),
+        version: summaries::VERSION,
+        config: c.options(),
         vocab_sizes: (p.vocabs.src.len(), p.vocabs.tgt.len()),
         no_attention,
         attention,
         nucleus,
-        beam,
         device: torchkit::device::describe(device),
         total_seconds: start.elapsed().as_secs_f64(),
         training_wall_seconds: training_seconds,

@@ -11,7 +11,8 @@ use tch::Device;
 
 use crate::dataset::{Dataset, Layout};
 use crate::model::CnnConfig;
-use crate::train::{confusion, evaluate, train, EpochRow, RunFiles, TrainConfig};
+use crate::train::{confusion, evaluate, train, RunFiles, TrainConfig};
+pub use summaries::q2::{DatasetInfo, Q2Options, Q2Summary, Run};
 use torchkit::device::DeviceChoice;
 use torchkit::jobs::Job;
 
@@ -37,6 +38,21 @@ pub struct StageConfig {
 }
 
 impl StageConfig {
+    /// The options as the summary records them.
+    pub fn options(&self) -> Q2Options {
+        Q2Options {
+            npz: self.npz.display().to_string(),
+            synthetic: self.synthetic,
+            epochs: self.epochs,
+            learning_rates: self.learning_rates.clone(),
+            seed: self.seed,
+            layout: clap::ValueEnum::to_possible_value(&self.layout)
+                .map_or_else(String::new, |v| v.get_name().to_string()),
+            jobs: self.jobs,
+            exact: self.exact,
+        }
+    }
+
     /// The model of a run name ("2.1" or "2.2"), on NCHW memory in exact mode.
     pub fn model(&self, name: &str) -> Result<CnnConfig> {
         let m = model_config(name)?;
@@ -45,69 +61,6 @@ impl StageConfig {
             ..m
         })
     }
-}
-
-/// One training run.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct Run {
-    /// "2.1" or "2.2".
-    pub model: String,
-    /// SGD learning rate.
-    pub learning_rate: f64,
-    /// Trainable parameters.
-    pub params: i64,
-    /// Epochs run.
-    pub epochs: usize,
-    /// Accuracy of the final weights on test.
-    pub test_accuracy: f64,
-    /// Dev accuracy after the last epoch.
-    pub final_val_accuracy: f64,
-    /// Best dev accuracy over the epochs.
-    pub best_val_accuracy: f64,
-    /// Wall time of training and evaluation.
-    pub seconds: f64,
-    /// Mean seconds per epoch (dev evaluation included).
-    pub seconds_per_epoch: f64,
-    /// Per-epoch figures.
-    pub per_epoch: Vec<EpochRow>,
-    /// Test confusion matrix (rows: true class).
-    pub confusion: metrics::ConfusionMatrix,
-    /// The epochs after which training was interrupted and (exactly) resumed.
-    pub resumed_after_epochs: Vec<usize>,
-    /// The options it ran with (a finished run is reused only under the same ones).
-    pub key: String,
-}
-
-/// Which file the stage ran on.
-#[derive(Debug, Clone, Serialize)]
-pub struct DatasetInfo {
-    /// Path of the npz.
-    pub file: String,
-    /// Its SHA-256.
-    pub sha256: String,
-    /// Whether it is the homework's Intel file (otherwise a substitute).
-    pub intel: bool,
-    /// Whether it is the generated quick-run set.
-    pub synthetic: bool,
-    /// What it is, in words, for titles and the report.
-    pub label: String,
-}
-
-/// `summary.json` of the stage.
-#[derive(Debug, Clone, Serialize)]
-pub struct Q2Summary {
-    /// Options.
-    pub config: StageConfig,
-    /// The data.
-    pub dataset: DatasetInfo,
-    /// Every run, 2.1 sweep first.
-    pub runs: Vec<Run>,
-    /// Learning rate of the 2.1 run with the highest final dev accuracy.
-    pub best_learning_rate: f64,
-    /// Figures written.
-    pub figures: Vec<String>,
-    /// Peak resident memory, MiB.
-    pub peak_rss_mib: Option<f64>,
 }
 
 /// The tag of a run's files: `model2_1_lr0.01`.
@@ -373,7 +326,8 @@ pub fn run_stage(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Res
         figures.extend([format!("{name}.png"), format!("{name}.svg")]);
     }
     let summary = Q2Summary {
-        config: c.clone(),
+        version: summaries::VERSION,
+        config: c.options(),
         dataset: DatasetInfo {
             file: c.npz.display().to_string(),
             sha256,

@@ -12,6 +12,7 @@ use torchkit::trainer::{self, Epoch, Learner, Verdict};
 
 use crate::dataset::{Dataset, Split, CLASSES};
 use crate::model::{Cnn, CnnConfig};
+pub use summaries::q2::EpochRow;
 
 /// Optimiser choice (`--optimizer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -59,23 +60,6 @@ impl Default for TrainConfig {
             exact: false,
         }
     }
-}
-
-/// One epoch's figures (a line of the CSV log).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochRow {
-    /// 1-based.
-    pub epoch: usize,
-    /// Mean of all batch losses since training started — the skeleton's "Training loss".
-    pub train_loss_cumulative: f64,
-    /// Mean of this epoch's batch losses.
-    pub train_loss_epoch: f64,
-    /// Dev loss (eval mode).
-    pub val_loss: f64,
-    /// Dev accuracy (eval mode).
-    pub val_accuracy: f64,
-    /// Seconds for the epoch, dev evaluation included.
-    pub seconds: f64,
 }
 
 /// Loss and accuracy of a split in eval mode.

@@ -4,16 +4,14 @@
 
 use std::fmt::Write;
 
-use serde_json::Value;
+use summaries::Run;
+
+use super::reference::Reference;
 
 /// Appends the section to `md`.
-pub fn write(md: &mut String, summary: &serde_json::Map<String, Value>, reference: &toml::Value) {
-    let q2_exact = summary
-        .get("q2")
-        .map(|q| q["config"]["exact"] == Value::Bool(true));
-    let q3_exact = summary
-        .get("q3")
-        .map(|q| q["config"]["train"]["exact"] == Value::Bool(true));
+pub fn write(md: &mut String, run: &Run, reference: &Reference) {
+    let q2_exact = run.q2.as_ref().map(|q| q.config.exact);
+    let q3_exact = run.q3.as_ref().map(|q| q.config.exact);
     if q2_exact.is_none() && q3_exact.is_none() {
         return;
     }
@@ -36,63 +34,44 @@ pub fn write(md: &mut String, summary: &serde_json::Map<String, Value>, referenc
     md.push_str("| Q3 (c) | nucleus sampling's test CER/WER and WER@3, and which words get differing samples | the seed report's weights: 0.2291 / 0.7730 / 0.6600 |\n");
     md.push_str("| Q2 2.2, 2.1 | initial weights and every training loss; the `Training loss`, `Valid loss`, `Valid acc` lines | 3 epochs on the Fashion-MNIST substitute; `tests/exact.rs` |\n\n");
     md.push_str("The fast mode draws the same batches (the homework's DataLoader draws) and, for Q3, the same dropout masks; what it changes for Q3 is float rounding — the encoder's hand-written backward pass, attention on real positions only, the decoder LSTM over length groups, batched decoding — so its Q3 trajectory stays the homework's to within rounding, while nucleus sampling (batched) draws its tokens in another order. Q2's fast mode draws dropout masks in channels-last memory order and fuses 2.1's SGD update: another trajectory of the same quality.\n\n");
-    let (Some(q3), Some(exact)) = (
-        summary.get("q3"),
-        reference.get("exact").and_then(|e| e.get("q3")),
-    ) else {
+    let Some(q3) = run.q3.as_ref().filter(|q| !q.config.synthetic) else {
         return;
     };
-    if q3["config"]["synthetic"] == Value::Bool(true) {
-        return;
-    }
+    let exact = &reference.exact.q3;
     let title = if q3_exact == Some(true) {
         "This run (exact) beside the homework's code on this machine kind; they should be equal:"
     } else {
         "How far this run's (fast) Q3 figures land from the homework's code on this machine kind, which exact mode reproduces:"
     };
     let _ = writeln!(md, "{title}\n\n| run | metric | this run | homework's code (= `--exact`) | difference |\n|---|---|---|---|---|");
-    for (label, key, metrics) in [
+    let (a, b, c) = (&q3.no_attention, &q3.attention, &q3.nucleus.test);
+    let (ea, eb, ec) = (&exact.no_attention, &exact.attention, &exact.nucleus);
+    for (label, name, ours, theirs) in [
         (
             "(a) no attention",
-            "no_attention",
-            &[
-                ("best_val_cer", "best validation CER"),
-                ("cer", "test CER"),
-                ("wer", "test WER"),
-            ][..],
+            "best validation CER",
+            a.best_val_cer,
+            ea.best_val_cer,
         ),
+        ("(a) no attention", "test CER", a.test.cer, ea.cer),
+        ("(a) no attention", "test WER", a.test.wer, ea.wer),
         (
             "(b) attention",
-            "attention",
-            &[
-                ("best_val_cer", "best validation CER"),
-                ("cer", "test CER"),
-                ("wer", "test WER"),
-            ][..],
+            "best validation CER",
+            b.best_val_cer,
+            eb.best_val_cer,
         ),
-        (
-            "(c) nucleus p = 0.8",
-            "nucleus",
-            &[
-                ("cer", "test CER"),
-                ("wer", "test WER"),
-                ("wer_at_3", "WER@3"),
-            ][..],
-        ),
+        ("(b) attention", "test CER", b.test.cer, eb.cer),
+        ("(b) attention", "test WER", b.test.wer, eb.wer),
+        ("(c) nucleus p = 0.8", "test CER", c.cer, ec.cer),
+        ("(c) nucleus p = 0.8", "test WER", c.wer, ec.wer),
+        ("(c) nucleus p = 0.8", "WER@3", c.wer_at_3, ec.wer_at_3),
     ] {
-        for (metric, name) in metrics {
-            let ours = match *metric {
-                "best_val_cer" => q3[key]["best_val_cer"].as_f64(),
-                m => q3[key]["test"][m].as_f64(),
-            };
-            let theirs = exact
-                .get(key)
-                .and_then(|r| r.get(metric))
-                .and_then(toml::Value::as_float);
-            if let (Some(o), Some(t)) = (ours, theirs) {
-                let _ = writeln!(md, "| {label} | {name} | {o:.4} | {t:.4} | {:+.4} |", o - t);
-            }
-        }
+        let _ = writeln!(
+            md,
+            "| {label} | {name} | {ours:.4} | {theirs:.4} | {:+.4} |",
+            ours - theirs
+        );
     }
     md.push('\n');
 }
