@@ -12,6 +12,7 @@
 
 pub mod attention;
 pub mod batch;
+pub mod config;
 pub mod corpus;
 pub mod data;
 pub mod decode;
@@ -21,6 +22,7 @@ pub mod evaluate;
 pub mod exact;
 pub mod lstm;
 pub mod model;
+pub mod outcome;
 pub mod stage;
 pub mod synthetic;
 pub mod train;

@@ -4,7 +4,7 @@
 //! are `torchkit::trainer`'s; this file is the homework's maths.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -13,132 +13,12 @@ use tch::{Device, Tensor};
 use torchkit::optim::Adam;
 use torchkit::trainer::{self, Epoch, Learner, Verdict};
 
-use crate::batch::{batches, Batch, Encoded};
+use crate::batch::{batches, Batch};
+pub use crate::config::{RunFiles, TrainConfig, TrainData};
 use crate::decode::Strategy;
 use crate::evaluate::{predict, score};
 use crate::model::Model;
-use crate::vocab::Vocab;
-
-/// Training hyper-parameters (the homework's defaults).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TrainConfig {
-    /// Adam learning rate (0.003).
-    pub lr: f64,
-    /// Epochs (20).
-    pub epochs: usize,
-    /// Examples per batch (64), shuffled every epoch.
-    pub batch_size: usize,
-    /// Longest decoded output (50).
-    pub max_len: usize,
-    /// Decoder rows at once when decoding (validation and test): bounds memory.
-    pub eval_batch_size: usize,
-    /// The seed the caller seeded libtorch with.
-    pub seed: u64,
-    /// Follow the homework's code op for op and draw for draw ([`crate::exact`]).
-    #[serde(default)]
-    pub exact: bool,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            lr: 0.003,
-            epochs: 20,
-            batch_size: 64,
-            max_len: 50,
-            eval_batch_size: 1000,
-            seed: 42,
-            exact: false,
-        }
-    }
-}
-
-/// One line of the per-epoch CSV log.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochRow {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Mean training loss over the epoch's batches.
-    pub train_loss: f64,
-    /// Loss of the epoch's last batch (what the homework prints).
-    pub last_batch_loss: f64,
-    /// Greedy validation CER.
-    pub val_cer: f64,
-    /// Greedy validation WER (exact match).
-    pub val_wer: f64,
-    /// Whether this epoch's weights became the best checkpoint.
-    pub best: bool,
-    /// Seconds spent on training batches.
-    pub train_seconds: f64,
-    /// Seconds spent decoding the validation set.
-    pub val_decode_seconds: f64,
-}
-
-/// What a training run produced.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TrainOutcome {
-    /// Per-epoch rows.
-    pub epochs: Vec<EpochRow>,
-    /// Epoch of the best checkpoint (1-based).
-    pub best_epoch: usize,
-    /// Its validation CER.
-    pub best_val_cer: f64,
-    /// Training seconds (validation decoding included), over every process that worked
-    /// on the run.
-    pub train_seconds: f64,
-    /// Where the best checkpoint is.
-    pub checkpoint: PathBuf,
-    /// Trainable parameters.
-    pub params: i64,
-    /// Peak resident memory of the training process, MiB.
-    pub peak_rss_mib: Option<f64>,
-    /// The epochs after which the run was interrupted and resumed (it continued exactly:
-    /// see `torchkit::trainer`).
-    pub resumed_after_epochs: Vec<usize>,
-    /// The options it ran with.
-    pub config: TrainConfig,
-}
-
-/// The data a run needs.
-pub struct TrainData<'a> {
-    /// Encoded training examples.
-    pub train: &'a [Encoded],
-    /// Encoded validation examples.
-    pub valid: &'a [Encoded],
-    /// Raw validation spellings.
-    pub valid_gold: &'a [String],
-    /// Target vocabulary, to turn ids into strings.
-    pub tgt_vocab: &'a Vocab,
-    /// SHA-256 of the files the examples came from (a resume point must match it).
-    pub sha256: &'a str,
-}
-
-/// Where a run writes: the best checkpoint and the per-epoch CSV (its resume files go
-/// beside the checkpoint).
-#[derive(Debug, Clone)]
-pub struct RunFiles {
-    /// The best checkpoint (safetensors).
-    pub checkpoint: PathBuf,
-    /// The per-epoch CSV.
-    pub log_csv: PathBuf,
-    /// Replace a finished run or a checkpoint of other options instead of refusing.
-    pub replace: bool,
-    /// The outcome record the caller writes afterwards, if any.
-    pub outcome: Option<PathBuf>,
-}
-
-impl RunFiles {
-    /// The homework's layout: the CSV beside the checkpoint as `<stem>_epochs.csv`.
-    pub fn beside(checkpoint: &Path, replace: bool) -> Self {
-        let stem = checkpoint.file_stem().unwrap_or_default().to_string_lossy();
-        Self {
-            log_csv: checkpoint.with_file_name(format!("{stem}_epochs.csv")),
-            checkpoint: checkpoint.to_path_buf(),
-            replace,
-            outcome: None,
-        }
-    }
-}
+pub use crate::outcome::{EpochRow, TrainOutcome};
 
 /// The best validation CER so far (none before the first epoch).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -205,28 +85,6 @@ impl<'a> Homework<'a> {
         self.opt.step();
         Ok(value)
     }
-}
-
-/// The loss of each of the first `n` training batches of a fresh run (seeded by the
-/// caller), as the homework's `criterion` returns them: what `tests/exact.rs` compares with
-/// a run of the homework's own code.
-pub fn first_losses(
-    model: &mut Model,
-    data: &TrainData,
-    config: &TrainConfig,
-    device: Device,
-    n: usize,
-) -> Result<Vec<f64>> {
-    let mut homework = Homework::new(model, data, config, device);
-    let order = homework.order();
-    let mut losses = Vec::with_capacity(n);
-    for (i, batch) in batches(data.train, &order, config.batch_size, device)
-        .take(n)
-        .enumerate()
-    {
-        losses.push(homework.step(&batch, None, i + 1)?);
-    }
-    Ok(losses)
 }
 
 impl Learner for Homework<'_> {
@@ -351,4 +209,26 @@ pub fn train(
         resumed_after_epochs: fitted.resumed_after_epochs,
         config: config.clone(),
     })
+}
+
+/// The loss of each of the first `n` training batches of a fresh run (seeded by the
+/// caller), as the homework's `criterion` returns them: what `tests/exact.rs` compares with
+/// a run of the homework's own code.
+pub fn first_losses(
+    model: &mut Model,
+    data: &TrainData,
+    config: &TrainConfig,
+    device: Device,
+    n: usize,
+) -> Result<Vec<f64>> {
+    let mut homework = Homework::new(model, data, config, device);
+    let order = homework.order();
+    let mut losses = Vec::with_capacity(n);
+    for (i, batch) in batches(data.train, &order, config.batch_size, device)
+        .take(n)
+        .enumerate()
+    {
+        losses.push(homework.step(&batch, None, i + 1)?);
+    }
+    Ok(losses)
 }

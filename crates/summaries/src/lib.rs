@@ -165,14 +165,20 @@ mod tests {
 
         std::fs::write(&path, r#"{"version": 0, "quick": true}"#).unwrap();
         let e = read::<Run>(&path).unwrap_err().to_string();
-        assert!(e.contains("format version 0, this build reads version 1"), "{e}");
+        assert!(
+            e.contains("format version 0, this build reads version 1"),
+            "{e}"
+        );
         std::fs::write(&path, r#"{"quick": true}"#).unwrap();
         let e = read::<Run>(&path).unwrap_err().to_string();
         assert!(e.contains("none (written before versions)"), "{e}");
         // The right version with a field of the wrong type names the file.
         std::fs::write(&path, r#"{"version": 1, "quick": "yes"}"#).unwrap();
         let e = format!("{:#}", read::<Run>(&path).unwrap_err());
-        assert!(e.contains("does not match this build's summary types"), "{e}");
+        assert!(
+            e.contains("does not match this build's summary types"),
+            "{e}"
+        );
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 }

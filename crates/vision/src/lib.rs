@@ -7,9 +7,12 @@
 //! * [`stage`]: the report's Q2 stage — the 2.1 learning-rate sweep, then 2.2.
 //! * [`synthetic`]: a generated image set in the same layout, for `--quick` runs.
 
+pub mod config;
 pub mod dataset;
+pub mod evaluate;
 pub mod model;
 pub mod npz;
 pub mod stage;
+pub mod step;
 pub mod synthetic;
 pub mod train;
