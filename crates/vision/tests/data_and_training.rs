@@ -241,10 +241,7 @@ fn npz_errors_name_the_key_and_the_expectation() {
     write_npz(&path, &[("train_images", &flat)]).unwrap();
     npz_bytes.extend(std::fs::read(&path).unwrap());
     // Shrink the declared data by editing the .npy shape in place: (2, 6912) -> (3, 6912).
-    let pos = npz_bytes
-        .windows(9)
-        .position(|w| w == b"(2, 6912)")
-        .unwrap();
+    let pos = npz_bytes.windows(8).position(|w| w == b"(2, 6912").unwrap();
     npz_bytes[pos + 1] = b'3';
     std::fs::write(&path, &npz_bytes).unwrap();
     let err = format!(
@@ -253,6 +250,20 @@ fn npz_errors_name_the_key_and_the_expectation() {
     );
     assert!(
         err.contains("'train_images'") && err.contains("promises"),
+        "{err}"
+    );
+    // A flipped data byte fails the entry's CRC-32.
+    write_npz(&path, &[("train_images", &flat)]).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let data_at = bytes.windows(8).position(|w| w == b"(2, 6912").unwrap() + 200;
+    bytes[data_at] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = format!(
+        "{:#}",
+        Npz::open(&path).unwrap().read("train_images").unwrap_err()
+    );
+    assert!(
+        err.contains("'train_images'") && err.contains("corrupt"),
         "{err}"
     );
 }
