@@ -17,13 +17,13 @@ impl Attention {
     /// `W_h`, `W_s` (H×H), `v` (1×H), `W_out` (H×2H), created (and so drawn) in the
     /// homework's order.
     pub fn new(path: &nn::Path, hidden: i64) -> Self {
-        let w_h = torchkit::init::linear(&(path / "W_h"), hidden, hidden, false);
-        let w_s = torchkit::init::linear(&(path / "W_s"), hidden, hidden, false);
+        let w_h = torchkit::layers::linear(&(path / "W_h"), hidden, hidden, false);
+        let w_s = torchkit::layers::linear(&(path / "W_s"), hidden, hidden, false);
         Self {
             w_s,
             w_h,
-            v: torchkit::init::linear(&(path / "v"), hidden, 1, false),
-            w_out: torchkit::init::linear(&(path / "W_out"), 2 * hidden, hidden, false),
+            v: torchkit::layers::linear(&(path / "v"), hidden, 1, false),
+            w_out: torchkit::layers::linear(&(path / "W_out"), 2 * hidden, hidden, false),
         }
     }
 

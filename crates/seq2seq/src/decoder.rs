@@ -43,8 +43,9 @@ impl Decoder {
     /// (built before the decoder in the homework), then `embedding` and `lstm`.
     pub fn new(path: &nn::Path, vocab: i64, hidden: i64, dropout: f64, attention: bool) -> Self {
         let attn = attention.then(|| Attention::new(&(path / "attn"), hidden));
-        let embedding = torchkit::init::embedding(&(path / "embedding"), vocab, hidden, Some(PAD));
-        let lstm = torchkit::init::lstm(&(path / "lstm"), hidden, hidden, false);
+        let embedding =
+            torchkit::layers::embedding(&(path / "embedding"), vocab, hidden, Some(PAD));
+        let lstm = torchkit::layers::lstm(&(path / "lstm"), hidden, hidden, false);
         Self {
             embedding,
             lstm,

@@ -16,7 +16,7 @@ pub struct Encoder {
 
 /// The encoder's outputs.
 #[derive(Debug)]
-pub struct Encoded {
+pub struct EncoderOutput {
     /// (B, max length, 2·hidden/2): forward and backward outputs concatenated; zero at padding.
     pub outputs: Tensor,
     /// Final hidden states, (2, B, hidden/2): forward then backward.
@@ -30,8 +30,9 @@ pub struct Encoded {
 impl Encoder {
     /// `encoder.embedding` (vocab × hidden) and `encoder.lstm` (hidden → hidden/2 per direction).
     pub fn new(path: &nn::Path, vocab: i64, hidden: i64, dropout: f64) -> Self {
-        let embedding = torchkit::init::embedding(&(path / "embedding"), vocab, hidden, Some(PAD));
-        let lstm = torchkit::init::lstm(&(path / "lstm"), hidden, hidden / 2, true);
+        let embedding =
+            torchkit::layers::embedding(&(path / "embedding"), vocab, hidden, Some(PAD));
+        let lstm = torchkit::layers::lstm(&(path / "lstm"), hidden, hidden / 2, true);
         Self {
             embedding,
             lstm,
@@ -44,7 +45,7 @@ impl Encoder {
     /// `pack_padded_sequence(enforce_sorted=False)`, the batch is sorted by length for
     /// packing and every output — the final states too — is put back in the input order, so
     /// padding never reaches the states and extra padding columns change nothing.
-    pub fn forward_t(&self, src: &Tensor, lengths: &Tensor, train: bool) -> Encoded {
+    pub fn forward_t(&self, src: &Tensor, lengths: &Tensor, train: bool) -> EncoderOutput {
         let emb = dropout(
             &Tensor::embedding(&self.embedding, src, PAD, false, false),
             self.dropout,
@@ -63,7 +64,7 @@ impl Encoder {
         let max_len = sorted_lengths.max().int64_value(&[]);
         let (padded, _) =
             Tensor::internal_pad_packed_sequence(&out, &batch_sizes, true, 0.0, max_len);
-        Encoded {
+        EncoderOutput {
             outputs: dropout(&padded.index_select(0, &restore_d), self.dropout, train),
             h: h.index_select(1, &restore_d),
             c: c.index_select(1, &restore_d),

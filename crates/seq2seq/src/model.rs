@@ -61,7 +61,7 @@ impl Seq2Seq {
             config.attention,
         );
         // PyTorch draws the generator's own weight before tying it to the embedding.
-        torchkit::init::skip_linear_weight(config.hidden, config.tgt_vocab, root.device());
+        torchkit::layers::skip_linear_weight(config.hidden, config.tgt_vocab, root.device());
         let bound = 1.0 / (config.hidden as f64).sqrt();
         let generator_bias = (root / "generator").var(
             "bias",
@@ -179,7 +179,7 @@ impl Model {
     /// Creates a freshly initialised model on `device`, drawn on the CPU from libtorch's
     /// generator and moved, as the homework does.
     pub fn new(config: &ModelConfig, device: Device) -> Self {
-        let (vs, net) = torchkit::init::on_cpu_then_to(device, |root| Seq2Seq::new(root, config));
+        let (vs, net) = torchkit::layers::on_cpu_then_to(device, |root| Seq2Seq::new(root, config));
         Self {
             vs,
             net,
@@ -195,7 +195,7 @@ impl Model {
 
     /// Trainable parameters (the tied generator weight counted once).
     pub fn parameters(&self) -> i64 {
-        torchkit::init::trainable_parameters(&self.vs)
+        torchkit::layers::trainable_parameters(&self.vs)
     }
 
     /// Saves a safetensors checkpoint with PyTorch's state_dict names (atomic), carrying

@@ -80,42 +80,21 @@ fn names(attention: bool) -> (&'static str, &'static str) {
 /// The `exe train …` job of one model; its output goes to `<name>.log` in `dir`.
 fn training_job(exe: &Path, c: &StageConfig, attention: bool, dir: &Path, device: Device) -> Job {
     let (name, letter) = names(attention);
-    let mut command = std::process::Command::new(exe);
-    command
+    let log = dir.join(format!("{name}.log"));
+    Job::new(format!("Q3 ({letter}) training {name}"), exe, log)
         .arg("train")
-        .arg("--data-dir")
-        .arg(&c.data_dir)
-        .args([
-            "--n-epochs",
-            &c.train.epochs.to_string(),
-            "--seed",
-            &c.seed.to_string(),
-            "--lr",
-            &c.train.lr.to_string(),
-            "--batch-size",
-            &c.train.batch_size.to_string(),
-            "--hidden-size",
-            &c.hidden.to_string(),
-            "--dropout",
-            &c.dropout.to_string(),
-            "--device",
-            DeviceChoice::of(device).as_arg(),
-        ])
-        .arg("--checkpoint")
-        .arg(dir.join(format!("{name}.safetensors")))
-        .arg("--outcome")
-        .arg(dir.join(format!("{name}_outcome.json")));
-    if attention {
-        command.arg("--use-attn");
-    }
-    if c.train.exact {
-        command.arg("--exact");
-    }
-    Job {
-        name: format!("Q3 ({letter}) training {name}"),
-        command,
-        log: dir.join(format!("{name}.log")),
-    }
+        .flag("--data-dir", &c.data_dir)
+        .flag("--n-epochs", c.train.epochs.to_string())
+        .flag("--seed", c.seed.to_string())
+        .flag("--lr", c.train.lr.to_string())
+        .flag("--batch-size", c.train.batch_size.to_string())
+        .flag("--hidden-size", c.hidden.to_string())
+        .flag("--dropout", c.dropout.to_string())
+        .flag("--device", DeviceChoice::of(device).as_arg())
+        .flag("--checkpoint", dir.join(format!("{name}.safetensors")))
+        .flag("--outcome", dir.join(format!("{name}_outcome.json")))
+        .switch("--use-attn", attention)
+        .switch("--exact", c.train.exact)
 }
 
 /// The outcome the training of one model wrote in `dir`; it must be of these options.

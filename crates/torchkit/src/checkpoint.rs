@@ -226,8 +226,8 @@ mod tests {
     fn store() -> VarStore {
         let vs = VarStore::new(Device::Cpu);
         let root = vs.root();
-        let _ = crate::init::linear(&(&root / "a"), 3, 2, true);
-        let _ = crate::init::embedding(&(&root / "emb"), 4, 3, Some(0));
+        let _ = crate::layers::linear(&(&root / "a"), 3, 2, true);
+        let _ = crate::layers::embedding(&(&root / "emb"), 4, 3, Some(0));
         vs
     }
 
@@ -278,15 +278,15 @@ mod tests {
     fn strict_errors_name_the_tensor() {
         let path = tmp("strict");
         let small = VarStore::new(Device::Cpu);
-        let _ = crate::init::linear(&(&small.root() / "a"), 3, 2, true);
+        let _ = crate::layers::linear(&(&small.root() / "a"), 3, 2, true);
         save(&small, &[], &path).unwrap();
         let mut vs = store();
         let err = load(&mut vs, &[], &path).unwrap_err().to_string();
         assert!(err.contains("no tensor 'emb.weight'"), "{err}");
 
         let wrong = VarStore::new(Device::Cpu);
-        let _ = crate::init::linear(&(&wrong.root() / "a"), 5, 2, true);
-        let _ = crate::init::embedding(&(&wrong.root() / "emb"), 4, 3, Some(0));
+        let _ = crate::layers::linear(&(&wrong.root() / "a"), 5, 2, true);
+        let _ = crate::layers::embedding(&(&wrong.root() / "emb"), 4, 3, Some(0));
         save(&wrong, &[], &path).unwrap();
         let err = load(&mut vs, &[], &path).unwrap_err().to_string();
         assert!(err.contains("'a.weight' has shape [2, 5]"), "{err}");

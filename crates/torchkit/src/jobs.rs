@@ -24,6 +24,36 @@ pub struct Job {
 }
 
 impl Job {
+    /// A job that runs `exe` (its arguments added by [`Job::arg`], [`Job::flag`] and
+    /// [`Job::switch`]), logging to `log`.
+    pub fn new(name: impl Into<String>, exe: &Path, log: PathBuf) -> Self {
+        Self {
+            name: name.into(),
+            command: Command::new(exe),
+            log,
+        }
+    }
+
+    /// Adds a positional argument (a subcommand).
+    pub fn arg(mut self, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.arg(value);
+        self
+    }
+
+    /// Adds `--name value`.
+    pub fn flag(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.arg(name).arg(value);
+        self
+    }
+
+    /// Adds `--name` when `on`.
+    pub fn switch(mut self, name: &str, on: bool) -> Self {
+        if on {
+            self.command.arg(name);
+        }
+        self
+    }
+
     /// The value the command passes for `flag` (`--device cuda` gives `cuda`), if any.
     pub fn flag_value(&self, flag: &str) -> Option<String> {
         let args: Vec<_> = self.command.get_args().collect();

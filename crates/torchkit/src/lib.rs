@@ -2,7 +2,7 @@
 //!
 //! * [`rng`]: one place where all randomness comes from — libtorch's global generator,
 //!   seeded like `torch.manual_seed`, so runs can later be aligned with PyTorch draw by draw.
-//! * [`init`]: parameters created and initialised exactly as PyTorch's modules do.
+//! * [`layers`]: layers whose parameters are created and initialised exactly as PyTorch's modules do.
 //! * [`device`]: `auto | cpu | cuda` on the command line.
 //! * [`checkpoint`]: safetensors checkpoints with PyTorch state_dict names, written atomically;
 //!   PyTorch's own `.pt` state_dicts load too ([`pytorch`]).
@@ -15,8 +15,8 @@
 
 pub mod checkpoint;
 pub mod device;
-pub mod init;
 pub mod jobs;
+pub mod layers;
 pub mod optim;
 pub mod options;
 pub mod pytorch;

@@ -32,7 +32,7 @@ pub struct TrainConfig {
     /// The seed the caller seeded libtorch with.
     pub seed: u64,
     /// Follow the skeleton's code op for op and draw for draw: its DataLoader's draws,
-    /// libtorch's SGD on every parameter (no fused update), the dev split in one forward
+    /// libtorch's SGD on every parameter (no fused update), the validation split in one forward
     /// pass, float32 loss means. The model must run on NCHW memory.
     pub exact: bool,
 }

@@ -5,7 +5,7 @@
 //!   ReLU → BN1d → dropout → 512 → ReLU → 6.
 //!
 //! Outputs are log-probabilities. Parameters are created in PyTorch's module order with
-//! PyTorch's initialisation (`torchkit::init`).
+//! PyTorch's initialisation (`torchkit::layers`).
 
 use serde::Serialize;
 use tch::nn::{self, ModuleT};
@@ -64,10 +64,10 @@ pub struct ConvBlock {
 impl ConvBlock {
     /// A block from `input` to `output` channels under `path` (`conv`, `bn`).
     pub fn new(path: &nn::Path, input: i64, output: i64, config: &CnnConfig) -> Self {
-        let (weight, bias) = torchkit::init::conv2d(&(path / "conv"), input, output, 3);
+        let (weight, bias) = torchkit::layers::conv2d(&(path / "conv"), input, output, 3);
         let bn = config
             .batch_norm
-            .then(|| torchkit::init::batch_norm2d(&(path / "bnorm"), output));
+            .then(|| torchkit::layers::batch_norm2d(&(path / "bnorm"), output));
         Self {
             weight,
             bias,
@@ -125,12 +125,12 @@ impl Cnn {
         } else {
             128 * side * side
         };
-        let fc1 = torchkit::init::linear(&(root / "fc1"), features, 1024, true);
-        let fc2 = torchkit::init::linear(&(root / "fc2"), 1024, 512, true);
-        let out = torchkit::init::linear(&(root / "fc_out"), 512, CLASSES, true);
+        let fc1 = torchkit::layers::linear(&(root / "fc1"), features, 1024, true);
+        let fc2 = torchkit::layers::linear(&(root / "fc2"), 1024, 512, true);
+        let out = torchkit::layers::linear(&(root / "fc_out"), 512, CLASSES, true);
         let bn = config
             .batch_norm
-            .then(|| torchkit::init::batch_norm1d(&(root / "bnorm"), 1024));
+            .then(|| torchkit::layers::batch_norm1d(&(root / "bnorm"), 1024));
         Self {
             blocks,
             fc1,
@@ -217,11 +217,11 @@ mod tests {
     #[test]
     fn parameter_counts_match_the_homework() {
         assert_eq!(
-            torchkit::init::trainable_parameters(&build(CnnConfig::model_2_1()).0),
+            torchkit::layers::trainable_parameters(&build(CnnConfig::model_2_1()).0),
             5_340_742
         );
         assert_eq!(
-            torchkit::init::trainable_parameters(&build(CnnConfig::model_2_2()).0),
+            torchkit::layers::trainable_parameters(&build(CnnConfig::model_2_2()).0),
             755_718
         );
         // Running statistics are buffers: in the store, not trainable.

@@ -159,7 +159,7 @@ fn run(
         evaluate(&trained.net, &data.test, tc.eval_chunk)
     };
     println!("Final Test acc: {test_accuracy:.4}");
-    let params = torchkit::init::trainable_parameters(&trained.vs);
+    let params = torchkit::layers::trainable_parameters(&trained.vs);
     println!("Number of trainable parameters: {params}");
     // Training (over every process that worked on it) and this test evaluation.
     let seconds = trained.seconds + start.elapsed().as_secs_f64();
@@ -186,39 +186,19 @@ fn run(
 
 /// The `cnn sweep-run` job of one 2.1 learning rate.
 fn sweep_job(exe: &Path, c: &StageConfig, lr: f64, out: &Path, device: Device) -> Job {
-    let mut command = std::process::Command::new(exe);
-    command
+    let log = out.join(format!("{}.log", tag("2.1", lr)));
+    Job::new(format!("Q2 model 2.1, learning rate {lr}"), exe, log)
         .arg("sweep-run")
-        .arg("--npz")
-        .arg(&c.npz)
-        .arg("--out")
-        .arg(out)
-        .args([
-            "--model",
-            "2.1",
-            "--learning-rate",
-            &lr.to_string(),
-            "--epochs",
-            &c.epochs.to_string(),
-            "--seed",
-            &c.seed.to_string(),
-            "--device",
-            DeviceChoice::of(device).as_arg(),
-        ]);
-    if c.layout == Layout::ChannelsLast {
-        command.arg("--channels-last");
-    }
-    if c.synthetic {
-        command.arg("--synthetic");
-    }
-    if c.exact {
-        command.arg("--exact");
-    }
-    Job {
-        name: format!("Q2 model 2.1, learning rate {lr}"),
-        command,
-        log: out.join(format!("{}.log", tag("2.1", lr))),
-    }
+        .flag("--npz", &c.npz)
+        .flag("--out", out)
+        .flag("--model", "2.1")
+        .flag("--learning-rate", lr.to_string())
+        .flag("--epochs", c.epochs.to_string())
+        .flag("--seed", c.seed.to_string())
+        .flag("--device", DeviceChoice::of(device).as_arg())
+        .switch("--channels-last", c.layout == Layout::ChannelsLast)
+        .switch("--synthetic", c.synthetic)
+        .switch("--exact", c.exact)
 }
 
 /// Runs the stage into `out` (summary last). With `c.jobs` > 1 the 2.1 sweep runs as

@@ -41,13 +41,13 @@ struct LossSums {
     all: Vec<f32>,
 }
 
-/// The skeleton's epoch: shuffled batches of SGD (or Adam) steps, then the dev split.
+/// The skeleton's epoch: shuffled batches of SGD (or Adam) steps, then the validation split.
 struct Skeleton<'a> {
     vs: nn::VarStore,
     net: Cnn,
     stepper: Stepper,
     train: Split,
-    dev: Split,
+    val: Split,
     config: &'a TrainConfig,
 }
 
@@ -102,10 +102,10 @@ impl Learner for Skeleton<'_> {
             let mean = Tensor::from_slice(&sums.all)
                 .mean(Kind::Float)
                 .double_value(&[]);
-            let (loss, acc, _) = evaluate_whole(&self.net, &self.dev);
+            let (loss, acc, _) = evaluate_whole(&self.net, &self.val);
             (mean, (loss, acc))
         } else {
-            let (loss, acc, _) = evaluate(&self.net, &self.dev, self.config.eval_chunk);
+            let (loss, acc, _) = evaluate(&self.net, &self.val, self.config.eval_chunk);
             (sums.total / sums.count as f64, (loss, acc))
         };
         ctx.check_finite("the validation loss", val_loss)?;
@@ -134,7 +134,7 @@ impl Learner for Skeleton<'_> {
 }
 
 /// Trains a fresh model (seeded by the caller through `torchkit::rng::seed`), evaluating
-/// the dev split after every epoch and printing the skeleton's lines; the final weights are
+/// the validation split after every epoch and printing the skeleton's lines; the final weights are
 /// the checkpoint. An interrupted run continues after its last finished epoch exactly; a
 /// finished one is reused (see `torchkit::trainer`).
 pub fn train(
@@ -145,7 +145,7 @@ pub fn train(
     device: Device,
 ) -> Result<Trained> {
     // Drawn on the CPU and moved, as the skeleton's `CNN(...).to(device)`.
-    let (vs, net) = torchkit::init::on_cpu_then_to(device, |root| Cnn::new(root, model));
+    let (vs, net) = torchkit::layers::on_cpu_then_to(device, |root| Cnn::new(root, model));
     let stepper = Stepper::new(&vs, &net, config);
     let run = trainer::Run {
         stem: files.checkpoint.with_extension(""),
@@ -165,7 +165,7 @@ pub fn train(
         net,
         stepper,
         train: data.train.to_device(device),
-        dev: data.val.to_device(device),
+        val: data.val.to_device(device),
         config,
     };
     let fitted = trainer::fit(&mut skeleton, &run, LossSums::default())?;

@@ -279,7 +279,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("Final Test acc: {acc:.4}");
             println!(
                 "Number of trainable parameters: {}",
-                torchkit::init::trainable_parameters(&trained.vs)
+                torchkit::layers::trainable_parameters(&trained.vs)
             );
         }
     }
