@@ -11,6 +11,8 @@
 //! Only the first process is traced (no `-f`): a command whose children write too is
 //! tested by killing each process in its own run.
 
+pub mod resume;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 
