@@ -95,6 +95,34 @@ fn quick_reproduce_writes_the_whole_report_and_reuses_stages() {
         figures.len()
     );
     assert!(!html.contains("missing figure"));
+    assert!(html.contains("<math"), "the maths is MathML");
+
+    // The page in a real browser, at a laptop's and a phone's width: every figure loads, the
+    // maths is drawn, nothing overflows (the command fails otherwise), and a screenshot.
+    let shots = out.join("shots");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let browser = Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .args(["xtask", "screenshot", "--out"])
+        .arg(&out)
+        .arg("--to")
+        .arg(&shots)
+        .output()
+        .expect("cargo runs");
+    let log = String::from_utf8_lossy(&browser.stderr);
+    assert!(browser.status.success(), "screenshot failed:\n{log}");
+    for view in ["laptop (1366×900)", "phone (390×844)"] {
+        let line = log.lines().find(|l| l.starts_with(view)).unwrap_or("");
+        assert!(
+            line.contains(&format!("{} figures, 0 broken", figures.len()))
+                && line.ends_with("overflow 0 px"),
+            "{view}: {line}\n{log}"
+        );
+    }
+    for name in ["report-laptop.png", "report-phone.png"] {
+        let png = std::fs::read(shots.join(name)).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{name}");
+    }
 
     // Second run: same inputs, so nothing is retrained.
     let log = reproduce(&out);

@@ -7,11 +7,14 @@
 //!   downloads: only the tests that need the fixtures may fail, each saying how to get them.
 //! * `reproduce` — set-up, then every question's stage and the merged summary.
 //! * `bench`     — our speed beside the homework's code, timed side by side.
+//! * `screenshot` — `report.html` checked in headless Chromium at a laptop's and a phone's
+//!   width, and photographed.
 //!
 //! It links no libtorch itself, so it always compiles; it drives cargo with the environment
 //! the libtorch crates need.
 
 mod bench;
+mod browser;
 mod clock;
 mod fresh_clone;
 mod libtorch;
@@ -59,6 +62,17 @@ enum Command {
     /// --python PY`), alternating, on this machine; writes reports/bench/latest.json, which
     /// the report's speed section shows.
     Bench(bench::Args),
+    /// Check OUT/report.html in headless Chromium at a laptop's and a phone's width (every
+    /// figure loads, the maths is drawn, nothing overflows) and write report-laptop.png and
+    /// report-phone.png.
+    Screenshot {
+        /// The folder of a `reproduce` run.
+        #[arg(long, default_value = "reports/latest")]
+        out: std::path::PathBuf,
+        /// Where the screenshots go (`assets` for the README's).
+        #[arg(long, default_value = "reports/screenshots")]
+        to: std::path::PathBuf,
+    },
     /// Write REPORT.md again from the stage results already in a folder.
     Report {
         /// The folder of a `reproduce` run.
@@ -96,6 +110,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Reproduce(args) => reproduce::run(&root, &args),
         Command::Bench(args) => bench::run(&root, &libtorch::ensure(&root)?, &args),
         Command::Report { out } => reproduce::report_only(&root, &out),
+        Command::Screenshot { out, to } => {
+            ensure_debian_tool("chromium", "chromium", "screenshot")?;
+            browser::run(&out, &to)
+        }
     }
 }
 
@@ -107,9 +125,10 @@ fn workspace_root() -> std::path::PathBuf {
         .to_path_buf()
 }
 
-/// The kill-anywhere tests place their SIGKILLs with strace: installed from Debian's
-/// packages when missing and this is root with apt-get, else a one-sentence error.
-fn ensure_strace() -> Result<()> {
+/// A tool some tests need (strace places the kill-anywhere tests' SIGKILLs; Chromium checks
+/// the report page): installed from Debian's packages when missing and this is root with
+/// apt-get, else a one-sentence error.
+fn ensure_debian_tool(binary: &str, package: &str, why: &str) -> Result<()> {
     use std::process::Command;
     let works = |cmd: &str, args: &[&str]| {
         Command::new(cmd)
@@ -117,7 +136,11 @@ fn ensure_strace() -> Result<()> {
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    if works("strace", &["-V"]) {
+    let present = |b: &str| {
+        b != "chromium" && works(b, &["--version"])
+            || b == "chromium" && browser::chromium().is_some()
+    };
+    if present(binary) {
         return Ok(());
     }
     let root = Command::new("id")
@@ -125,21 +148,23 @@ fn ensure_strace() -> Result<()> {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if root && works("apt-get", &["--version"]) {
-        eprintln!("Installing strace (apt-get) for the kill-anywhere tests ...");
+        eprintln!("Installing {package} (apt-get) for {why} ...");
         if works("apt-get", &["update", "-qq"])
-            && works("apt-get", &["install", "-y", "-qq", "strace"])
+            && works("apt-get", &["install", "-y", "-qq", package])
+            && present(binary)
         {
             return Ok(());
         }
     }
     anyhow::bail!(
-        "the kill-anywhere tests need strace, which is not installed: install it (Debian: sudo apt-get install strace) and run again"
+        "{why} needs {binary}, which is not installed: install it (Debian: sudo apt-get install {package}) and run again"
     )
 }
 
 fn test(root: &std::path::Path, no_lint: bool, cargo_args: &[String]) -> Result<()> {
     let torch = libtorch::ensure(root)?;
-    ensure_strace()?;
+    ensure_debian_tool("strace", "strace", "the kill-anywhere tests")?;
+    ensure_debian_tool("chromium", "chromium", "the report page's browser test")?;
     // The tests that need the Q3 data or the seed report's weights find them through these
     // variables; without them they fail naming the missing file.
     for (var, dir) in obtain::ensure_fixtures(root).context(

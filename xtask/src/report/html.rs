@@ -2,8 +2,9 @@
 //! base64 PNGs, no scripts, no external files — for readers without a Markdown viewer.
 //!
 //! The Markdown is parsed by pulldown-cmark (tables, `$…$` / `$$…$$` maths); images become
-//! figures with their PNG embedded (`base64` crate), and maths is rendered as Unicode text
-//! ([`tex_to_text`]): no script, so the page stays self-contained.
+//! figures with their PNG embedded (`base64` crate), and maths becomes MathML
+//! ([`tex_to_mathml`], by `pulldown-latex`), which browsers draw natively: no script, so the
+//! page stays self-contained.
 
 use std::path::Path;
 
@@ -11,7 +12,8 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:980px;margi
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}\
 th{background:#f3f3f3}img{max-width:100%;display:block;margin:.5em 0}figure{margin:1em 0}\
 figcaption{color:#555;font-size:.9em}blockquote{border-left:4px solid #e0a000;background:#fff8e0;margin:1em 0;padding:.5em 1em}\
-code{background:#f3f3f3;padding:0 .2em}.math{font-family:serif;font-style:italic}.math.display{display:block;text-align:center;margin:.6em 0}";
+code{background:#f3f3f3;padding:0 .2em;overflow-wrap:anywhere}math[display=block]{margin:.6em 0;overflow-x:auto;max-width:100%}\
+table{display:block;overflow-x:auto;max-width:100%}";
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -20,52 +22,27 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The TeX of the report's formulas as readable Unicode (`\beta` → β, `^\top` → ᵀ,
-/// `\tfrac12` → ½, `E_1` → E₁, …); braces and unknown macros' backslashes are dropped.
-pub fn tex_to_text(tex: &str) -> String {
-    const MACROS: &[(&str, &str)] = &[
-        ("\\underbrace", ""),
-        ("\\text", ""),
-        ("\\mathrm", ""),
-        ("\\mathbb{R}", "ℝ"),
-        ("\\tfrac12", "½"),
-        ("\\tfrac", ""),
-        ("^\\top", "ᵀ"),
-        ("\\top", "ᵀ"),
-        ("^{-1}", "⁻¹"),
-        ("^2", "²"),
-        ("\\beta", "β"),
-        ("\\nabla", "∇"),
-        ("\\partial", "∂"),
-        ("\\sum", "Σ"),
-        ("\\times", "×"),
-        ("\\ne", "≠"),
-        ("\\ge", "≥"),
-        ("\\le", "≤"),
-        ("\\in", "∈"),
-        ("\\lVert", "‖"),
-        ("\\rVert", "‖"),
-        ("\\sqrt", "√"),
-        ("\\arg\\min", "argmin "),
-        ("\\max", "max"),
-        ("\\min", "min"),
-        ("\\log", "log "),
-        ("\\,", " "),
-        ("\\ ", " "),
-        ("_1", "₁"),
-        ("_2", "₂"),
-        ("_i", "ᵢ"),
-        ("_j", "ⱼ"),
-        ("_t", "ₜ"),
-        ("_{t+1}", "ₜ₊₁"),
-        ("_{ii}", "ᵢᵢ"),
-        ("_{ij}", "ᵢⱼ"),
-    ];
-    let mut out = tex.to_string();
-    for (from, to) in MACROS {
-        out = out.replace(from, to);
+/// A formula as MathML (`display` for a block of its own), with its TeX kept as the
+/// annotation; a macro the renderer does not know shows in red in place, never breaks the page.
+pub fn tex_to_mathml(tex: &str, display: bool) -> String {
+    use pulldown_latex::config::{DisplayMode, RenderConfig};
+    let storage = pulldown_latex::Storage::new();
+    let parser = pulldown_latex::Parser::new(tex, &storage);
+    let config = RenderConfig {
+        display_mode: if display {
+            DisplayMode::Block
+        } else {
+            DisplayMode::Inline
+        },
+        annotation: Some(tex),
+        ..RenderConfig::default()
+    };
+    let mut out = String::new();
+    match pulldown_latex::mathml::push_mathml(&mut out, parser, config) {
+        // pulldown-latex 0.8 escapes the `&nbsp;` it writes for `\ ` a second time.
+        Ok(()) => out.replace("&amp;nbsp;", "&#160;"),
+        Err(_) => format!("<code>{}</code>", escape(tex)),
     }
-    out.replace(['{', '}', '\\'], "")
 }
 
 /// The page for `markdown`, whose image paths are relative to `base`.
@@ -94,16 +71,12 @@ pub fn render(markdown: &str, base: &Path, title: &str) -> String {
             }
             (Event::Text(t) | Event::Code(t), Some((_, caption))) => caption.push_str(&t),
             (_, Some(_)) => {}
-            (Event::InlineMath(tex), None) => events.push(Event::InlineHtml(
-                format!("<span class=\"math\">{}</span>", escape(&tex_to_text(&tex))).into(),
-            )),
-            (Event::DisplayMath(tex), None) => events.push(Event::InlineHtml(
-                format!(
-                    "<span class=\"math display\">{}</span>",
-                    escape(&tex_to_text(&tex))
-                )
-                .into(),
-            )),
+            (Event::InlineMath(tex), None) => {
+                events.push(Event::InlineHtml(tex_to_mathml(&tex, false).into()))
+            }
+            (Event::DisplayMath(tex), None) => {
+                events.push(Event::InlineHtml(tex_to_mathml(&tex, true).into()))
+            }
             // The report means no raw HTML: any in its text is shown as text.
             (Event::Html(h) | Event::InlineHtml(h), None) => events.push(Event::Text(h)),
             (e, None) => events.push(e),
@@ -126,24 +99,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tex_becomes_readable_text() {
-        assert_eq!(
-            tex_to_text("\\nabla^2 E_1 = I, q_{t+1} = X^\\top \\mathrm{softmax}(\\beta X q_t)"),
-            "∇² E₁ = I, qₜ₊₁ = Xᵀ softmax(β X qₜ)"
-        );
+    fn maths_becomes_mathml() {
         let html = render(
             "energy $E = \\tfrac12 q^\\top q$ and\n\n$$x \\ge 0$$\n",
             Path::new("."),
             "t",
         );
-        assert!(
-            html.contains("<span class=\"math\">E = ½ qᵀ q</span>"),
-            "{html}"
-        );
-        assert!(
-            html.contains("<span class=\"math display\">x ≥ 0</span>"),
-            "{html}"
-        );
+        assert!(html.contains("<math"), "{html}");
+        assert!(html.contains("display=\"block\""), "{html}");
+        assert!(html.contains("<mfrac>"), "{html}");
+        assert!(html.contains("≥"), "{html}");
+        assert!(!html.contains("$"), "{html}");
+        // Every formula of the report's derivations renders without an error mark.
+        let derivations = include_str!("../../../assets/q1_derivations.md");
+        let page = render(derivations, Path::new("."), "t");
+        assert!(page.matches("<math").count() > 30, "{page}");
+        assert!(!page.contains("merror"), "{page}");
+        assert!(page.contains("<munder"), "the energy's underbraces: {page}");
+        assert!(!page.contains("&amp;nbsp;"), "{page}");
     }
 
     #[test]
