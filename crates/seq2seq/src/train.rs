@@ -15,19 +15,19 @@ use torchkit::trainer::{self, Epoch, Learner, Verdict};
 
 use crate::batch::{batches, Batch};
 pub use crate::config::{RunFiles, TrainConfig, TrainData};
-use crate::decode::Strategy;
-use crate::evaluate::{predict, score};
+use crate::evaluate::{score, validation_predictions};
+pub use crate::exact::first_losses;
 use crate::model::Model;
 pub use crate::outcome::{EpochRow, TrainOutcome};
 
 /// The best validation CER so far (none before the first epoch).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Best {
+pub(crate) struct Best {
     cer: Option<f64>,
 }
 
 /// The homework's epoch: shuffle, teacher-forced Adam steps, greedy validation decoding.
-struct Homework<'a> {
+pub(crate) struct Homework<'a> {
     model: &'a mut Model,
     opt: Adam,
     data: &'a TrainData<'a>,
@@ -37,7 +37,7 @@ struct Homework<'a> {
 
 impl<'a> Homework<'a> {
     /// A fresh run of `model` with the homework's Adam.
-    fn new(
+    pub(crate) fn new(
         model: &'a mut Model,
         data: &'a TrainData<'a>,
         config: &'a TrainConfig,
@@ -54,12 +54,17 @@ impl<'a> Homework<'a> {
 
     /// The epoch's order of the training examples, drawn as the homework's DataLoader
     /// draws it (in both modes: it costs nothing, and the batches are the homework's).
-    fn order(&self) -> Vec<i64> {
+    pub(crate) fn order(&self) -> Vec<i64> {
         torchkit::rng::loader_order(self.data.train.len())
     }
 
     /// One optimisation step on `batch`; returns its loss (before the step).
-    fn step(&mut self, batch: &Batch, ctx: Option<&Epoch>, number: usize) -> Result<f64> {
+    pub(crate) fn step(
+        &mut self,
+        batch: &Batch,
+        ctx: Option<&Epoch>,
+        number: usize,
+    ) -> Result<f64> {
         // The fast loss backpropagates in two parts (see `model::Loss`); the exact one is
         // plain autograd.
         let (fast, exact) = if self.config.exact {
@@ -117,29 +122,7 @@ impl Learner for Homework<'_> {
         }
         let train_seconds = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let preds = if config.exact {
-            crate::exact::generate_words(
-                &self.model.net,
-                data.valid,
-                data.tgt_vocab,
-                None,
-                config.max_len,
-                self.device,
-            )
-        } else {
-            // The draw the homework's validation DataLoader makes, so that the generator
-            // stays where the homework's is.
-            let _ = torchkit::rng::loader_seed();
-            predict(
-                &self.model.net,
-                data.valid,
-                data.tgt_vocab,
-                Strategy::Greedy,
-                config.max_len,
-                config.eval_batch_size,
-                self.device,
-            )
-        };
+        let preds = validation_predictions(&self.model.net, data, config, self.device);
         let s = score(&preds, data.valid_gold);
         println!("Epoch: [{}/{}], Loss: {last:.4}", ctx.number, ctx.of);
         println!("Validation error rate: {:.4}", s.cer);
@@ -209,26 +192,4 @@ pub fn train(
         resumed_after_epochs: fitted.resumed_after_epochs,
         config: config.clone(),
     })
-}
-
-/// The loss of each of the first `n` training batches of a fresh run (seeded by the
-/// caller), as the homework's `criterion` returns them: what `tests/exact.rs` compares with
-/// a run of the homework's own code.
-pub fn first_losses(
-    model: &mut Model,
-    data: &TrainData,
-    config: &TrainConfig,
-    device: Device,
-    n: usize,
-) -> Result<Vec<f64>> {
-    let mut homework = Homework::new(model, data, config, device);
-    let order = homework.order();
-    let mut losses = Vec::with_capacity(n);
-    for (i, batch) in batches(data.train, &order, config.batch_size, device)
-        .take(n)
-        .enumerate()
-    {
-        losses.push(homework.step(&batch, None, i + 1)?);
-    }
-    Ok(losses)
 }
