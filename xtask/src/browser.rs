@@ -182,8 +182,9 @@ pub fn screenshot(exe: &Path, html: &Path, view: View, png: &Path) -> Result<()>
 }
 
 /// `cargo xtask screenshot`: checks `OUT/report.html` at every view, failing with what is
-/// wrong, and writes `report-<view>.png` into `to`.
-pub fn run(out: &Path, to: &Path) -> Result<()> {
+/// wrong, and writes `report-<view>.png` into `to`, plus `report-<section>.png` at the laptop
+/// width for each section whose anchor starts with one of `sections` (`q3`).
+pub fn run(out: &Path, to: &Path, sections: &[String]) -> Result<()> {
     let html = out.join("report.html");
     if !html.exists() {
         bail!(
@@ -217,6 +218,40 @@ pub fn run(out: &Path, to: &Path) -> Result<()> {
         let png = to.join(format!("report-{}.png", view.name));
         screenshot(&exe, &html, view, &png)?;
         eprintln!("  wrote {}", png.display());
+    }
+    let page = std::fs::read_to_string(&html)?;
+    for prefix in sections {
+        let Some(anchor) = page
+            .split("<h2 id=\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .find(|id| id.starts_with(prefix.as_str()))
+        else {
+            bail!(
+                "{} has no section whose anchor starts with '{prefix}'",
+                html.display()
+            );
+        };
+        // The section alone on a page of the same style (the figures are embedded, so the
+        // copy needs nothing beside it).
+        let start = page
+            .find(&format!("<h2 id=\"{anchor}\""))
+            .expect("the anchor was found in the page");
+        let end = page[start + 4..].find("<h2 ").map_or_else(
+            || page.rfind("</body>").unwrap_or(page.len()),
+            |e| start + 4 + e,
+        );
+        let head = &page[..page.find("<body>").map_or(0, |b| b + "<body>".len())];
+        let excerpt = html.with_file_name(format!(".section-{}.html", std::process::id()));
+        std::fs::write(
+            &excerpt,
+            format!("{head}\n{}</body></html>\n", &page[start..end]),
+        )?;
+        let png = to.join(format!("report-{prefix}.png"));
+        let shot = screenshot(&exe, &excerpt, VIEWS[0], &png);
+        let _ = std::fs::remove_file(&excerpt);
+        shot?;
+        eprintln!("  wrote {} (#{anchor})", png.display());
     }
     if !faults.is_empty() {
         bail!(

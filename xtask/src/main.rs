@@ -72,6 +72,10 @@ enum Command {
         /// Where the screenshots go (`assets` for the README's).
         #[arg(long, default_value = "reports/screenshots")]
         to: std::path::PathBuf,
+        /// Also photograph these sections at the laptop width, by the start of their anchor
+        /// (`q3` for "Q3 — Phoneme-to-grapheme seq2seq"): report-<section>.png.
+        #[arg(long, value_delimiter = ',')]
+        section: Vec<String>,
     },
     /// Write REPORT.md again from the stage results already in a folder.
     Report {
@@ -110,9 +114,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Reproduce(args) => reproduce::run(&root, &args),
         Command::Bench(args) => bench::run(&root, &libtorch::ensure(&root)?, &args),
         Command::Report { out } => reproduce::report_only(&root, &out),
-        Command::Screenshot { out, to } => {
+        Command::Screenshot { out, to, section } => {
             ensure_debian_tool("chromium", "chromium", "screenshot")?;
-            browser::run(&out, &to)
+            browser::run(&out, &to, &section)
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Seconds per training batch (batch 8) and per op, for models 2.1 and 2.2.
 //!
 //! `cargo bench -p vision --bench train_step` — the figure behind the "epoch ≤ 0.9× PyTorch"
-//! target (1,579 batches per epoch plus dev evaluation).
+//! target (1,579 batches per epoch plus dev evaluation). `-- --layers`: each convolution's
+//! share of the sgemm rate, forward and backward, in both memory layouts, and where the rest
+//! of a training step and an epoch goes.
 
 use std::time::Instant;
 
@@ -23,7 +25,7 @@ fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
 
 /// This machine's float32 GEMM rate (2048², the best of a few), for the FLOP floor of an
 /// epoch; `-- --sgemm` prints only this (`cargo xtask bench` reads it).
-fn sgemm() {
+fn sgemm() -> f64 {
     let n = 2048;
     let a = Tensor::rand([n, n], (Kind::Float, Device::Cpu));
     let b = Tensor::rand([n, n], (Kind::Float, Device::Cpu));
@@ -35,12 +37,114 @@ fn sgemm() {
         "sgemm 2048²: {gflops:.1} GFLOP/s, threads {}",
         tch::get_num_threads()
     );
+    gflops
+}
+
+/// Per convolution (batch 8): forward and backward time, GFLOP/s and the fraction of the
+/// sgemm rate, NCHW and channels-last; then the other ops of a step, the whole step, and
+/// the dev evaluation, as shares of an epoch.
+fn layers(sgemm_gflops: f64) {
+    let batch = 8i64;
+    println!("\n| convolution (batch 8) | layout | forward ms | GFLOP/s | of sgemm | backward ms | GFLOP/s | of sgemm |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut conv_ms = [0.0f64; 2];
+    for (i, (cin, cout, side)) in [(3i64, 32i64, 48i64), (32, 64, 24), (64, 128, 12)]
+        .into_iter()
+        .enumerate()
+    {
+        let flops = 2.0 * (batch * side * side * cout * cin * 9) as f64;
+        for (l, nhwc) in [false, true].into_iter().enumerate() {
+            let memory = |t: Tensor| {
+                if nhwc {
+                    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+                } else {
+                    t
+                }
+            };
+            // The first layer's input needs no gradient, as in training.
+            let x = memory(Tensor::rand(
+                [batch, cin, side, side],
+                (Kind::Float, Device::Cpu),
+            ))
+            .set_requires_grad(i > 0);
+            let w = memory(Tensor::rand([cout, cin, 3, 3], (Kind::Float, Device::Cpu)))
+                .set_requires_grad(true);
+            let bias = Tensor::zeros([cout], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+            let fwd = time(50, || {
+                let _ = tch::no_grad(|| x.conv2d(&w, Some(&bias), [1, 1], [1, 1], [1, 1], 1));
+            });
+            let both = time(50, || {
+                let y = x.conv2d(&w, Some(&bias), [1, 1], [1, 1], [1, 1], 1);
+                y.sum(Kind::Float).backward();
+            });
+            let bwd = (both - fwd).max(1e-6);
+            // Backward: the weight gradient, and the input gradient but for the first layer.
+            let bwd_flops = flops * if i > 0 { 2.0 } else { 1.0 };
+            let rate = |f: f64, ms: f64| f / (ms / 1e3) / 1e9;
+            conv_ms[l] += both;
+            println!(
+                "| {cin}→{cout} at {side}×{side} | {} | {fwd:.3} | {:.0} | {:.0}% | {bwd:.3} | {:.0} | {:.0}% |",
+                if nhwc { "channels-last" } else { "NCHW" },
+                rate(flops, fwd),
+                100.0 * rate(flops, fwd) / sgemm_gflops,
+                rate(bwd_flops, bwd),
+                100.0 * rate(bwd_flops, bwd) / sgemm_gflops,
+            );
+        }
+    }
+    println!(
+        "\nconvolutions, forward + backward, per step: {:.2} ms NCHW, {:.2} ms channels-last",
+        conv_ms[0], conv_ms[1]
+    );
+    let x = Tensor::rand([batch, 3, 48, 48], (Kind::Float, Device::Cpu));
+    let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5, 0, 1]);
+    let dev = Tensor::rand([2_100, 3, 48, 48], (Kind::Float, Device::Cpu));
+    println!("\n| model | layout | step ms | of which convolutions | the rest (pooling, dropout, batch norm, head, loss, update) | epoch: 1,579 steps | dev evaluation (2,100 images) |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, config) in [
+        ("2.1", CnnConfig::model_2_1()),
+        ("2.2", CnnConfig::model_2_2()),
+    ] {
+        for (l, nhwc) in [false, true].into_iter().enumerate() {
+            let config = CnnConfig {
+                channels_last_memory: nhwc,
+                ..config
+            };
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = Cnn::new(&vs.root(), &config);
+            let mut stepper = Stepper::new(&vs, &net, &TrainConfig::default());
+            let step = time(100, || {
+                let _ = stepper.step(&net, &x, &y);
+            });
+            let eval = time(3, || {
+                tch::no_grad(|| {
+                    for c in 0..3 {
+                        let _ = net.forward_t(&dev.narrow(0, c * 700, 700), false);
+                    }
+                });
+            });
+            println!(
+                "| {name} | {} | {step:.2} | {:.2} ({:.0}%) | {:.2} ({:.0}%) | {:.1} s | {:.2} s |",
+                if nhwc { "channels-last" } else { "NCHW" },
+                conv_ms[l],
+                100.0 * conv_ms[l] / step,
+                (step - conv_ms[l]).max(0.0),
+                100.0 * (step - conv_ms[l]).max(0.0) / step,
+                step * 1579.0 / 1e3,
+                eval / 1e3,
+            );
+        }
+    }
 }
 
 fn main() {
     tch::manual_seed(0);
-    sgemm();
+    let gflops = sgemm();
     if std::env::args().any(|a| a == "--sgemm") {
+        return;
+    }
+    if std::env::args().any(|a| a == "--layers") {
+        layers(gflops);
         return;
     }
     println!("threads: {}", tch::get_num_threads());

@@ -45,6 +45,37 @@ pub fn tex_to_mathml(tex: &str, display: bool) -> String {
     }
 }
 
+/// A heading's anchor: `Q3 — Phoneme-to-grapheme seq2seq` → `q3-phoneme-to-grapheme-seq2seq`.
+pub fn slug(heading: &str) -> String {
+    let mut out = String::new();
+    for c in heading.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+/// Gives every `<h2>` an `id` from its text, so sections can be linked (`report.html#q3-…`).
+fn with_section_ids(body: &str) -> String {
+    let mut out = String::with_capacity(body.len() + 512);
+    let mut rest = body;
+    while let Some(at) = rest.find("<h2>") {
+        let Some(len) = rest[at..].find("</h2>") else {
+            break;
+        };
+        let text = &rest[at + 4..at + len];
+        let plain = text.replace("&amp;", "&");
+        out.push_str(&rest[..at]);
+        out.push_str(&format!("<h2 id=\"{}\">{text}</h2>", slug(&plain)));
+        rest = &rest[at + len + 5..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The page for `markdown`, whose image paths are relative to `base`.
 pub fn render(markdown: &str, base: &Path, title: &str) -> String {
     use base64::Engine as _;
@@ -85,9 +116,11 @@ pub fn render(markdown: &str, base: &Path, title: &str) -> String {
     let mut body = String::new();
     html::push_html(&mut body, events.into_iter());
     // An image alone in its paragraph is a figure, which a paragraph may not hold.
-    let body = body
-        .replace("<p><figure>", "<figure>")
-        .replace("</figure></p>", "</figure>");
+    let body = with_section_ids(
+        &body
+            .replace("<p><figure>", "<figure>")
+            .replace("</figure></p>", "</figure>"),
+    );
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head>\n<body>\n{body}</body></html>\n",
         escape(title)
@@ -127,6 +160,17 @@ mod tests {
         let md = "# Title <x>\n\n| a | b \\| c |\n|---|---|\n| `1` | **2** |\n\n![cap \"quoted\"](a.png)\n\n![gone](b.png)\n\n- one\n- two\n";
         let html = render(md, &dir, "t");
         assert!(html.contains("<h1>Title &lt;x&gt;</h1>"), "{html}");
+        let sections = render(
+            "## Q3 — Phoneme-to-grapheme seq2seq\n\n## Speed\n",
+            &dir,
+            "t",
+        );
+        assert!(
+            sections.contains(
+                "<h2 id=\"q3-phoneme-to-grapheme-seq2seq\">Q3 — Phoneme-to-grapheme seq2seq</h2>"
+            ) && sections.contains("<h2 id=\"speed\">"),
+            "{sections}"
+        );
         assert!(html.contains("<th>b | c</th>"), "{html}");
         assert!(html.contains("<td><code>1</code></td><td><strong>2</strong></td>"));
         assert!(html.contains("src=\"data:image/png;base64,UE5H\""));
