@@ -112,6 +112,7 @@ fn browser(exe: &Path, view: View) -> Command {
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
+        "--disable-dev-shm-usage",
         "--hide-scrollbars",
         "--allow-file-access-from-files",
         "--virtual-time-budget=20000",
