@@ -50,6 +50,10 @@ pub struct Args {
     /// Epochs of each Q3 training (the homework's 20 by default).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     q3_epochs: u64,
+    /// Instead: how an epoch's cost grows with the training set (¼, ½, 1, 2×; Q2 and Q3) and
+    /// with Q3's hidden size (64, 128, 256); writes reports/bench/growth.{json,png}.
+    #[arg(long, conflicts_with_all = ["homework", "python"])]
+    growth: bool,
 }
 
 /// One comparison: seconds of ours and of the homework's code, per round.
@@ -195,6 +199,9 @@ pub fn q2_epoch_flops(model: &str, images: f64) -> f64 {
 
 /// Runs the bench and writes `reports/bench/<date>.json` and `latest.json`.
 pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
+    if args.growth {
+        return crate::growth::run(root, torch, cpu_model());
+    }
     for s in &args.only {
         ensure!(
             s == "q2" || s == "q3",

@@ -17,6 +17,7 @@ mod bench;
 mod browser;
 mod clock;
 mod fresh_clone;
+mod growth;
 mod libtorch;
 mod obtain;
 mod report;

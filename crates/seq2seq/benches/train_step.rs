@@ -5,6 +5,12 @@
 //! target. DATA_DIR holds `{train,valid,test}.tsv` (default: the homework's, where
 //! `datasets::local` finds it — `cargo xtask fixtures` puts it in `data/p2g` — else a
 //! generated corpus of the same size, and it says so).
+//!
+//! `-- --growth`: seconds of one training epoch of (b) (training batches only: the validation
+//! decoding does not depend on the training set) with ¼, ½, 1 and 2× the training set (a
+//! seeded sample, or the set repeated), and with hidden sizes 64, 128 and 256; one
+//! `growth q3 <size|hidden> <x> <examples> <seconds>` line each, which `cargo xtask bench
+//! --growth` reads.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -38,6 +44,9 @@ fn main() -> anyhow::Result<()> {
         tch::get_num_threads()
     );
     let corpus = Corpus::read(&dir)?;
+    if std::env::args().any(|a| a == "--growth") {
+        return growth(&corpus);
+    }
     let order: Vec<i64> = (0..corpus.train.len() as i64).collect();
     let n = 150;
     for attention in [false, true] {
@@ -94,6 +103,46 @@ fn main() -> anyhow::Result<()> {
             corpus.valid.len(),
             t.elapsed().as_secs_f64() / reps as f64
         );
+    }
+    Ok(())
+}
+
+/// Seconds of one epoch of training batches of (b) with hidden size `hidden` on `train`.
+fn epoch_seconds(corpus: &Corpus, train: &[seq2seq::batch::Encoded], hidden: i64) -> f64 {
+    tch::manual_seed(0);
+    let model = Model::new(&corpus.model_config(hidden, 0.3, true), Device::Cpu);
+    let mut opt = Adam::new(&model.vs, 0.003, 0.0);
+    let order = torchkit::rng::loader_order(train.len());
+    let t = Instant::now();
+    for batch in batches(train, &order, 64, Device::Cpu) {
+        let loss = model.net.loss(&batch, true);
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+    }
+    t.elapsed().as_secs_f64()
+}
+
+/// The training set scaled to `factor` of its size: a seeded sample below 1, repeats above.
+fn scaled(train: &[seq2seq::batch::Encoded], factor: f64) -> Vec<seq2seq::batch::Encoded> {
+    let n = (train.len() as f64 * factor).round() as usize;
+    let order = torchkit::rng::loader_order(train.len());
+    (0..n)
+        .map(|i| train[order[i % train.len()] as usize].clone())
+        .collect()
+}
+
+fn growth(corpus: &Corpus) -> anyhow::Result<()> {
+    // A warm-up epoch, so that the first measured one does not pay for first-touch memory.
+    let _ = epoch_seconds(corpus, &scaled(&corpus.train, 0.25), 128);
+    for factor in [0.25, 0.5, 1.0, 2.0] {
+        let train = scaled(&corpus.train, factor);
+        let s = epoch_seconds(corpus, &train, 128);
+        println!("growth q3 size {factor} {} {s:.3}", train.len());
+    }
+    for hidden in [64, 128, 256] {
+        let s = epoch_seconds(corpus, &corpus.train, hidden);
+        println!("growth q3 hidden {hidden} {} {s:.3}", corpus.train.len());
     }
     Ok(())
 }

@@ -3,7 +3,10 @@
 //! `cargo bench -p vision --bench train_step` — the figure behind the "epoch ≤ 0.9× PyTorch"
 //! target (1,579 batches per epoch plus dev evaluation). `-- --layers`: each convolution's
 //! share of the sgemm rate, forward and backward, in both memory layouts, and where the rest
-//! of a training step and an epoch goes.
+//! of a training step and an epoch goes. `-- --growth`: seconds of one epoch of model 2.2's
+//! training steps (batch 8, channels-last) with ¼, ½, 1 and 2× the 12,630 training images;
+//! one `growth q2 size <x> <images> <seconds>` line each, which `cargo xtask bench --growth`
+//! reads.
 
 use std::time::Instant;
 
@@ -143,6 +146,10 @@ fn main() {
     if std::env::args().any(|a| a == "--sgemm") {
         return;
     }
+    if std::env::args().any(|a| a == "--growth") {
+        growth();
+        return;
+    }
     if std::env::args().any(|a| a == "--layers") {
         layers(gflops);
         return;
@@ -241,4 +248,32 @@ fn main() {
             let _ = b.conv2d(&w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1);
         })
     );
+}
+
+/// One epoch of model 2.2's training steps per training-set size (random pixels: the cost of
+/// a step does not depend on their values).
+fn growth() {
+    let full = 12_630.0;
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = Cnn::new(&vs.root(), &CnnConfig::model_2_2());
+    let mut stepper = Stepper::new(&vs, &net, &TrainConfig::default());
+    for factor in [0.25, 0.5, 1.0, 2.0] {
+        let n = (full * factor) as i64;
+        let data = Tensor::rand([n, 6912], (Kind::Float, Device::Cpu));
+        let labels = Tensor::randint(6, [n], (Kind::Int64, Device::Cpu));
+        let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu));
+        let t = Instant::now();
+        for b in 0..(n + 7) / 8 {
+            let idx = order.narrow(0, b * 8, 8.min(n - b * 8));
+            let _ = stepper.step(
+                &net,
+                &data.index_select(0, &idx),
+                &labels.index_select(0, &idx),
+            );
+        }
+        println!(
+            "growth q2 size {factor} {n} {:.3}",
+            t.elapsed().as_secs_f64()
+        );
+    }
 }

@@ -110,7 +110,7 @@ pub fn write(root: &Path, out: &Path, run: &summaries::Run, facts: &RunFacts) ->
     let mut md = String::new();
     facts::write(&mut md, out, facts);
     exactness::write(&mut md, run, &reference);
-    speed::write(&mut md, root);
+    speed::write(&mut md, root, out);
     let seeds = run.seeds.as_ref();
     if let Some(q1) = &run.q1 {
         q1::write(&mut md, out, q1);

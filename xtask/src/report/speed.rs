@@ -7,9 +7,64 @@ use std::path::Path;
 
 use crate::bench::{ratios, spread};
 
-/// Appends the section to `md`.
-pub fn write(md: &mut String, root: &Path) {
+/// Appends the section to `md`; figures go to `OUT/figures/`.
+pub fn write(md: &mut String, root: &Path, out: &Path) {
     md.push_str("## Speed against the homework's code\n\n");
+    side_by_side(md, root);
+    growth(md, root, out);
+}
+
+/// How an epoch's cost grows (`cargo xtask bench --growth`), if measured here.
+fn growth(md: &mut String, root: &Path, out: &Path) {
+    let Some(g) = crate::growth::latest(root) else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "How an epoch's cost grows (`cargo xtask bench --growth`, {} on {}; training steps only, ours): it should be a straight line through the origin.\n",
+        crate::clock::readable(&g.date),
+        g.machine
+    );
+    for q in ["q2", "q3"] {
+        let bends = g.bends(q, 0.15);
+        if g.series(q, "size").is_empty() {
+            continue;
+        }
+        if bends.is_empty() {
+            let _ = writeln!(
+                md,
+                "- {}: a straight line — every size within 15% of the full set's cost per example.",
+                q.to_uppercase()
+            );
+        }
+        for (x, r) in bends {
+            let _ = writeln!(
+                md,
+                "- {}: at {x}× the training set, {r:.2}× the full set's cost per example.",
+                q.to_uppercase()
+            );
+        }
+    }
+    md.push('\n');
+    for (name, caption) in [
+        ("growth", "seconds per epoch against the training-set size"),
+        (
+            "growth_hidden",
+            "Q3 seconds per epoch against the hidden size",
+        ),
+    ] {
+        let from = root.join("reports/bench").join(name).with_extension("png");
+        let to = format!("figures/bench_{name}.png");
+        if let Ok(bytes) = std::fs::read(&from) {
+            if artifacts::write_atomic(out.join(&to), &bytes).is_ok() {
+                let _ = writeln!(md, "![{caption}]({to})\n");
+            }
+        }
+    }
+}
+
+/// The latest side-by-side bench.
+fn side_by_side(md: &mut String, root: &Path) {
     let Some(bench) = crate::bench::latest(root) else {
         md.push_str("No side-by-side bench on record here: `cargo xtask bench --homework DIR --python PY` times our Q2 epochs and Q3 stage beside the homework's own code on this machine (these machines differ from one session to the next, so only a side-by-side ratio means anything).\n\n");
         return;
