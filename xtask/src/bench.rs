@@ -146,23 +146,35 @@ fn show(cmd: &Command) -> String {
         .join(" ")
 }
 
-/// The sgemm rate and the libtorch thread count, from the `sgemm` example of vision's bench.
-fn sgemm(torch: &Libtorch, root: &Path) -> Result<(f64, usize)> {
+/// What `cargo bench -p <krate> --bench train_step -- <mode>` printed; an error with its
+/// output when it fails.
+pub fn crate_bench(torch: &Libtorch, root: &Path, krate: &str, mode: &str) -> Result<String> {
     let out = crate::libtorch::cargo_command(torch)
         .current_dir(root)
         .args([
             "bench",
             "-q",
             "-p",
-            "vision",
+            krate,
             "--bench",
             "train_step",
             "--",
-            "--sgemm",
+            mode,
         ])
         .output()
-        .context("running vision's bench")?;
-    let text = String::from_utf8_lossy(&out.stdout);
+        .with_context(|| format!("running {krate}'s bench"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    ensure!(
+        out.status.success(),
+        "{krate}'s bench failed:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(text)
+}
+
+/// The sgemm rate and the libtorch thread count, from the `sgemm` example of vision's bench.
+fn sgemm(torch: &Libtorch, root: &Path) -> Result<(f64, usize)> {
+    let text = crate_bench(torch, root, "vision", "--sgemm")?;
     let line = text
         .lines()
         .find(|l| l.starts_with("sgemm"))

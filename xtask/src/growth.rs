@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::libtorch::Libtorch;
@@ -90,26 +90,7 @@ impl Growth {
 
 fn bench(torch: &Libtorch, root: &Path, krate: &str) -> Result<Vec<Point>> {
     eprintln!("== {krate}: one epoch per training-set size");
-    let out = crate::libtorch::cargo_command(torch)
-        .current_dir(root)
-        .args([
-            "bench",
-            "-q",
-            "-p",
-            krate,
-            "--bench",
-            "train_step",
-            "--",
-            "--growth",
-        ])
-        .output()
-        .with_context(|| format!("running {krate}'s bench"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    ensure!(
-        out.status.success(),
-        "{krate}'s bench failed:\n{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = crate::bench::crate_bench(torch, root, krate, "--growth")?;
     let points = parse(&text);
     ensure!(
         !points.is_empty(),
