@@ -97,12 +97,7 @@ pub fn chromium() -> Option<PathBuf> {
     }
     ["chromium", "chromium-browser", "google-chrome"]
         .iter()
-        .find(|name| {
-            Command::new(name)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
+        .find(|name| crate::succeeds(name, &["--version"]))
         .map(PathBuf::from)
 }
 

@@ -116,7 +116,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(&root, &libtorch::ensure(&root)?, &args),
         Command::Report { out } => reproduce::report_only(&root, &out),
         Command::Screenshot { out, to, section } => {
-            ensure_debian_tool("chromium", "chromium", "screenshot")?;
+            ensure_debian_tool("chromium", "screenshot", || browser::chromium().is_some())?;
             browser::run(&out, &to, &section)
         }
     }
@@ -130,46 +130,47 @@ fn workspace_root() -> std::path::PathBuf {
         .to_path_buf()
 }
 
+/// Whether `cmd args` runs and succeeds.
+fn succeeds(cmd: &str, args: &[&str]) -> bool {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// A tool some tests need (strace places the kill-anywhere tests' SIGKILLs; Chromium checks
-/// the report page): installed from Debian's packages when missing and this is root with
-/// apt-get, else a one-sentence error.
-fn ensure_debian_tool(binary: &str, package: &str, why: &str) -> Result<()> {
-    use std::process::Command;
-    let works = |cmd: &str, args: &[&str]| {
-        Command::new(cmd)
-            .args(args)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let present = |b: &str| {
-        b != "chromium" && works(b, &["--version"])
-            || b == "chromium" && browser::chromium().is_some()
-    };
-    if present(binary) {
+/// the report page): installed from Debian's `package` when `present` says it is missing and
+/// this is root with apt-get, else a one-sentence error.
+fn ensure_debian_tool(package: &str, why: &str, present: impl Fn() -> bool) -> Result<()> {
+    if present() {
         return Ok(());
     }
-    let root = Command::new("id")
+    let root = std::process::Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if root && works("apt-get", &["--version"]) {
+    if root && succeeds("apt-get", &["--version"]) {
         eprintln!("Installing {package} (apt-get) for {why} ...");
-        if works("apt-get", &["update", "-qq"])
-            && works("apt-get", &["install", "-y", "-qq", package])
-            && present(binary)
+        if succeeds("apt-get", &["update", "-qq"])
+            && succeeds("apt-get", &["install", "-y", "-qq", package])
+            && present()
         {
             return Ok(());
         }
     }
     anyhow::bail!(
-        "{why} needs {binary}, which is not installed: install it (Debian: sudo apt-get install {package}) and run again"
+        "{why} needs {package}, which is not installed: install it (Debian: sudo apt-get install {package}) and run again"
     )
 }
 
 fn test(root: &std::path::Path, no_lint: bool, cargo_args: &[String]) -> Result<()> {
     let torch = libtorch::ensure(root)?;
-    ensure_debian_tool("strace", "strace", "the kill-anywhere tests")?;
-    ensure_debian_tool("chromium", "chromium", "the report page's browser test")?;
+    ensure_debian_tool("strace", "the kill-anywhere tests", || {
+        succeeds("strace", &["--version"])
+    })?;
+    ensure_debian_tool("chromium", "the report page's browser test", || {
+        browser::chromium().is_some()
+    })?;
     // The tests that need the Q3 data or the seed report's weights find them through these
     // variables; without them they fail naming the missing file.
     for (var, dir) in obtain::ensure_fixtures(root).context(

@@ -3,7 +3,7 @@
 //! uninterrupted run's per-epoch rows and weights, bit for bit.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A training binary's files in its output folder.
@@ -36,6 +36,26 @@ fn rows(csv: &Path, columns: usize) -> Vec<String> {
         .collect()
 }
 
+/// Kills `child` (SIGKILL) as soon as `path` exists; panics if it ends first or `path` does
+/// not appear within two minutes.
+pub fn kill_once_exists(mut child: Child, path: &Path) {
+    let t = Instant::now();
+    while !path.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "{} never appeared",
+            path.display()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// Runs `command(out)` whole into `dir/whole`, then into `dir/broken` killed once its first
 /// resume point is committed, then again there; panics unless the resumed run says where it
 /// resumed and ends exactly as the whole one.
@@ -52,21 +72,8 @@ pub fn check(command: impl Fn(&Path) -> Command, dir: &Path, files: &Files) -> R
         "a finished run leaves no resume point"
     );
 
-    let mut child = command(&broken).stderr(Stdio::null()).spawn().unwrap();
-    let t = Instant::now();
-    while !resume_point(&broken).exists() {
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "no resume point written"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "finished before it could be killed"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let child = command(&broken).stderr(Stdio::null()).spawn().unwrap();
+    kill_once_exists(child, &resume_point(&broken));
     // The manifest is the commit: the CSV may not be rewritten yet when the kill lands.
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(resume_point(&broken)).unwrap()).unwrap();

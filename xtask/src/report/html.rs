@@ -58,32 +58,30 @@ pub fn slug(heading: &str) -> String {
     out.trim_end_matches('-').to_string()
 }
 
-/// Gives every `<h2>` an `id` from its text, so sections can be linked (`report.html#q3-…`).
-fn with_section_ids(body: &str) -> String {
-    let mut out = String::with_capacity(body.len() + 512);
-    let mut rest = body;
-    while let Some(at) = rest.find("<h2>") {
-        let Some(len) = rest[at..].find("</h2>") else {
-            break;
-        };
-        let text = &rest[at + 4..at + len];
-        let plain = text.replace("&amp;", "&");
-        out.push_str(&rest[..at]);
-        out.push_str(&format!("<h2 id=\"{}\">{text}</h2>", slug(&plain)));
-        rest = &rest[at + len + 5..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// The page for `markdown`, whose image paths are relative to `base`.
 pub fn render(markdown: &str, base: &Path, title: &str) -> String {
     use base64::Engine as _;
-    use pulldown_cmark::{html, Event, Options, Parser, Tag, TagEnd};
+    use pulldown_cmark::{html, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
     let mut events: Vec<Event> = Vec::new();
     // An image's caption: its alt text, gathered until the image ends.
     let mut figure: Option<(String, String)> = None;
+    // A section heading (`##`) being read: where its start event is, and its text, which
+    // becomes its `id` so that sections can be linked (`report.html#q3-…`).
+    let mut heading: Option<(usize, String)> = None;
     for event in Parser::new_ext(markdown, Options::ENABLE_TABLES | Options::ENABLE_MATH) {
+        match (&event, &mut heading) {
+            (Event::Start(Tag::Heading { level, .. }), _) if *level == HeadingLevel::H2 => {
+                heading = Some((events.len(), String::new()))
+            }
+            (Event::Text(t) | Event::Code(t), Some((_, text))) => text.push_str(t),
+            (Event::End(TagEnd::Heading(HeadingLevel::H2)), Some((at, text))) => {
+                if let Event::Start(Tag::Heading { id, .. }) = &mut events[*at] {
+                    *id = Some(slug(text).into());
+                }
+                heading = None;
+            }
+            _ => {}
+        }
         match (event, &mut figure) {
             (Event::Start(Tag::Image { dest_url, .. }), _) => {
                 figure = Some((dest_url.to_string(), String::new()))
@@ -116,11 +114,9 @@ pub fn render(markdown: &str, base: &Path, title: &str) -> String {
     let mut body = String::new();
     html::push_html(&mut body, events.into_iter());
     // An image alone in its paragraph is a figure, which a paragraph may not hold.
-    let body = with_section_ids(
-        &body
-            .replace("<p><figure>", "<figure>")
-            .replace("</figure></p>", "</figure>"),
-    );
+    let body = body
+        .replace("<p><figure>", "<figure>")
+        .replace("</figure></p>", "</figure>");
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head>\n<body>\n{body}</body></html>\n",
         escape(title)

@@ -39,22 +39,29 @@ fn beside(ours: Option<f64>, published: Option<&Published>) -> (String, String) 
 /// References a figure (`q2/model2_1_train_loss.png`) from `OUT/figures/`, copying it (and
 /// its SVG twin) there, so `REPORT.md` with `figures/` is the whole report.
 fn figure(md: &mut String, out: &Path, path: &str, caption: &str) {
-    let name = path.replace('/', "_");
     let target = if path.starts_with("figures/") {
         path.to_string()
     } else {
-        for ext in ["png", "svg"] {
-            let (from, to) = (
-                out.join(path).with_extension(ext),
-                out.join("figures").join(&name).with_extension(ext),
-            );
-            if let Ok(bytes) = std::fs::read(&from) {
-                let _ = artifacts::write_atomic(&to, &bytes);
-            }
-        }
+        let name = path.replace('/', "_");
+        copy_figure(&out.join(path), out, &name);
         format!("figures/{name}")
     };
     let _ = writeln!(md, "![{caption}]({target})\n");
+}
+
+/// Copies the figure `source` (`….png`, and its SVG twin if any) to `OUT/figures/<name>`;
+/// the PNG's path relative to OUT when it was there.
+fn copy_figure(source: &Path, out: &Path, name: &str) -> Option<String> {
+    let mut png = None;
+    for ext in ["png", "svg"] {
+        let to = Path::new("figures").join(name).with_extension(ext);
+        if let Ok(bytes) = std::fs::read(source.with_extension(ext)) {
+            if artifacts::write_atomic(out.join(&to), &bytes).is_ok() && ext == "png" {
+                png = Some(to.display().to_string());
+            }
+        }
+    }
+    png
 }
 
 /// Reads the summaries of the stages that finished in `out` (`<stage>/summary.json`),
@@ -66,15 +73,14 @@ pub fn stage_summaries(out: &Path, stages: &[&str], quick: bool) -> Result<summa
         ..summaries::Run::default()
     };
     for stage in stages {
-        let path = out.join(stage).join("summary.json");
-        if !path.exists() {
+        let dir = out.join(stage);
+        if !dir.join("summary.json").exists() {
             continue;
         }
-        match *stage {
-            "q1" => run.q1 = Some(summaries::read(&path)?),
-            "q2" => run.q2 = Some(summaries::read(&path)?),
-            "q3" => run.q3 = Some(summaries::read(&path)?),
-            other => anyhow::bail!("no stage '{other}' (q1, q2 or q3)"),
+        match summaries::Stage::read(stage, &dir)? {
+            summaries::Stage::Q1(s) => run.q1 = Some(*s),
+            summaries::Stage::Q2(s) => run.q2 = Some(*s),
+            summaries::Stage::Q3(s) => run.q3 = Some(*s),
         }
     }
     Ok(run)

@@ -53,12 +53,9 @@ fn growth(md: &mut String, root: &Path, out: &Path) {
             "Q3 seconds per epoch against the hidden size",
         ),
     ] {
-        let from = root.join("reports/bench").join(name).with_extension("png");
-        let to = format!("figures/bench_{name}.png");
-        if let Ok(bytes) = std::fs::read(&from) {
-            if artifacts::write_atomic(out.join(&to), &bytes).is_ok() {
-                let _ = writeln!(md, "![{caption}]({to})\n");
-            }
+        let source = root.join("reports/bench").join(name);
+        if let Some(to) = super::copy_figure(&source, out, &format!("bench_{name}")) {
+            let _ = writeln!(md, "![{caption}]({to})\n");
         }
     }
 }
