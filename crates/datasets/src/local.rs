@@ -124,6 +124,118 @@ pub fn checkpoints_dir() -> Result<PathBuf, String> {
     )
 }
 
+/// The CPU kind the committed reference losses (`crates/*/tests/data/<run>-losses.txt`,
+/// copies of shared/reference's `losses.txt`) were made on: the project's AMD EPYC machines.
+pub const REFERENCE_CPU: &str = "AMD EPYC";
+
+/// This machine's CPU model name (`/proc/cpuinfo`), or "unknown".
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The homework's training losses of one reference run (`train %.9g` lines, in order) and
+/// whether they may be compared bit for bit here.
+#[derive(Debug)]
+pub struct ReferenceLosses {
+    /// Every training loss, float32.
+    pub values: Vec<f32>,
+    /// True when they were made on a CPU of this machine's kind: convolution and matrix
+    /// kernels round differently across CPUs, so only then are float32 losses equal.
+    pub same_cpu: bool,
+    /// Where they come from and, when `same_cpu` is false, why; for the test's output.
+    pub source: String,
+}
+
+/// The training losses of `run`: `$HW2_REFERENCE/<run>/losses.txt` when that variable is
+/// set (a reference made on this machine, as shared/reference's README says), else the
+/// committed copy `committed`, made on [`REFERENCE_CPU`].
+pub fn reference_losses(run: &str, committed: &Path) -> Result<ReferenceLosses, String> {
+    let own =
+        std::env::var_os(REFERENCE_ENV).map(|d| PathBuf::from(d).join(run).join("losses.txt"));
+    let (path, same_cpu, source) = match own {
+        Some(p) => {
+            let source = format!("{} (made on this machine)", p.display());
+            (p, true, source)
+        }
+        None => {
+            let here = cpu_model();
+            let same = here.starts_with(REFERENCE_CPU);
+            let source = if same {
+                format!(
+                    "{} (made on an {REFERENCE_CPU}, as is this machine)",
+                    committed.display()
+                )
+            } else {
+                format!(
+                    "{} was made on an {REFERENCE_CPU}, this CPU is {here}: its kernels round differently, so losses are compared to a relative tolerance, not bit for bit (for that, make a reference here with shared/reference's tools/make-reference.sh and set {REFERENCE_ENV})",
+                    committed.display()
+                )
+            };
+            (committed.to_path_buf(), same, source)
+        }
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut values = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(v) = line.strip_prefix("train ") {
+            let v: f64 = v
+                .trim()
+                .parse()
+                .map_err(|e| format!("{} line {}: {e}", path.display(), i + 1))?;
+            values.push(v as f32);
+        }
+    }
+    Ok(ReferenceLosses {
+        values,
+        same_cpu,
+        source,
+    })
+}
+
+impl ReferenceLosses {
+    /// Checks `ours` against the reference: bit for bit on the reference's CPU kind, else
+    /// the first `close` losses to `rel` relative (elsewhere a trajectory may drift: batch
+    /// norm at batch 8 amplifies a last-bit difference). Returns the largest relative
+    /// difference seen over all of `ours`; an error names the first batch that fails.
+    pub fn check(&self, run: &str, ours: &[f64], close: usize, rel: f64) -> Result<f64, String> {
+        if ours.len() > self.values.len() {
+            return Err(format!(
+                "{run}: {} losses to check, the reference has {}",
+                ours.len(),
+                self.values.len()
+            ));
+        }
+        let mut worst: f64 = 0.0;
+        for (i, (&a, &b)) in ours.iter().zip(&self.values).enumerate() {
+            let d = ((a as f32 - b) / b).abs() as f64;
+            worst = worst.max(d);
+            if self.same_cpu && a as f32 != b {
+                // `%.9g` identifies a float32: equal digits, equal value.
+                return Err(format!(
+                    "{run}: batch {} ({a} against {b}), from {}",
+                    i + 1,
+                    self.source
+                ));
+            }
+            if !self.same_cpu && i < close && d > rel {
+                return Err(format!(
+                    "{run}: batch {} ({a} against {b}, {d:.1e} relative > {rel:.0e}); {}",
+                    i + 1,
+                    self.source
+                ));
+            }
+        }
+        Ok(worst)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +252,51 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.matches(". ").count(), 0, "one sentence: {err}");
+    }
+
+    fn losses(values: &[f32], same_cpu: bool) -> ReferenceLosses {
+        ReferenceLosses {
+            values: values.to_vec(),
+            same_cpu,
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn same_cpu_demands_equal_float32() {
+        let r = losses(&[1.0, 2.0], true);
+        assert_eq!(r.check("r", &[1.0, 2.0], 0, 0.0), Ok(0.0));
+        let err = r.check("r", &[1.0, 2.000001], 0, 1.0).unwrap_err();
+        assert!(err.contains("batch 2"), "{err}");
+    }
+
+    #[test]
+    fn another_cpu_allows_a_relative_tolerance_on_the_first_losses() {
+        let r = losses(&[1.0, 2.0, 3.0], false);
+        assert!(r.check("r", &[1.0000001, 2.0, 3.3], 2, 1e-6).is_ok());
+        let err = r.check("r", &[1.0, 2.1, 3.0], 2, 1e-6).unwrap_err();
+        assert!(err.contains("batch 2") && err.contains("relative"), "{err}");
+        assert!(
+            r.check("r", &[1.0; 4], 2, 1.0).is_err(),
+            "more than the reference"
+        );
+    }
+
+    #[test]
+    fn reads_train_lines_only() {
+        let dir = std::env::temp_dir().join(format!("reflosses-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("l.txt");
+        std::fs::write(&f, "train 1.5\neval 9\ntrain 2.25\n").unwrap();
+        if std::env::var_os(REFERENCE_ENV).is_none() {
+            let r = reference_losses("run", &f).unwrap();
+            assert_eq!(r.values, [1.5, 2.25]);
+        }
+        std::fs::write(&f, "train x\n").unwrap();
+        if std::env::var_os(REFERENCE_ENV).is_none() {
+            let err = reference_losses("run", &f).unwrap_err();
+            assert!(err.contains("line 1"), "{err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -41,16 +41,12 @@ fn initial_weights_are_the_homeworks_bit_for_bit() {
 }
 
 /// The reference's training losses (`losses.txt`: `train %.9g` per batch).
-fn reference_losses(run: &str, n: usize) -> Vec<f32> {
-    let text = std::fs::read_to_string(
-        env!("CARGO_MANIFEST_DIR").to_string() + "/tests/data/" + run + "-losses.txt",
-    )
-    .unwrap();
-    text.lines()
-        .filter_map(|l| l.strip_prefix("train "))
-        .take(n)
-        .map(|v| v.parse::<f64>().unwrap() as f32)
-        .collect()
+fn reference_losses(run: &str) -> datasets::local::ReferenceLosses {
+    let committed = std::path::PathBuf::from(format!(
+        "{}/tests/data/{run}-losses.txt",
+        env!("CARGO_MANIFEST_DIR")
+    ));
+    datasets::local::reference_losses(run, &committed).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
@@ -67,10 +63,15 @@ fn the_first_fifty_training_losses_are_the_homeworks() {
         };
         let ours =
             seq2seq::train::first_losses(&mut model, &data, &config, tch::Device::Cpu, 50).unwrap();
-        let want = reference_losses(run, 50);
-        for (i, (a, b)) in ours.iter().zip(&want).enumerate() {
-            // `%.9g` identifies a float32: equal digits, equal value.
-            assert_eq!(*a as f32, *b, "{run}: batch {} ({a} against {b})", i + 1);
+        let want = reference_losses(run);
+        // Elsewhere than on the reference's CPU kind all 50 stay within 1e-6 (an Intel Xeon:
+        // 2.2e-7 at most): no rounding drift grows here, unlike Q2's batch norm.
+        match want.check(run, &ours, 50, 1e-6) {
+            Ok(worst) => eprintln!(
+                "{run}: 50 losses, largest relative difference {worst:.1e}; {}",
+                want.source
+            ),
+            Err(e) => panic!("{e}"),
         }
     }
 }

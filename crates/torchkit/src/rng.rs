@@ -1,6 +1,7 @@
 //! All randomness of a training run comes from libtorch's global CPU generator.
 //!
-//! Initialisation (`uniform_`, `normal_`), dropout masks ([`dropout`]), shuffling (the
+//! Initialisation (`uniform_`, `normal_`), dropout masks ([`dropout`]; [`fast_dropout`] seeds
+//! its own stream from it), shuffling (the
 //! seeds a PyTorch `DataLoader` draws, [`loader_order`]) and sampling (`multinomial`) all
 //! draw from it as the PyTorch homework code does; seeding it once with [`seed`] makes a run
 //! repeatable and keeps the sequence of draws PyTorch's (`torch.manual_seed`). Its state can
@@ -150,5 +151,47 @@ pub fn dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
     let keep = u.uniform_(0.0, 1.0).lt(1.0 - p);
     // PyTorch: noise = bernoulli mask in x's dtype, noise.div_(1 − p), x * noise.
     let noise = keep.to_kind(x.kind()).g_div_scalar_(1.0 - p);
+    x * noise
+}
+
+/// Element-wise dropout, `x · mask / (1 − p)`, with masks of the same distribution as
+/// [`dropout`]'s but not PyTorch's draws: one draw of libtorch's generator seeds a
+/// xoshiro256++ stream, whose 32-bit halves decide two elements each. Seeded runs stay
+/// repeatable and a restored generator state resumes them exactly; only `--exact` runs need
+/// PyTorch's own masks. About 4× faster on the CPU (8×32×24×24 on an Intel Xeon: 0.22 ms
+/// against libtorch's 0.87; `cargo bench -p vision --bench train_step -- --layers`), where
+/// mask drawing was the largest cost of a Q2 step outside the convolutions.
+pub fn fast_dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
+    use rand::{RngCore, SeedableRng};
+    if !train
+        || p == 0.0
+        || x.device() != Device::Cpu
+        || x.kind() != Kind::Float
+        || x.numel() == 0
+        || p >= 1.0
+    {
+        return x.dropout(p, train);
+    }
+    // `empty_like` keeps a dense input's memory layout (contiguous or channels-last) and is
+    // contiguous otherwise: either way its storage is exactly `numel` floats, filled in
+    // memory order (the elements are independent, so the order is immaterial).
+    let noise = x.empty_like();
+    let n = noise.numel();
+    let seed = Tensor::randint(i64::MAX, [1], (Kind::Int64, Device::Cpu)).int64_value(&[0]);
+    let mut stream = rand::rngs::SmallRng::seed_from_u64(seed as u64);
+    let threshold = ((1.0 - p) * 4_294_967_296.0) as u64;
+    let scale = (1.0 / (1.0 - p)) as f32;
+    // SAFETY: `noise` was just allocated, dense, float32, `n` elements, and nothing else
+    // refers to it until this slice is gone.
+    let values = unsafe { std::slice::from_raw_parts_mut(noise.data_ptr() as *mut f32, n) };
+    let mut pairs = values.chunks_exact_mut(2);
+    for pair in &mut pairs {
+        let r = stream.next_u64();
+        pair[0] = scale * (((r & 0xffff_ffff) < threshold) as u32 as f32);
+        pair[1] = scale * (((r >> 32) < threshold) as u32 as f32);
+    }
+    if let [last] = pairs.into_remainder() {
+        *last = scale * (((stream.next_u64() & 0xffff_ffff) < threshold) as u32 as f32);
+    }
     x * noise
 }

@@ -3,7 +3,7 @@
 //! seed and the draws compared would make them fail by chance.
 
 use tch::{Device, Kind, Tensor};
-use torchkit::rng::{dropout, exclusive, loader_order, seed};
+use torchkit::rng::{dropout, exclusive, fast_dropout, loader_order, seed};
 
 /// On this project's AMD machines this compares our faster draw with libtorch's kernel; on
 /// an Intel CPU `dropout` is libtorch's own (MKL path), and the test says which it checked.
@@ -52,6 +52,54 @@ fn dropout_is_libtorch_dropout_bit_for_bit() {
     }
     let x = Tensor::ones([5], (Kind::Float, Device::Cpu));
     assert!(dropout(&x, 0.5, false).equal(&x), "identity in eval mode");
+}
+
+/// The fast dropout: PyTorch's distribution (drop with probability p, scale the rest by
+/// 1/(1 − p)), the input's layout, repeatable from a seed, and independent masks each call.
+#[test]
+fn fast_dropout_has_dropouts_distribution_and_is_seeded() {
+    let _generator = exclusive();
+    let p = 0.3;
+    let x = Tensor::randn([64, 33, 127], (Kind::Float, Device::Cpu)); // odd count: a lone last element
+    seed(5);
+    let a = fast_dropout(&x, p, true);
+    let after_a = Tensor::rand([4], (Kind::Float, Device::Cpu));
+    seed(5);
+    let b = fast_dropout(&x, p, true);
+    let after_b = Tensor::rand([4], (Kind::Float, Device::Cpu));
+    assert!(a.equal(&b), "the same seed, the same mask");
+    assert!(after_a.equal(&after_b), "the generator moves alike");
+    assert!(!fast_dropout(&x, p, true).equal(&a), "a new mask each call");
+    let kept = a.ne(0.0);
+    let dropped = 1.0
+        - kept
+            .to_kind(Kind::Float)
+            .mean(Kind::Float)
+            .double_value(&[]);
+    // 268,224 elements: the standard error of the dropped share is 0.0009.
+    assert!((dropped - p).abs() < 0.005, "dropped {dropped}, not {p}");
+    let scaled = (&x / (1.0 - p)).masked_select(&kept);
+    let max_err = (a.masked_select(&kept) - scaled)
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(max_err < 1e-5, "kept values are x/(1-p): {max_err}");
+    let nhwc = Tensor::randn([8, 32, 24, 24], (Kind::Float, Device::Cpu))
+        .permute([0, 2, 3, 1])
+        .contiguous()
+        .permute([0, 3, 1, 2]);
+    let y = fast_dropout(&nhwc, 0.1, true);
+    assert_eq!(
+        y.stride(),
+        nhwc.stride(),
+        "channels-last stays channels-last"
+    );
+    let narrowed = x.narrow(2, 1, 50);
+    assert_eq!(fast_dropout(&narrowed, p, true).size(), narrowed.size());
+    assert!(
+        fast_dropout(&x, p, false).equal(&x),
+        "identity in eval mode"
+    );
 }
 
 #[test]

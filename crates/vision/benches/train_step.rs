@@ -152,6 +152,7 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--layers") {
         layers(gflops);
+        rest_of_step();
         return;
     }
     println!("threads: {}", tch::get_num_threads());
@@ -276,4 +277,118 @@ fn growth() {
             t.elapsed().as_secs_f64()
         );
     }
+}
+
+/// Forward and backward milliseconds of `f` on a fresh leaf of `shape` (channels-last when
+/// 4-D and `nhwc`).
+fn op_ms(shape: &[i64], nhwc: bool, f: impl Fn(&Tensor) -> Tensor) -> (f64, f64) {
+    let mut x = Tensor::randn(shape, (Kind::Float, Device::Cpu));
+    if nhwc && shape.len() == 4 {
+        x = x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+    }
+    let x = x.set_requires_grad(true);
+    let fwd = time(200, || {
+        let _ = f(&x);
+    });
+    // A dense gradient in the output's own layout, as in the network (a plain sum's is a
+    // broadcast scalar, which sends batch norm and max-pool down slow paths); the multiply
+    // that makes it adds one small element-wise pass to the backward figures.
+    let g = tch::no_grad(|| f(&x)).rand_like();
+    let both = time(200, || {
+        let y = f(&x);
+        let _ = Tensor::run_backward(&[(&y * &g).sum(Kind::Float)], &[&x], false, false);
+    });
+    (fwd, (both - fwd).max(0.0))
+}
+
+/// Where a 2.2 training step's time outside the convolutions goes (batch 8, channels-last):
+/// each other op's forward and backward, as the model runs them.
+fn rest_of_step() {
+    let bn = |c: i64| {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = nn::batch_norm2d(vs.root(), c, Default::default());
+        (vs, m)
+    };
+    println!("\n| op of 2.2 (batch 8, channels-last) | forward ms | backward ms |");
+    println!("|---|---|---|");
+    let mut total = (0.0, 0.0);
+    let mut row = |name: String, (f, b): (f64, f64)| {
+        total.0 += f;
+        total.1 += b;
+        println!("| {name} | {f:.3} | {b:.3} |");
+    };
+    for (c, side) in [(32i64, 48i64), (64, 24), (128, 12)] {
+        let shape = [8, c, side, side];
+        let (_vs, m) = bn(c);
+        row(
+            format!("batch norm {c}×{side}²"),
+            op_ms(&shape, true, |x| x.apply_t(&m, true)),
+        );
+        row(
+            format!("ReLU {c}×{side}²"),
+            op_ms(&shape, true, |x| x.relu()),
+        );
+        row(
+            format!("max-pool {c}×{side}²"),
+            op_ms(&shape, true, |x| {
+                x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)
+            }),
+        );
+        let half = [8, c, side / 2, side / 2];
+        row(
+            format!("dropout {c}×{}²", side / 2),
+            op_ms(&half, true, |x| torchkit::rng::fast_dropout(x, 0.1, true)),
+        );
+    }
+    row(
+        "global average pool".into(),
+        op_ms(&[8, 128, 6, 6], true, |x| {
+            x.mean_dim([2i64, 3].as_slice(), false, x.kind())
+        }),
+    );
+    let vs = nn::VarStore::new(Device::Cpu);
+    let (fc1, fc2, out) = (
+        nn::linear(&vs.root() / "a", 128, 1024, Default::default()),
+        nn::linear(&vs.root() / "b", 1024, 512, Default::default()),
+        nn::linear(&vs.root() / "c", 512, 6, Default::default()),
+    );
+    let bn1 = nn::batch_norm1d(&vs.root() / "d", 1024, Default::default());
+    row(
+        "head: fc1, ReLU, BN1d, dropout, fc2, ReLU, fc_out, log-softmax".into(),
+        op_ms(&[8, 128], false, |x| {
+            let h =
+                torchkit::rng::fast_dropout(&x.apply(&fc1).relu().apply_t(&bn1, true), 0.1, true);
+            h.apply(&fc2)
+                .relu()
+                .apply(&out)
+                .log_softmax(-1, Kind::Float)
+        }),
+    );
+    println!("| all of these | {:.3} | {:.3} |", total.0, total.1);
+    let (f, b) = op_ms(&[8, 32, 24, 24], true, |x| {
+        torchkit::rng::dropout(x, 0.1, true)
+    });
+    println!("(`--exact` draws dropout masks as PyTorch does: 32×24² then takes {f:.3} ms forward, {b:.3} ms backward)");
+    // The update: plain SGD over 2.2's parameters, as the stepper does it.
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _net = Cnn::new(&vs.root(), &CnnConfig::model_2_2());
+    let mut params = vs.trainable_variables();
+    let grads: Vec<Tensor> = params.iter().map(|p| p.randn_like()).collect();
+    let sgd = time(200, || {
+        tch::no_grad(|| {
+            for (p, g) in params.iter_mut().zip(&grads) {
+                let _ = p.g_sub_(&(g * 0.01));
+            }
+        })
+    });
+    println!("SGD update of 2.2's {} tensors: {sgd:.3} ms", params.len());
+    let data = Tensor::randint(256, [12_630, 6912], (Kind::Uint8, Device::Cpu));
+    let order = Tensor::randperm(12_630, (Kind::Int64, Device::Cpu));
+    let mut b = 0;
+    let assemble = time(400, || {
+        let idx = order.narrow(0, (b % 1578) * 8, 8);
+        b += 1;
+        let _ = data.index_select(0, &idx).to_kind(Kind::Float) / 256.0;
+    });
+    println!("batch assembly (8 of 12,630 uint8 images → float32): {assemble:.3} ms");
 }

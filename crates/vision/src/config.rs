@@ -27,7 +27,8 @@ pub struct TrainConfig {
     pub l2_decay: f64,
     /// SGD or Adam.
     pub optimizer: Optimizer,
-    /// Examples per forward pass when evaluating.
+    /// Examples per forward pass when evaluating (250: a one-epoch run of 2.2 peaks at
+    /// 0.5 GB; with 1,000, and float32 pixels, it peaked at 1.26 GB).
     pub eval_chunk: usize,
     /// The seed the caller seeded libtorch with.
     pub seed: u64,
@@ -45,7 +46,7 @@ impl Default for TrainConfig {
             learning_rate: 0.01,
             l2_decay: 0.0,
             optimizer: Optimizer::Sgd,
-            eval_chunk: 1000,
+            eval_chunk: 250,
             seed: 42,
             exact: false,
         }

@@ -16,7 +16,7 @@ pub fn evaluate(net: &Cnn, split: &Split, chunk: usize) -> (f64, f64, Vec<i64>) 
         let mut start = 0;
         while start < n {
             let len = (chunk as i64).min(n - start);
-            let x = split.images.narrow(0, start, len).to_device(device);
+            let x = split.images_in(start, len).to_device(device);
             let out = net.forward_t(&x, false);
             let y = split.labels.narrow(0, start, len).to_device(device);
             loss_sum += out
@@ -39,7 +39,7 @@ pub fn evaluate(net: &Cnn, split: &Split, chunk: usize) -> (f64, f64, Vec<i64>) 
 pub fn evaluate_whole(net: &Cnn, split: &Split) -> (f64, f64, Vec<i64>) {
     tch::no_grad(|| {
         let device = net.device();
-        let scores = net.forward_t(&split.images.to_device(device), false);
+        let scores = net.forward_t(&split.images().to_device(device), false);
         let labels = split.labels.to_device(device);
         let loss = scores
             .g_nll_loss::<Tensor>(&labels, None, tch::Reduction::Mean, -100)

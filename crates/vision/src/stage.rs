@@ -53,11 +53,13 @@ impl StageConfig {
         }
     }
 
-    /// The model of a run name ("2.1" or "2.2"), on NCHW memory in exact mode.
+    /// The model of a run name ("2.1" or "2.2"); in exact mode on NCHW memory and with
+    /// PyTorch's dropout draws.
     pub fn model(&self, name: &str) -> Result<CnnConfig> {
         let m = model_config(name)?;
         Ok(CnnConfig {
             channels_last_memory: m.channels_last_memory && !self.exact,
+            pytorch_draws: self.exact,
             ..m
         })
     }

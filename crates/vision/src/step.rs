@@ -26,7 +26,7 @@ pub fn first_losses(model: &CnnConfig, config: &TrainConfig, data: &Dataset, n: 
             stepper
                 .step(
                     &net,
-                    &data.train.images.index_select(0, &idx),
+                    &data.train.images_at(&idx),
                     &data.train.labels.index_select(0, &idx),
                 )
                 .double_value(&[])

@@ -71,7 +71,7 @@ impl Learner for Skeleton<'_> {
         let t = Instant::now();
         println!("\nTraining epoch {}", ctx.number);
         let n = self.train.len();
-        let device = self.train.images.device();
+        let device = self.train.device();
         // Drawn as the skeleton's DataLoader draws it, in both modes (it costs nothing, and
         // the batches are the skeleton's).
         let order = Tensor::from_slice(&torchkit::rng::loader_order(n)).to_device(device);
@@ -84,7 +84,7 @@ impl Learner for Skeleton<'_> {
             let idx = order.narrow(0, (b * size) as i64, size.min(n - b * size) as i64);
             losses.push(self.stepper.step(
                 &self.net,
-                &self.train.images.index_select(0, &idx),
+                &self.train.images_at(&idx),
                 &self.train.labels.index_select(0, &idx),
             ));
             ctx.batch_done(None);

@@ -80,11 +80,11 @@ fn layouts_read_the_same_bytes_differently() {
     write_dataset(&path, [12, 6, 6]);
     let skel = Dataset::load(&path, Layout::Skeleton).unwrap();
     let cl = Dataset::load(&path, Layout::ChannelsLast).unwrap();
-    assert_eq!(skel.train.images.size(), [12, 3, 48, 48]);
+    assert_eq!(skel.train.images().size(), [12, 3, 48, 48]);
     assert_eq!(skel.train.len(), 12);
     let raw = Npz::open(&path).unwrap().read("train_images").unwrap();
     // Skeleton: flat C-order bytes ÷ 256 viewed as (3, 48, 48).
-    let flat = Vec::<f32>::try_from(skel.train.images.get(0).view([-1])).unwrap();
+    let flat = Vec::<f32>::try_from(skel.train.images().get(0).view([-1])).unwrap();
     assert!(flat
         .iter()
         .zip(&raw.data)
@@ -94,7 +94,7 @@ fn layouts_read_the_same_bytes_differently() {
     let want = raw.data[(y * 48 + x) * 3 + c] as f64 / 256.0;
     assert_eq!(
         cl.train
-            .images
+            .images()
             .get(0)
             .get(c as i64)
             .get(y as i64)
@@ -218,7 +218,12 @@ fn npz_errors_name_the_key_and_the_expectation() {
             ],
         )
         .unwrap();
-        loaded.push(Dataset::load(&path, Layout::Skeleton).unwrap().train.images);
+        loaded.push(
+            Dataset::load(&path, Layout::Skeleton)
+                .unwrap()
+                .train
+                .images(),
+        );
     }
     assert!(
         loaded[0].equal(&loaded[1]),
@@ -281,7 +286,7 @@ fn one_sgd_step_lowers_the_loss_on_a_fixed_batch() {
         let net = vision::model::Cnn::new(&vs.root(), &model);
         let mut opt = tch::nn::OptimizerConfig::build(tch::nn::Sgd::default(), &vs, 0.05).unwrap();
         let (x, y) = (
-            data.train.images.narrow(0, 0, 16),
+            data.train.images_in(0, 16),
             data.train.labels.narrow(0, 0, 16),
         );
         let loss = |train: bool| net.forward_t(&x, train).nll_loss(&y);

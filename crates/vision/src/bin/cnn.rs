@@ -254,6 +254,7 @@ fn run(cli: Cli) -> Result<()> {
                 maxpool: !a.no_maxpool,
                 batch_norm: !a.no_batch_norm,
                 channels_last_memory: !a.nchw && !a.exact,
+                pytorch_draws: a.exact,
             };
             let tc = TrainConfig {
                 epochs: a.epochs,
