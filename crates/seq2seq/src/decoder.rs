@@ -4,7 +4,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::attention::Attention;
 use crate::vocab::PAD;
-use torchkit::rng::fast_dropout as dropout;
+use torchkit::rng::dropout;
 
 /// One-layer LSTM decoder (no input feeding: the attention output is not fed back).
 #[derive(Debug)]
@@ -145,8 +145,9 @@ impl Decoder {
         )
     }
 
-    /// Attention (if any) on the LSTM outputs, then dropout (not PyTorch's draws, which
-    /// only `--exact` follows: `crate::exact`).
+    /// Attention (if any) on the LSTM outputs, then dropout — drawn one time step after
+    /// another, as the homework's decoder loop draws a (B, H) mask per step, so that the
+    /// same seed gives the same masks.
     fn attend(
         &self,
         out: &Tensor,
@@ -161,7 +162,10 @@ impl Decoder {
             }
             _ => out.shallow_clone(),
         };
-        dropout(&out, self.dropout, train)
+        if !train || out.size()[1] == 1 {
+            return dropout(&out, self.dropout, train);
+        }
+        dropout(&out.transpose(0, 1).contiguous(), self.dropout, train).transpose(0, 1)
     }
 }
 

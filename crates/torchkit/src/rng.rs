@@ -157,8 +157,9 @@ pub fn dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
 /// Element-wise dropout, `x · mask / (1 − p)`, with masks of the same distribution as
 /// [`dropout`]'s but not PyTorch's draws: one draw of libtorch's generator seeds a
 /// xoshiro256++ stream, whose 32-bit halves decide two elements each. Seeded runs stay
-/// repeatable and a restored generator state resumes them exactly; only `--exact` runs need
-/// PyTorch's own masks. About 4× faster on the CPU (8×32×24×24 on an Intel Xeon: 0.22 ms
+/// repeatable and a restored generator state resumes them exactly. For runs that need not
+/// follow PyTorch's trajectory (Q2's fast mode; Q3's fast mode keeps PyTorch's masks, which
+/// keep it on the homework's printed numbers). About 4× faster on the CPU (8×32×24×24 on an Intel Xeon: 0.22 ms
 /// against libtorch's 0.87; `cargo bench -p vision --bench train_step -- --layers`), where
 /// mask drawing was the largest cost of a Q2 step outside the convolutions.
 pub fn fast_dropout(x: &Tensor, p: f64, train: bool) -> Tensor {

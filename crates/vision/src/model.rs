@@ -99,10 +99,12 @@ impl ModuleT for ConvBlock {
         if let Some(bn) = &self.bn {
             x = x.apply_t(bn, train);
         }
-        x = x.relu();
+        // Max-pooling before the ReLU: the same numbers forward and backward (max and ReLU
+        // commute, and both route a gradient to the same element), on a quarter of the data.
         if self.maxpool {
             x = x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
         }
+        x = x.relu();
         dropout(&x, self.dropout, train, self.pytorch_draws)
     }
 }
