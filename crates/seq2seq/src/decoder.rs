@@ -4,7 +4,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::attention::Attention;
 use crate::vocab::PAD;
-use torchkit::rng::dropout;
+use torchkit::rng::follow_dropout as dropout;
 
 /// One-layer LSTM decoder (no input feeding: the attention output is not fed back).
 #[derive(Debug)]
@@ -147,7 +147,8 @@ impl Decoder {
 
     /// Attention (if any) on the LSTM outputs, then dropout — drawn one time step after
     /// another, as the homework's decoder loop draws a (B, H) mask per step, so that the
-    /// same seed gives the same masks.
+    /// same seed gives the same masks where libtorch's own kernel draws them (see
+    /// `torchkit::rng::follow_dropout`).
     fn attend(
         &self,
         out: &Tensor,

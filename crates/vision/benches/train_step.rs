@@ -101,7 +101,10 @@ fn layers(sgemm_gflops: f64) {
     );
     let x = Tensor::rand([batch, 3, 48, 48], (Kind::Float, Device::Cpu));
     let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5, 0, 1]);
-    let dev = Tensor::rand([2_100, 3, 48, 48], (Kind::Float, Device::Cpu));
+    let dev = vision::dataset::Split::new(
+        Tensor::rand([2_100, 3, 48, 48], (Kind::Float, Device::Cpu)),
+        Tensor::randint(6, [2_100], (Kind::Int64, Device::Cpu)),
+    );
     println!("\n| model | layout | step ms | of which convolutions | the rest (pooling, dropout, batch norm, head, loss, update) | epoch: 1,579 steps | dev evaluation (2,100 images) |");
     println!("|---|---|---|---|---|---|---|");
     for (name, config) in [
@@ -119,12 +122,9 @@ fn layers(sgemm_gflops: f64) {
             let step = time(100, || {
                 let _ = stepper.step(&net, &x, &y);
             });
+            // As the training loop evaluates: in chunks of `TrainConfig::eval_chunk`.
             let eval = time(3, || {
-                tch::no_grad(|| {
-                    for c in 0..3 {
-                        let _ = net.forward_t(&dev.narrow(0, c * 700, 700), false);
-                    }
-                });
+                let _ = vision::train::evaluate(&net, &dev, TrainConfig::default().eval_chunk);
             });
             println!(
                 "| {name} | {} | {step:.2} | {:.2} ({:.0}%) | {:.2} ({:.0}%) | {:.1} s | {:.2} s |",
