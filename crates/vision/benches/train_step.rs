@@ -325,16 +325,16 @@ fn rest_of_step() {
             op_ms(&shape, true, |x| x.apply_t(&m, true)),
         );
         row(
-            format!("ReLU {c}×{side}²"),
-            op_ms(&shape, true, |x| x.relu()),
-        );
-        row(
             format!("max-pool {c}×{side}²"),
             op_ms(&shape, true, |x| {
                 x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false)
             }),
         );
         let half = [8, c, side / 2, side / 2];
+        row(
+            format!("ReLU {c}×{}²", side / 2),
+            op_ms(&half, true, |x| x.relu()),
+        );
         row(
             format!("dropout {c}×{}²", side / 2),
             op_ms(&half, true, |x| torchkit::rng::fast_dropout(x, 0.1, true)),
@@ -382,13 +382,16 @@ fn rest_of_step() {
         })
     });
     println!("SGD update of 2.2's {} tensors: {sgd:.3} ms", params.len());
-    let data = Tensor::randint(256, [12_630, 6912], (Kind::Uint8, Device::Cpu));
+    let train = vision::dataset::Split::new(
+        Tensor::randint(256, [12_630, 3, 48, 48], (Kind::Uint8, Device::Cpu)),
+        Tensor::randint(6, [12_630], (Kind::Int64, Device::Cpu)),
+    );
     let order = Tensor::randperm(12_630, (Kind::Int64, Device::Cpu));
     let mut b = 0;
     let assemble = time(400, || {
         let idx = order.narrow(0, (b % 1578) * 8, 8);
         b += 1;
-        let _ = data.index_select(0, &idx).to_kind(Kind::Float) / 256.0;
+        let _ = train.images_at(&idx);
     });
     println!("batch assembly (8 of 12,630 uint8 images → float32): {assemble:.3} ms");
 }

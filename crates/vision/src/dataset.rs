@@ -58,27 +58,19 @@ impl Split {
         }
     }
 
-    fn inputs(&self, pixels: Tensor) -> Tensor {
-        if pixels.kind() == Kind::Uint8 {
-            pixels.to_kind(Kind::Float) / 256.0
-        } else {
-            pixels
-        }
-    }
-
     /// Model inputs (float32) of the examples `rows` (int64 indices).
     pub fn images_at(&self, rows: &Tensor) -> Tensor {
-        self.inputs(self.pixels.index_select(0, rows))
+        inputs(self.pixels.index_select(0, rows))
     }
 
     /// Model inputs (float32) of examples `start..start + len`.
     pub fn images_in(&self, start: i64, len: i64) -> Tensor {
-        self.inputs(self.pixels.narrow(0, start, len))
+        inputs(self.pixels.narrow(0, start, len))
     }
 
     /// Every model input (float32), in one tensor.
     pub fn images(&self) -> Tensor {
-        self.inputs(self.pixels.shallow_clone())
+        inputs(self.pixels.shallow_clone())
     }
 
     /// Where the split lives.
@@ -94,6 +86,15 @@ impl Split {
     /// True when the split has no examples.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Model inputs (float32) from stored pixels: uint8 ÷ 256, float32 as it is.
+fn inputs(pixels: Tensor) -> Tensor {
+    if pixels.kind() == Kind::Uint8 {
+        pixels.to_kind(Kind::Float) / 256.0
+    } else {
+        pixels
     }
 }
 
