@@ -3,6 +3,8 @@
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
+use crate::additive::additive_scores;
+
 /// `e_ti = vᵀ tanh(W_s s_t + W_h h_i)`, softmax over unmasked source positions,
 /// `c_t = Σ α_ti h_i`, output `tanh(W_out [c_t; s_t])`.
 #[derive(Debug)]
@@ -74,9 +76,13 @@ impl Attention {
             Some(sl) => sl.index_select(0, &at),
             None => at,
         };
-        let q_rows = q.index_select(0, &at);
-        let k_rows = keys.reshape([-1, h]).index_select(0, &(&bi * s + &si));
-        let e = (q_rows + k_rows).tanh().apply(&self.v).reshape([-1]);
+        let e = additive_scores(
+            &q,
+            &keys.reshape([-1, h]),
+            &self.v.ws,
+            &at,
+            &(&bi * s + &si),
+        );
         // Padded sources get −∞ (weight 0); skipped queries a finite row (uniform weights).
         let base = Tensor::full([b, t, s], f64::NEG_INFINITY, (e.kind(), e.device()));
         let base = match query_mask {

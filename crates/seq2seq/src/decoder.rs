@@ -4,7 +4,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use crate::attention::Attention;
 use crate::vocab::PAD;
-use torchkit::rng::follow_dropout as dropout;
+use torchkit::rng::fast_dropout as dropout;
 
 /// One-layer LSTM decoder (no input feeding: the attention output is not fed back).
 #[derive(Debug)]
@@ -145,10 +145,7 @@ impl Decoder {
         )
     }
 
-    /// Attention (if any) on the LSTM outputs, then dropout — drawn one time step after
-    /// another, as the homework's decoder loop draws a (B, H) mask per step, so that the
-    /// same seed gives the same masks where libtorch's own kernel draws them (see
-    /// `torchkit::rng::follow_dropout`).
+    /// Attention (if any) on the LSTM outputs, then dropout.
     fn attend(
         &self,
         out: &Tensor,
@@ -163,10 +160,7 @@ impl Decoder {
             }
             _ => out.shallow_clone(),
         };
-        if !train || out.size()[1] == 1 {
-            return dropout(&out, self.dropout, train);
-        }
-        dropout(&out.transpose(0, 1).contiguous(), self.dropout, train).transpose(0, 1)
+        dropout(&out, self.dropout, train)
     }
 }
 

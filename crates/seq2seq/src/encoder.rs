@@ -4,7 +4,7 @@ use tch::{nn, Tensor};
 
 use crate::lstm::{packed_bilstm, Tape};
 use crate::vocab::PAD;
-use torchkit::rng::follow_dropout as dropout;
+use torchkit::rng::fast_dropout as dropout;
 
 /// Bidirectional one-layer LSTM encoder over packed sequences.
 #[derive(Debug)]

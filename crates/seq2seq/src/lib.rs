@@ -10,6 +10,7 @@
 //! * [`stage`]: the report's Q3 stage — (a) no attention, (b) attention, (c) nucleus, beam.
 //! * [`synthetic`]: a generated corpus in the same format, for `--quick` runs.
 
+pub mod additive;
 pub mod attention;
 pub mod batch;
 pub mod config;

@@ -44,7 +44,8 @@ impl<'a> Homework<'a> {
         device: Device,
     ) -> Self {
         Self {
-            opt: Adam::new(&model.vs, config.lr, 0.0),
+            // The fast mode updates in one pass (other rounding, 1.2 ms a batch less).
+            opt: Adam::new(&model.vs, config.lr, 0.0).fused(!config.exact),
             model,
             data,
             config,

@@ -28,7 +28,7 @@ pub struct CnnConfig {
     /// default NCHW kernels bit for bit.
     pub channels_last_memory: bool,
     /// Draw dropout masks as PyTorch's CPU dropout does (`--exact`), instead of
-    /// [`torchkit::rng::fast_dropout`]'s stream: the same distribution, 4× cheaper.
+    /// [`torchkit::rng::fast_dropout`]'s stream: the same distribution, several times cheaper.
     pub pytorch_draws: bool,
 }
 
