@@ -51,8 +51,9 @@ pub struct Args {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     q3_epochs: u64,
     /// Instead: how an epoch's cost grows with the training set (¼, ½, 1, 2×; Q2 and Q3) and
-    /// with Q3's hidden size (64, 128, 256); writes reports/bench/growth.{json,png}.
-    #[arg(long, conflicts_with_all = ["homework", "python"])]
+    /// with Q3's hidden size (64, 128, 256), ours and, with --homework, the homework's code's;
+    /// writes reports/bench/growth.{json,png}.
+    #[arg(long)]
     growth: bool,
 }
 
@@ -209,18 +210,10 @@ pub fn q2_epoch_flops(model: &str, images: f64) -> f64 {
     (conv + fc) * 2.0 * 3.0 * images
 }
 
-/// Runs the bench and writes `reports/bench/<date>.json` and `latest.json`.
-pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
-    if args.growth {
-        return crate::growth::run(root, torch, cpu_model());
-    }
-    for s in &args.only {
-        ensure!(
-            s == "q2" || s == "q3",
-            "--only {s}: the bench times q2 and q3"
-        );
-    }
-    let homework = match (&args.homework, &args.python) {
+/// The homework's folder (checked to hold its files and to lie outside the repository) and
+/// the Python to run it with, when given.
+fn homework(root: &Path, args: &Args) -> Result<Option<(PathBuf, PathBuf)>> {
+    Ok(match (&args.homework, &args.python) {
         (Some(dir), Some(py)) => {
             for f in [
                 "hw2-q2/hw2-q2.py",
@@ -239,7 +232,39 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
             Some((dir.canonicalize()?, py.clone()))
         }
         _ => None,
-    };
+    })
+}
+
+/// Runs the bench and writes `reports/bench/<date>.json` and `latest.json`.
+pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
+    for s in &args.only {
+        ensure!(
+            s == "q2" || s == "q3",
+            "--only {s}: the bench times q2 and q3"
+        );
+    }
+    let homework = homework(root, args)?;
+    if args.growth {
+        let hw = match &homework {
+            Some((dir, py)) => {
+                let (npz, p2g) = (root.join(&args.npz), root.join(&args.p2g));
+                ensure!(npz.is_file(), "--npz {}: no such file (build the substitute with the workplace's make-fashion6.sh, or pass the Intel file)", npz.display());
+                ensure!(
+                    p2g.join("train.tsv").is_file(),
+                    "--p2g {}: no train.tsv (`cargo xtask fixtures` puts the homework's TSVs in data/p2g)",
+                    p2g.display()
+                );
+                Some(crate::growth::Homework {
+                    dir,
+                    python: py,
+                    npz,
+                    p2g,
+                })
+            }
+            None => None,
+        };
+        return crate::growth::run(root, torch, cpu_model(), hw);
+    }
     eprintln!("== building the release binaries");
     let ok = crate::libtorch::cargo_command(torch)
         .current_dir(root)

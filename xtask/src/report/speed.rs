@@ -19,30 +19,41 @@ fn growth(md: &mut String, root: &Path, out: &Path) {
     let Some(g) = crate::growth::latest(root) else {
         return;
     };
+    use crate::growth::Side;
+    let sides: Vec<Side> = [Side::Ours, Side::Homework]
+        .into_iter()
+        .filter(|&s| g.points.iter().any(|p| p.side == s))
+        .collect();
+    let whose = sides
+        .iter()
+        .map(|s| s.label())
+        .collect::<Vec<_>>()
+        .join(" and ");
     let _ = writeln!(
         md,
-        "How an epoch's cost grows (`cargo xtask bench --growth`, {} on {}; training steps only, ours): it should be a straight line through the origin.\n",
+        "How an epoch's cost grows (`cargo xtask bench --growth`, {} on {}; training steps only, {whose}): it should be a straight line through the origin.\n",
         crate::clock::readable(&g.date),
         g.machine
     );
-    for q in ["q2", "q3"] {
-        let bends = g.bends(q, 0.15);
-        if g.series(q, "size").is_empty() {
-            continue;
-        }
-        if bends.is_empty() {
-            let _ = writeln!(
-                md,
-                "- {}: a straight line — every size within 15% of the full set's cost per example.",
-                q.to_uppercase()
-            );
-        }
-        for (x, r) in bends {
-            let _ = writeln!(
-                md,
-                "- {}: at {x}× the training set, {r:.2}× the full set's cost per example.",
-                q.to_uppercase()
-            );
+    for side in sides {
+        for q in ["q2", "q3"] {
+            if g.series(side, q, "size").is_empty() {
+                continue;
+            }
+            let bends = g.bends(side, q, 0.15);
+            let (q, who) = (q.to_uppercase(), side.label());
+            if bends.is_empty() {
+                let _ = writeln!(
+                    md,
+                    "- {q}, {who}: a straight line — every size within 15% of the full set's cost per example."
+                );
+            }
+            for (x, r) in bends {
+                let _ = writeln!(
+                    md,
+                    "- {q}, {who}: at {x}× the training set, {r:.2}× the full set's cost per example."
+                );
+            }
         }
     }
     md.push('\n');
@@ -97,4 +108,45 @@ fn side_by_side(md: &mut String, root: &Path) {
         );
     }
     md.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::growth::{Growth, Point, Side};
+
+    /// Both sides measured: the section names both and gives each its verdict.
+    #[test]
+    fn growth_names_both_sides_and_their_bends() {
+        let root = std::env::temp_dir().join(format!("speed-growth-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("reports/bench")).unwrap();
+        let point = |side, x: f64, seconds| Point {
+            side,
+            question: "q2".into(),
+            axis: "size".into(),
+            x,
+            examples: (12_630.0 * x) as usize,
+            seconds,
+        };
+        let g = Growth {
+            date: "20261202T181045Z".into(),
+            machine: "a CPU".into(),
+            points: vec![
+                point(Side::Ours, 0.25, 3.1),
+                point(Side::Ours, 1.0, 12.6),
+                point(Side::Homework, 0.25, 9.0),
+                point(Side::Homework, 1.0, 21.4),
+            ],
+        };
+        artifacts::write_json(root.join("reports/bench/growth.json"), &g).unwrap();
+        let mut md = String::new();
+        super::growth(&mut md, &root, &root.join("out"));
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(md.contains("ours and the homework's code"), "{md}");
+        assert!(md.contains("- Q2, ours: a straight line"), "{md}");
+        assert!(
+            md.contains("- Q2, the homework's code: at 0.25× the training set, 1.68×"),
+            "{md}"
+        );
+    }
 }
