@@ -1,5 +1,6 @@
-//! Milliseconds per training batch (batch 64) of models (a) and (b), split into forward,
-//! backward and the Adam step, and the batched greedy decoding of 1,000 validation words.
+//! Milliseconds per training batch (batch 64) of models (a) and (b) in the fast mode, split
+//! into forward, backward and the (fused) Adam step, and the batched greedy decoding of 1,000
+//! validation words.
 //!
 //! `cargo bench -p seq2seq --bench train_step [-- DATA_DIR]` — the figures behind the Q3 speed
 //! target. DATA_DIR holds `{train,valid,test}.tsv` (default: the homework's, where
@@ -52,7 +53,7 @@ fn main() -> anyhow::Result<()> {
     for attention in [false, true] {
         tch::manual_seed(0);
         let model = Model::new(&corpus.model_config(128, 0.3, attention), Device::Cpu);
-        let mut opt = Adam::new(&model.vs, 0.003, 0.0);
+        let mut opt = Adam::new(&model.vs, 0.003, 0.0).fused(true);
         let list: Vec<_> = batches(&corpus.train, &order, 64, Device::Cpu)
             .take(n + 5)
             .collect();
@@ -111,7 +112,7 @@ fn main() -> anyhow::Result<()> {
 fn epoch_seconds(corpus: &Corpus, train: &[seq2seq::batch::Encoded], hidden: i64) -> f64 {
     tch::manual_seed(0);
     let model = Model::new(&corpus.model_config(hidden, 0.3, true), Device::Cpu);
-    let mut opt = Adam::new(&model.vs, 0.003, 0.0);
+    let mut opt = Adam::new(&model.vs, 0.003, 0.0).fused(true);
     let order = torchkit::rng::loader_order(train.len());
     let t = Instant::now();
     for batch in batches(train, &order, 64, Device::Cpu) {
