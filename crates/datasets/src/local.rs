@@ -205,6 +205,19 @@ fn train_losses(path: &Path) -> Result<Vec<f32>, String> {
 }
 
 impl ReferenceLosses {
+    /// [`ReferenceLosses::check`] for a test: panics with its error, else prints which
+    /// comparison was made and the largest relative difference.
+    pub fn assert_matches(&self, run: &str, ours: &[f64], close: usize, rel: f64) {
+        let worst = self
+            .check(run, ours, close, rel)
+            .unwrap_or_else(|e| panic!("{e}"));
+        eprintln!(
+            "{run}: {} losses, largest relative difference {worst:.1e}; {}",
+            ours.len(),
+            self.source
+        );
+    }
+
     /// Checks `ours` against the reference: bit for bit on the reference's CPU kind, else
     /// the first `close` losses to `rel` relative (elsewhere a trajectory may drift: batch
     /// norm at batch 8 amplifies a last-bit difference). Returns the largest relative
