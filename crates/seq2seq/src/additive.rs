@@ -21,41 +21,132 @@ extern "C" {
         err: *mut std::ffi::c_char,
         cap: usize,
     ) -> std::ffi::c_int;
+    fn seq2seq_attention_context(
+        q: *const C_tensor,
+        keys: *const C_tensor,
+        values: *const C_tensor,
+        v: *const C_tensor,
+        batch: *const C_tensor,
+        len: *const C_tensor,
+        out: *mut *mut C_tensor,
+        err: *mut std::ffi::c_char,
+        cap: usize,
+    ) -> std::ffi::c_int;
+}
+
+/// Calls one of the shim's functions: `call(out, err, cap)` returns its status; the result
+/// is the new tensor it made, or a panic with its message.
+fn shim(
+    what: &str,
+    call: impl FnOnce(*mut *mut C_tensor, *mut std::ffi::c_char, usize) -> std::ffi::c_int,
+) -> Tensor {
+    let mut out: *mut C_tensor = std::ptr::null_mut();
+    let mut err: [std::ffi::c_char; 512] = [0; 512];
+    let rc = call(&mut out, err.as_mut_ptr(), err.len());
+    if rc != 0 {
+        // SAFETY: the shim wrote a NUL-terminated message into `err`.
+        let why = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) };
+        panic!("{what}: {}", why.to_string_lossy());
+    }
+    // SAFETY: rc == 0 means `out` is a new tensor owned by us.
+    unsafe { Tensor::from_ptr(out) }
+}
+
+fn cpu_float(tensors: &[&Tensor]) -> bool {
+    tensors
+        .iter()
+        .all(|t| t.device() == Device::Cpu && t.kind() == Kind::Float)
 }
 
 /// `e_p = Σ_h v_h tanh(q[qi_p, h] + k[ki_p, h])` for the pairs `(qi_p, ki_p)`: `q` (n, H),
 /// `k` (m, H), `v` H elements in any shape, `qi`, `ki` int64 (P). Differentiable in `q`, `k`
 /// and `v`. Float32 CPU tensors take the fused kernel, anything else libtorch's ops.
 pub fn additive_scores(q: &Tensor, k: &Tensor, v: &Tensor, qi: &Tensor, ki: &Tensor) -> Tensor {
-    let fused = [q, k, v]
-        .iter()
-        .all(|t| t.device() == Device::Cpu && t.kind() == Kind::Float);
-    if !fused {
+    if !cpu_float(&[q, k, v]) {
         return unfused(q, k, v, qi, ki);
     }
-    let mut out: *mut C_tensor = std::ptr::null_mut();
-    let mut err: [std::ffi::c_char; 512] = [0; 512];
     // SAFETY: tch's tensors are `at::Tensor*`; the shim only reads them, and on success
     // hands over a new tensor that `from_ptr` owns (and frees on drop).
-    let rc = unsafe {
+    shim("additive attention scores", |out, err, cap| unsafe {
         seq2seq_additive_scores(
             q.as_ptr(),
             k.as_ptr(),
             v.as_ptr(),
             qi.as_ptr(),
             ki.as_ptr(),
-            &mut out,
-            err.as_mut_ptr(),
-            err.len(),
+            out,
+            err,
+            cap,
         )
-    };
-    if rc != 0 {
-        // SAFETY: the shim wrote a NUL-terminated message into `err`.
-        let why = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) };
-        panic!("additive attention scores: {}", why.to_string_lossy());
+    })
+}
+
+/// Bahdanau attention's context of query rows: for row `r` of batch row `b = batch[r]`,
+/// `e_s = vᵀ tanh(q_r + keys[b, s])` over the real sources `s < len[b]`, their softmax `α`,
+/// and `Σ_s α_s values[b, s]`. `q` (R, H), `keys` and `values` (B, S, H), `v` H elements,
+/// `batch` (R) and `len` (B) int64 (lengths 1..=S). Differentiable in `q`, `keys`, `values`
+/// and `v`. Float32 CPU tensors take one fused node (`additive.cpp`), anything else the ops.
+pub fn attention_context(
+    q: &Tensor,
+    keys: &Tensor,
+    values: &Tensor,
+    v: &Tensor,
+    batch: &Tensor,
+    len: &Tensor,
+) -> Tensor {
+    if !cpu_float(&[q, keys, values, v]) {
+        return unfused_context(q, keys, values, v, batch, len);
     }
-    // SAFETY: rc == 0 means `out` is a new tensor owned by us.
-    unsafe { Tensor::from_ptr(out) }
+    // SAFETY: as in `additive_scores`.
+    shim("attention context", |out, err, cap| unsafe {
+        seq2seq_attention_context(
+            q.as_ptr(),
+            keys.as_ptr(),
+            values.as_ptr(),
+            v.as_ptr(),
+            batch.as_ptr(),
+            len.as_ptr(),
+            out,
+            err,
+            cap,
+        )
+    })
+}
+
+/// The same context from libtorch's ops: the scores of all (row, source) pairs, padded
+/// sources at −∞, softmax, and a batched product with each row's values.
+pub fn unfused_context(
+    q: &Tensor,
+    keys: &Tensor,
+    values: &Tensor,
+    v: &Tensor,
+    batch: &Tensor,
+    len: &Tensor,
+) -> Tensor {
+    let (b, s, h) = keys.size3().expect("keys (B, S, H)");
+    let r = q.size()[0];
+    let qi = Tensor::arange(r, (Kind::Int64, q.device()))
+        .unsqueeze(1)
+        .expand([r, s], false);
+    let positions = Tensor::arange(s, (Kind::Int64, q.device()));
+    let ki = batch.unsqueeze(1) * s + &positions;
+    let real = positions
+        .unsqueeze(0)
+        .lt_tensor(&len.index_select(0, batch).unsqueeze(1));
+    let e = unfused(
+        q,
+        &keys.reshape([b * s, h]),
+        v,
+        &qi.reshape([-1]),
+        &ki.reshape([-1]),
+    )
+    .reshape([r, s])
+    .masked_fill(&real.logical_not(), f64::NEG_INFINITY);
+    let alpha = e.softmax(-1, e.kind());
+    alpha
+        .unsqueeze(1)
+        .bmm(&values.index_select(0, batch))
+        .squeeze_dim(1)
 }
 
 /// The same scores from libtorch's ops.
@@ -123,6 +214,77 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The fused context node gives the ops' context and gradients (q, keys, values, v) to
+    /// float rounding: rows of one batch row share its keys and values (accumulating), and
+    /// sources past a row's length get no weight and no gradient.
+    #[test]
+    fn fused_context_and_gradients_are_the_ops_ones() {
+        let opts = (Kind::Float, Device::Cpu);
+        for h in [128, 13] {
+            let q = (Tensor::randn([6, h], opts) * 0.8).set_requires_grad(true);
+            let keys = (Tensor::randn([3, 4, h], opts) * 0.8).set_requires_grad(true);
+            let values = Tensor::randn([3, 4, h], opts).set_requires_grad(true);
+            let v = Tensor::randn([1, h], opts).set_requires_grad(true);
+            let batch = Tensor::from_slice(&[0i64, 0, 1, 2, 2, 2]);
+            let len = Tensor::from_slice(&[4i64, 1, 2]);
+            let w = Tensor::randn([6, h], opts);
+            let mut results = Vec::new();
+            for fused in [true, false] {
+                let c = if fused {
+                    attention_context(&q, &keys, &values, &v, &batch, &len)
+                } else {
+                    unfused_context(&q, &keys, &values, &v, &batch, &len)
+                };
+                (&c * &w).sum(Kind::Float).backward();
+                let grads: Vec<Tensor> = [&q, &keys, &values, &v]
+                    .iter()
+                    .map(|t| {
+                        let g = t.grad().copy();
+                        let _ = t.grad().zero_();
+                        g
+                    })
+                    .collect();
+                results.push((c.detach(), grads));
+            }
+            let (ours, theirs) = (&results[0], &results[1]);
+            let diff = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]);
+            assert!(diff(&ours.0, &theirs.0) < 1e-4, "h {h}: contexts differ");
+            for (name, (a, b)) in ["q", "keys", "values", "v"]
+                .iter()
+                .zip(ours.1.iter().zip(&theirs.1))
+            {
+                assert_eq!(a.size(), b.size(), "h {h}: d{name}'s shape");
+                assert!(
+                    diff(a, b) < 1e-4,
+                    "h {h}: d{name} differs by {}",
+                    diff(a, b)
+                );
+                assert!(
+                    b.abs().max().double_value(&[]) > 0.05,
+                    "d{name} is not trivially 0"
+                );
+            }
+            // Batch row 1 has one real source: its padded positions get nothing.
+            let padded = ours.1[2].get(1).narrow(0, 1, 3);
+            assert_eq!(
+                padded.abs().max().double_value(&[]),
+                0.0,
+                "padding got a gradient"
+            );
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "source length outside")]
+    fn a_source_length_out_of_range_is_an_error_not_a_read() {
+        let opts = (Kind::Float, Device::Cpu);
+        let q = Tensor::randn([2, 8], opts);
+        let kv = Tensor::randn([2, 3, 8], opts);
+        let v = Tensor::randn([8], opts);
+        let batch = Tensor::from_slice(&[0i64, 1]);
+        let _ = attention_context(&q, &kv, &kv, &v, &batch, &Tensor::from_slice(&[3i64, 4]));
     }
 
     #[test]

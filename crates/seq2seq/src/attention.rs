@@ -3,7 +3,7 @@
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
-use crate::additive::additive_scores;
+use crate::additive::{additive_scores, attention_context};
 
 /// `e_ti = vᵀ tanh(W_s s_t + W_h h_i)`, softmax over unmasked source positions,
 /// `c_t = Σ α_ti h_i`, output `tanh(W_out [c_t; s_t])`.
@@ -101,5 +101,25 @@ impl Attention {
             None => both.apply(&self.w_out).tanh(),
         };
         (out.view([b, t, h]), weights)
+    }
+
+    /// The attention output of query rows only: `query` (R, H) are decoder outputs, row `r`
+    /// belonging to batch row `batch[r]` (int64, R), whose real sources are the first
+    /// `lengths[b]` (int64, B) of `encoder_outputs` and `keys` (B, S, H). Returns (R, H) —
+    /// [`Attention::forward`]'s output at those positions, without making the (B, T, S)
+    /// scores or the outputs of unused positions: the training loss needs nothing else.
+    pub fn forward_rows(
+        &self,
+        query: &Tensor,
+        encoder_outputs: &Tensor,
+        keys: &Tensor,
+        batch: &Tensor,
+        lengths: &Tensor,
+    ) -> Tensor {
+        let q = self.w_s.forward(query);
+        let context = attention_context(&q, keys, encoder_outputs, &self.v.ws, batch, lengths);
+        Tensor::cat(&[&context, query], -1)
+            .apply(&self.w_out)
+            .tanh()
     }
 }

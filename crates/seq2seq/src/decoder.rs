@@ -100,6 +100,45 @@ impl Decoder {
         scored: &Tensor,
         train: bool,
     ) -> Tensor {
+        let out = self.lstm_teacher_forced(input, state, scored, train);
+        self.attend(&out, memory, Some(scored), train)
+    }
+
+    /// [`Decoder::teacher_forced`]'s outputs at the scored positions only, (R, H) in
+    /// row-major order of `scored` (the order of `scored.reshape([-1]).nonzero()`): what the
+    /// training loss needs. The attention makes nothing for the other positions
+    /// ([`Attention::forward_rows`]), and dropout draws for these rows only.
+    pub fn teacher_forced_rows(
+        &self,
+        input: &Tensor,
+        state: (&Tensor, &Tensor),
+        memory: &Memory,
+        scored: &Tensor,
+        train: bool,
+    ) -> Tensor {
+        let out = self.lstm_teacher_forced(input, state, scored, train);
+        let (_, t, h) = out.size3().expect("(B, T, H)");
+        let rows = scored.reshape([-1]).nonzero().squeeze_dim(1);
+        let query = out.reshape([-1, h]).index_select(0, &rows);
+        let out = match (&self.attn, &memory.keys) {
+            (Some(attn), Some(keys)) => {
+                let batch = rows.divide_scalar_mode(t, "trunc");
+                let lengths = memory.mask.sum_dim_intlist(1, false, Kind::Int64);
+                attn.forward_rows(&query, &memory.outputs, keys, &batch, &lengths)
+            }
+            _ => query,
+        };
+        dropout(&out, self.dropout, train)
+    }
+
+    /// The LSTM part of teacher forcing: outputs (B, T, H), meaningful where `scored`.
+    fn lstm_teacher_forced(
+        &self,
+        input: &Tensor,
+        state: (&Tensor, &Tensor),
+        scored: &Tensor,
+        train: bool,
+    ) -> Tensor {
         let emb = self.embed(input, train);
         let (b, t, _) = emb.size3().expect("(B, T, H)");
         let lengths = Vec::<i64>::try_from(
@@ -133,8 +172,7 @@ impl Decoder {
         let restore = Tensor::from_slice(&order)
             .argsort(0, false)
             .to_device(device);
-        let out = Tensor::cat(&outs, 0).index_select(0, &restore);
-        self.attend(&out, memory, Some(scored), train)
+        Tensor::cat(&outs, 0).index_select(0, &restore)
     }
 
     fn embed(&self, tgt: &Tensor, train: bool) -> Tensor {

@@ -123,11 +123,15 @@ impl Seq2Seq {
     /// Mean cross-entropy of `tgt[:, 1:]` given the logits, ignoring PAD (the generator runs
     /// at the scored positions only).
     pub fn loss(&self, batch: &Batch, train: bool) -> Loss {
-        let (out, scored, tape) = self.teacher_forced(batch, train);
-        let rows = scored.reshape([-1]).nonzero().squeeze_dim(1);
-        let hidden = out.size()[2];
-        let logits = self.generate(&out.reshape([-1, hidden]).index_select(0, &rows));
+        let (memory, (h, c), tape) = self.encode(&batch.src, &batch.src_lengths, train);
         let t = batch.tgt.size()[1];
+        let input = batch.tgt.narrow(1, 0, t - 1);
+        let scored = batch.tgt.narrow(1, 1, t - 1).ne(PAD);
+        let out = self
+            .decoder
+            .teacher_forced_rows(&input, (&h, &c), &memory, &scored, train);
+        let rows = scored.reshape([-1]).nonzero().squeeze_dim(1);
+        let logits = self.generate(&out);
         let gold = batch
             .tgt
             .narrow(1, 1, t - 1)

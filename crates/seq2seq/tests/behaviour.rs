@@ -150,15 +150,23 @@ fn teacher_forcing_skips_padding_without_changing_scored_outputs() {
             .map(|(_, t)| t)
             .collect();
         // Decoder outputs at scored positions and the gradients of a loss reading only them,
-        // computed plainly (one LSTM run over the padded batch, dense attention) and as
-        // training does (rows grouped by length, attention at scored positions only).
-        let run = |grouped: bool| {
+        // computed plainly (one LSTM run over the padded batch, dense attention), with rows
+        // grouped by length and attention at scored positions only, and as training does
+        // (the scored rows alone, put back in place here to compare).
+        let rows = scored.reshape([-1]).nonzero().squeeze_dim(1);
+        let run = |way: &str| {
             let (memory, (h, c), _) = model.net.encode(&batch.src, &batch.src_lengths, false);
             let dec = &model.net.decoder;
-            let out = if grouped {
-                dec.teacher_forced(&input, (&h, &c), &memory, &scored, false)
-            } else {
-                dec.forward_t(&input, (&h, &c), &memory, false).0
+            let out = match way {
+                "plain" => dec.forward_t(&input, (&h, &c), &memory, false).0,
+                "grouped" => dec.teacher_forced(&input, (&h, &c), &memory, &scored, false),
+                _ => {
+                    let r = dec.teacher_forced_rows(&input, (&h, &c), &memory, &scored, false);
+                    let (b, t, hidden) = keep.size3().map(|(b, t, _)| (b, t, r.size()[1])).unwrap();
+                    r.new_zeros([b * t, hidden], (r.kind(), r.device()))
+                        .index_copy(0, &rows, &r)
+                        .view([b, t, hidden])
+                }
             };
             let out = out * &keep;
             (&out * out.ones_like().cumsum(-1, Kind::Float))
@@ -170,25 +178,27 @@ fn teacher_forcing_skips_padding_without_changing_scored_outputs() {
             }
             (out, grads)
         };
-        let (plain, plain_g) = run(false);
-        let (grouped, grouped_g) = run(true);
-        assert!(
-            max_diff(&plain, &grouped) < 1e-5,
-            "attention {attention}: outputs differ"
-        );
-        let mut compared = 0;
-        for (a, b) in plain_g.iter().zip(&grouped_g) {
-            if a.abs().sum(Kind::Float).double_value(&[]) > 0.0 {
-                compared += 1;
-                let scale = a.abs().max().double_value(&[]).max(1.0);
-                assert!(
-                    max_diff(a, b) < 1e-4 * scale,
-                    "gradients differ by {}",
-                    max_diff(a, b)
-                );
+        let (plain, plain_g) = run("plain");
+        for way in ["grouped", "rows"] {
+            let (other, other_g) = run(way);
+            assert!(
+                max_diff(&plain, &other) < 1e-5,
+                "attention {attention}, {way}: outputs differ"
+            );
+            let mut compared = 0;
+            for (a, b) in plain_g.iter().zip(&other_g) {
+                if a.abs().sum(Kind::Float).double_value(&[]) > 0.0 {
+                    compared += 1;
+                    let scale = a.abs().max().double_value(&[]).max(1.0);
+                    assert!(
+                        max_diff(a, b) < 1e-4 * scale,
+                        "{way}: gradients differ by {}",
+                        max_diff(a, b)
+                    );
+                }
             }
+            assert!(compared >= 4, "decoder parameters received gradients");
         }
-        assert!(compared >= 4, "decoder parameters received gradients");
         // The loss (generator at scored positions only) is the homework's PAD-ignoring mean.
         let (logits, _) = model.net.forward_t(&batch, false);
         let full = logits
