@@ -24,10 +24,6 @@ use seq2seq::model::Model;
 use tch::Device;
 use torchkit::optim::Adam;
 
-/// The allocator of the `p2g` binary, so that the figures are its figures.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> anyhow::Result<()> {
     let arg = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let dir = match arg

@@ -2,7 +2,8 @@
 //!
 //! * [`data`]: the TSV files; [`vocab`]: vocabularies in first-occurrence order;
 //!   [`batch`]: encoded, padded batches.
-//! * [`encoder`] (its packed BiLSTM with a hand-written backward pass in [`lstm`]),
+//! * [`encoder`] (its packed BiLSTM with a hand-written backward pass in [`lstm`], whose
+//!   element-wise step is [`cell`]),
 //!   [`attention`], [`decoder`], [`model`]: the network, with PyTorch's
 //!   parameter names, shapes and initialisation (257,117 / 322,781 parameters).
 //! * [`decode`]: batched greedy, nucleus (top-p) and beam search decoding.
@@ -13,6 +14,7 @@
 pub mod additive;
 pub mod attention;
 pub mod batch;
+pub mod cell;
 pub mod config;
 pub mod corpus;
 pub mod data;

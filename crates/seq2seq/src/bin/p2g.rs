@@ -16,11 +16,6 @@ use seq2seq::train::{train, TrainConfig};
 use torchkit::device::DeviceChoice;
 use torchkit::options;
 
-/// mimalloc serves libtorch's allocations too (the `override` feature): a step's hundreds of
-/// small tensors cost less than under glibc's malloc.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Phoneme-to-grapheme seq2seq (homework 2, Q3) on libtorch.
 #[derive(Parser)]
 #[command(version)]
