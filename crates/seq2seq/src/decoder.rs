@@ -3,6 +3,7 @@
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::attention::Attention;
+use crate::lstm::{packed_lstm, Tape};
 use crate::vocab::PAD;
 use torchkit::rng::fast_dropout as dropout;
 
@@ -105,9 +106,12 @@ impl Decoder {
     }
 
     /// [`Decoder::teacher_forced`]'s outputs at the scored positions only, (R, H) in
-    /// row-major order of `scored` (the order of `scored.reshape([-1]).nonzero()`): what the
-    /// training loss needs. The attention makes nothing for the other positions
-    /// ([`Attention::forward_rows`]), and dropout draws for these rows only.
+    /// row-major order of `scored` (the order of `scored.reshape([-1]).nonzero()`; `scored`
+    /// is a prefix of every row): what the training loss needs. The LSTM runs packed — each
+    /// row for its scored steps only — through [`crate::lstm::packed_lstm`], whose backward
+    /// pass is the returned [`Tape`] (run it after the loss's backward pass, before the
+    /// encoder's: it hands the initial state its gradient). The attention makes nothing for
+    /// other positions ([`Attention::forward_rows`]), and dropout draws for these rows only.
     pub fn teacher_forced_rows(
         &self,
         input: &Tensor,
@@ -115,20 +119,36 @@ impl Decoder {
         memory: &Memory,
         scored: &Tensor,
         train: bool,
-    ) -> Tensor {
-        let out = self.lstm_teacher_forced(input, state, scored, train);
-        let (_, t, h) = out.size3().expect("(B, T, H)");
-        let rows = scored.reshape([-1]).nonzero().squeeze_dim(1);
-        let query = out.reshape([-1, h]).index_select(0, &rows);
+    ) -> (Tensor, Option<Tape>) {
+        let emb = self.embed(input, train);
+        let (b, t, h) = emb.size3().expect("(B, T, H)");
+        let device = emb.device();
+        let lengths = Vec::<i64>::try_from(
+            scored
+                .sum_dim_intlist(1, false, Kind::Int64)
+                .to_device(Device::Cpu),
+        )
+        .expect("int64 lengths");
+        let pack = Packing::new(&lengths, t);
+        let ids = |v: &[i64]| Tensor::from_slice(v).to_device(device);
+        let data = emb.reshape([-1, h]).index_select(0, &ids(&pack.gather));
+        let order = ids(&pack.order);
+        let init = |s: &Tensor| s.reshape([b, h]).index_select(0, &order);
+        let lstm = packed_lstm(
+            &data,
+            &pack.batch_sizes,
+            &self.lstm,
+            (&init(state.0), &init(state.1)),
+        );
+        let query = lstm.output.index_select(0, &ids(&pack.rows));
         let out = match (&self.attn, &memory.keys) {
             (Some(attn), Some(keys)) => {
-                let batch = rows.divide_scalar_mode(t, "trunc");
                 let lengths = memory.mask.sum_dim_intlist(1, false, Kind::Int64);
-                attn.forward_rows(&query, &memory.outputs, keys, &batch, &lengths)
+                attn.forward_rows(&query, &memory.outputs, keys, &ids(&pack.batch), &lengths)
             }
             _ => query,
         };
-        dropout(&out, self.dropout, train)
+        (dropout(&out, self.dropout, train), lstm.tape)
     }
 
     /// The LSTM part of teacher forcing: outputs (B, T, H), meaningful where `scored`.
@@ -199,6 +219,55 @@ impl Decoder {
             _ => out.shallow_clone(),
         };
         dropout(&out, self.dropout, train)
+    }
+}
+
+/// How a batch's scored prefixes are packed for [`packed_lstm`]: rows longest first.
+struct Packing {
+    /// Batch rows in packed order.
+    order: Vec<i64>,
+    /// Rows per step (non-increasing).
+    batch_sizes: Vec<i64>,
+    /// For every packed row, its flat (b·T + t) position in the batch.
+    gather: Vec<i64>,
+    /// For every scored position in row-major order, its packed row ...
+    rows: Vec<i64>,
+    /// ... and its batch row.
+    batch: Vec<i64>,
+}
+
+impl Packing {
+    fn new(lengths: &[i64], t: i64) -> Self {
+        let mut order: Vec<i64> = (0..lengths.len() as i64).collect();
+        order.sort_by_key(|&r| std::cmp::Reverse(lengths[r as usize]));
+        let longest = order.first().map_or(0, |&r| lengths[r as usize]);
+        let batch_sizes: Vec<i64> = (0..longest)
+            .map(|s| lengths.iter().filter(|&&l| l > s).count() as i64)
+            .collect();
+        let mut offsets = Vec::with_capacity(batch_sizes.len());
+        let mut gather = Vec::new();
+        for (s, &n) in batch_sizes.iter().enumerate() {
+            offsets.push(gather.len() as i64);
+            gather.extend(order[..n as usize].iter().map(|&r| r * t + s as i64));
+        }
+        let mut place = vec![0i64; lengths.len()];
+        for (j, &r) in order.iter().enumerate() {
+            place[r as usize] = j as i64;
+        }
+        let (mut rows, mut batch) = (Vec::new(), Vec::new());
+        for (r, &len) in lengths.iter().enumerate() {
+            for s in 0..len {
+                rows.push(offsets[s as usize] + place[r]);
+                batch.push(r as i64);
+            }
+        }
+        Self {
+            order,
+            batch_sizes,
+            gather,
+            rows,
+            batch,
+        }
     }
 }
 

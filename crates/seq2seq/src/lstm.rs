@@ -43,10 +43,14 @@ struct Saved {
 }
 
 /// `states` (Σn, H) one step earlier in the direction's order, row by row — the state each
-/// step started from (zero where a sequence starts); `prev` is [`previous_rows`] as a tensor.
-fn previous_states(states: &Tensor, prev: &Tensor) -> Tensor {
-    let zero = states.new_zeros([1, states.size()[1]], (states.kind(), states.device()));
-    Tensor::cat(&[states, &zero], 0).index_select(0, prev)
+/// step started from (where a sequence starts, zero or its row of `init` (B, H)); `prev` is
+/// [`previous_rows`] as a tensor.
+fn previous_states(states: &Tensor, prev: &Tensor, init: Option<&Tensor>) -> Tensor {
+    let start = match init {
+        Some(init) => init.shallow_clone(),
+        None => states.new_zeros([1, states.size()[1]], (states.kind(), states.device())),
+    };
+    Tensor::cat(&[states, &start], 0).index_select(0, prev)
 }
 
 /// The forward pass's record, for [`Tape::backward`].
@@ -55,7 +59,9 @@ pub struct Tape {
     input: Tensor,
     params: Vec<Tensor>,
     batch_sizes: Vec<i64>,
-    saved: [Saved; 2],
+    saved: Vec<Saved>,
+    /// The initial (h, c), (B, H) each, when not zero (one direction only).
+    init: Option<(Tensor, Tensor)>,
     output: Tensor,
     h: Tensor,
     c: Tensor,
@@ -83,11 +89,22 @@ fn steps(n: usize, reverse: bool) -> Box<dyn Iterator<Item = usize>> {
 }
 
 /// For every packed row, the row of the same sequence one step earlier in the direction's
-/// order, or `total` (a zero row) where the sequence starts there.
-fn previous_rows(batch_sizes: &[i64], reverse: bool) -> Vec<i64> {
+/// order, or where the sequence starts there `total` (a zero row) or, with `init`,
+/// `total + r` for sequence `r` (its row of the initial state; forward direction only).
+fn previous_rows(batch_sizes: &[i64], reverse: bool, init: bool) -> Vec<i64> {
+    assert!(
+        !(init && reverse),
+        "initial states are for the forward direction"
+    );
     let offs = offsets(batch_sizes);
     let total: i64 = batch_sizes.iter().sum();
     let mut prev = vec![total; total as usize];
+    if init {
+        // Every sequence starts at step 0, row r.
+        for r in 0..batch_sizes.first().copied().unwrap_or(0) {
+            prev[r as usize] = total + r;
+        }
+    }
     for (t, (&n, &off)) in batch_sizes.iter().zip(&offs).enumerate() {
         let before = if reverse { t + 1 } else { t.wrapping_sub(1) };
         if let (Some(&m), Some(&poff)) = (batch_sizes.get(before), offs.get(before)) {
@@ -99,8 +116,15 @@ fn previous_rows(batch_sizes: &[i64], reverse: bool) -> Vec<i64> {
     prev
 }
 
-/// One direction over the packed steps; `x_proj` = `x W_ihᵀ + b_ih` for every row.
-fn direction(x_proj: &Tensor, w_hh: &Tensor, b_hh: &Tensor, sizes: &[i64], reverse: bool) -> Saved {
+/// One direction over the packed steps from `init` (h, c), each (B, H), or zeros; `x_proj` =
+/// `x W_ihᵀ + b_ih` for every row.
+fn direction(
+    x_proj: &Tensor,
+    (w_hh, b_hh): (&Tensor, &Tensor),
+    sizes: &[i64],
+    reverse: bool,
+    init: Option<&(Tensor, Tensor)>,
+) -> Saved {
     let (total, four_h) = x_proj.size2().expect("(Σn, 4H)");
     let h = four_h / 4;
     let batch = sizes.first().copied().unwrap_or(0);
@@ -110,8 +134,13 @@ fn direction(x_proj: &Tensor, w_hh: &Tensor, b_hh: &Tensor, sizes: &[i64], rever
     let tanh_c = Tensor::empty([total, h], opts);
     let h_all = Tensor::empty([total, h], opts);
     // The running state; rows past the step's batch size keep their sequence's last state.
-    let h_state = Tensor::zeros([batch, h], opts);
-    let c_state = Tensor::zeros([batch, h], opts);
+    let (h_state, c_state) = match init {
+        Some((h0, c0)) => (h0.contiguous().copy(), c0.contiguous().copy()),
+        None => (
+            Tensor::zeros([batch, h], opts),
+            Tensor::zeros([batch, h], opts),
+        ),
+    };
     let w_hh_t = w_hh.tr();
     let offs = offsets(sizes);
     if fused(x_proj) {
@@ -205,25 +234,69 @@ fn step_rows(t: &Tensor, off: i64, n: i64, width: i64) -> &mut [f32] {
 /// `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`, then the `_reverse` four), from zero states.
 pub fn packed_bilstm(input: &Tensor, batch_sizes: &[i64], params: &[Tensor]) -> BiLstmOutput {
     assert_eq!(params.len(), 8, "a bidirectional layer has 8 tensors");
-    let taped = input.requires_grad() || params.iter().any(Tensor::requires_grad);
-    let saved = tch::no_grad(|| {
-        [false, true].map(|reverse| {
-            let p = &params[if reverse { 4 } else { 0 }..][..4];
-            let x_proj = p[2].addmm(input, &p[0].tr());
-            direction(&x_proj, &p[1], &p[3], batch_sizes, reverse)
-        })
+    run(input, batch_sizes, params, None)
+}
+
+/// A one-layer, one-direction LSTM over packed `input` from `init` = (h₀, c₀), each (B, H)
+/// in the packed (sorted) row order; `params` the four of PyTorch's order. The outputs are
+/// [`packed_bilstm`]'s with one direction (`h`, `c`: (1, B, H)); with gradients on, the
+/// tape also hands h₀ and c₀ their gradients.
+pub fn packed_lstm(
+    input: &Tensor,
+    batch_sizes: &[i64],
+    params: &[Tensor],
+    init: (&Tensor, &Tensor),
+) -> BiLstmOutput {
+    assert_eq!(params.len(), 4, "a one-direction layer has 4 tensors");
+    let init = (init.0.shallow_clone(), init.1.shallow_clone());
+    run(input, batch_sizes, params, Some(init))
+}
+
+fn run(
+    input: &Tensor,
+    batch_sizes: &[i64],
+    params: &[Tensor],
+    init: Option<(Tensor, Tensor)>,
+) -> BiLstmOutput {
+    let taped = input.requires_grad()
+        || params.iter().any(Tensor::requires_grad)
+        || init
+            .as_ref()
+            .is_some_and(|(h, c)| h.requires_grad() || c.requires_grad());
+    let directions = params.len() / 4;
+    let saved: Vec<Saved> = tch::no_grad(|| {
+        let init = init.as_ref().map(|(h, c)| (h.detach(), c.detach()));
+        (0..directions)
+            .map(|dir| {
+                let p = &params[4 * dir..][..4];
+                let x_proj = p[2].addmm(input, &p[0].tr());
+                direction(
+                    &x_proj,
+                    (&p[1], &p[3]),
+                    batch_sizes,
+                    dir == 1,
+                    init.as_ref(),
+                )
+            })
+            .collect()
     });
     let batch = batch_sizes.first().copied().unwrap_or(0);
     let (output, h, c) = tch::no_grad(|| {
-        let output = Tensor::cat(&[&saved[0].h, &saved[1].h], 1);
+        let output = Tensor::cat(&saved.iter().map(|s| &s.h).collect::<Vec<_>>(), 1);
         // A forward sequence ends at its last step; the backward direction at step 0.
         let last = last_rows(batch_sizes).to_device(input.device());
-        let finals = |f: &Tensor, b: &Tensor| {
-            Tensor::stack(&[f.index_select(0, &last), b.narrow(0, 0, batch)], 0)
+        let finals = |of: fn(&Saved) -> &Tensor| {
+            let per_dir: Vec<Tensor> = saved
+                .iter()
+                .enumerate()
+                .map(|(dir, s)| match dir {
+                    0 => of(s).index_select(0, &last),
+                    _ => of(s).narrow(0, 0, batch),
+                })
+                .collect();
+            Tensor::stack(&per_dir, 0)
         };
-        let h = finals(&saved[0].h, &saved[1].h);
-        let c = finals(&saved[0].c, &saved[1].c);
-        (output, h, c)
+        (output, finals(|s| &s.h), finals(|s| &s.c))
     });
     if !taped {
         return BiLstmOutput {
@@ -244,6 +317,7 @@ pub fn packed_bilstm(input: &Tensor, batch_sizes: &[i64], params: &[Tensor]) -> 
             params: params.iter().map(Tensor::shallow_clone).collect(),
             batch_sizes: batch_sizes.to_vec(),
             saved,
+            init,
             output: output.shallow_clone(),
             h: h.shallow_clone(),
             c: c.shallow_clone(),
@@ -293,22 +367,27 @@ impl Tape {
         let hidden = d_h.size()[2];
         let mut surrogate = Vec::new();
         let mut d_input: Option<Tensor> = None;
+        let init = self.init.as_ref().map(|(h, c)| (h.detach(), c.detach()));
         tch::no_grad(|| {
             for (dir, s) in self.saved.iter().enumerate() {
                 let reverse = dir == 1;
                 let p = &self.params[4 * dir..4 * dir + 4];
-                let prev = Tensor::from_slice(&previous_rows(&self.batch_sizes, reverse))
-                    .to_device(s.h.device());
-                let d_gates = bptt(
+                let prev = previous_rows(&self.batch_sizes, reverse, init.is_some());
+                let prev = Tensor::from_slice(&prev).to_device(s.h.device());
+                let (d_gates, d_init) = bptt(
                     s,
-                    &previous_states(&s.c, &prev),
+                    &previous_states(&s.c, &prev, init.as_ref().map(|i| &i.1)),
                     &p[1],
                     &d_out.narrow(1, dir as i64 * hidden, hidden),
                     (&d_h.get(dir as i64), &d_c.get(dir as i64)),
                     &self.batch_sizes,
                     reverse,
                 );
-                let h_prev = previous_states(&s.h, &prev);
+                if let Some((h0, c0)) = &self.init {
+                    surrogate.push((h0.shallow_clone(), d_init.0));
+                    surrogate.push((c0.shallow_clone(), d_init.1));
+                }
+                let h_prev = previous_states(&s.h, &prev, init.as_ref().map(|i| &i.0));
                 let d_gates_t = d_gates.tr();
                 let d_bias = d_gates.sum_dim_intlist(0, false, d_gates.kind());
                 surrogate.push((p[0].shallow_clone(), d_gates_t.mm(&self.input.detach())));
@@ -326,7 +405,7 @@ impl Tape {
         // and ∂/∂x of Σ x·dx is dx, which flows on into the embedding and dropout.
         let mut terms = Vec::new();
         if self.input.requires_grad() {
-            let dx = d_input.expect("two directions ran");
+            let dx = d_input.expect("a direction ran");
             terms.push((&self.input * dx).sum(Kind::Float));
         }
         for (w, dw) in surrogate {
@@ -341,7 +420,8 @@ impl Tape {
 }
 
 /// Back-propagation through time for one direction, from the gradients of its outputs and
-/// final (h, c); returns the gradient of the gates' pre-activations (Σn, 4H).
+/// final (h, c); returns the gradient of the gates' pre-activations (Σn, 4H) and those of the
+/// initial (h, c), (B, H) each.
 fn bptt(
     s: &Saved,
     c_prev: &Tensor,
@@ -350,7 +430,7 @@ fn bptt(
     (d_h_final, d_c_final): (&Tensor, &Tensor),
     sizes: &[i64],
     reverse: bool,
-) -> Tensor {
+) -> (Tensor, (Tensor, Tensor)) {
     let (total, four_h) = s.gates.size2().expect("(Σn, 4H)");
     let h = four_h / 4;
     if fused(&s.gates) {
@@ -378,7 +458,7 @@ fn bptt(
                 .narrow(0, off, n)
                 .mm_out(&dh_state.narrow(0, 0, n), w_hh);
         }
-        return d_gates;
+        return (d_gates, (dh_state, dc_state));
     }
     let chunk = |k: i64| s.gates.narrow(1, k * h, h);
     let (i, f, g, o) = (chunk(0), chunk(1), chunk(2), chunk(3));
@@ -419,7 +499,7 @@ fn bptt(
         let _ = dg.mm_out(&dh_state.narrow(0, 0, n), w_hh);
         let _ = dc.mul_out(&dc_state.narrow(0, 0, n), &f.narrow(0, off, n));
     }
-    d_gates
+    (d_gates, (dh_state, dc_state))
 }
 
 #[cfg(test)]
@@ -431,8 +511,8 @@ mod tests {
     fn previous_rows_follow_each_direction() {
         // Lengths 3, 2, 1 → batch sizes 3, 2, 1; packed rows t0: 0 1 2, t1: 3 4, t2: 5.
         let sizes = [3, 2, 1];
-        assert_eq!(previous_rows(&sizes, false), vec![6, 6, 6, 0, 1, 3]);
-        assert_eq!(previous_rows(&sizes, true), vec![3, 4, 6, 5, 6, 6]);
+        assert_eq!(previous_rows(&sizes, false, false), vec![6, 6, 6, 0, 1, 3]);
+        assert_eq!(previous_rows(&sizes, true, false), vec![3, 4, 6, 5, 6, 6]);
         assert_eq!(
             Vec::<i64>::try_from(last_rows(&sizes)).unwrap(),
             vec![5, 4, 2]
@@ -537,6 +617,61 @@ mod tests {
                     "tensor {k} got a gradient"
                 );
             }
+        }
+    }
+
+    /// One direction from a given initial state: outputs, and gradients of the input, the
+    /// weights and the initial (h, c), against libtorch's packed LSTM under autograd.
+    #[test]
+    fn one_direction_from_an_initial_state_matches_libtorch() {
+        tch::manual_seed(4);
+        let sizes = [4i64, 3, 3, 1];
+        let (batch, hidden, total) = (4, 16, 11);
+        let opts = (Kind::Float, Device::Cpu);
+        let (x, params) = setup(&sizes, 5, hidden, Kind::Float);
+        let params = &params[..4];
+        let h0 = Tensor::randn([batch, hidden], opts).set_requires_grad(true);
+        let c0 = Tensor::randn([batch, hidden], opts).set_requires_grad(true);
+        let w_out = Tensor::randn([total, hidden], opts);
+        let all: Vec<&Tensor> = [&x, &h0, &c0].into_iter().chain(params).collect();
+        let grads = || -> Vec<Tensor> {
+            all.iter()
+                .map(|t| {
+                    let g = t.grad().copy();
+                    let _ = t.grad().zero_();
+                    g
+                })
+                .collect()
+        };
+        let (out, _, _) = Tensor::lstm_data(
+            &x,
+            &Tensor::from_slice(&sizes),
+            &[&h0.unsqueeze(0), &c0.unsqueeze(0)],
+            &params.iter().collect::<Vec<_>>(),
+            true,
+            1,
+            0.0,
+            true,
+            false,
+        );
+        (&out * &w_out).sum(Kind::Float).backward();
+        let expected = grads();
+        let ours = packed_lstm(&x, &sizes, params, (&h0, &c0));
+        let diff = (&ours.output - &out).abs().max().double_value(&[]);
+        assert!(diff < 1e-6, "outputs differ by {diff}");
+        (&ours.output * &w_out).sum(Kind::Float).backward();
+        ours.tape.expect("grad on").backward();
+        for (k, (a, b)) in grads().iter().zip(&expected).enumerate() {
+            let scale = b.abs().max().double_value(&[]).max(1.0);
+            let diff = (a - b).abs().max().double_value(&[]);
+            assert!(
+                diff < 1e-5 * scale,
+                "tensor {k}: gradients differ by {diff}"
+            );
+            assert!(
+                b.abs().max().double_value(&[]) > 0.0,
+                "tensor {k} got a gradient"
+            );
         }
     }
 

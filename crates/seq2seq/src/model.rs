@@ -127,9 +127,9 @@ impl Seq2Seq {
         let t = batch.tgt.size()[1];
         let input = batch.tgt.narrow(1, 0, t - 1);
         let scored = batch.tgt.narrow(1, 1, t - 1).ne(PAD);
-        let out = self
-            .decoder
-            .teacher_forced_rows(&input, (&h, &c), &memory, &scored, train);
+        let (out, decoder_tape) =
+            self.decoder
+                .teacher_forced_rows(&input, (&h, &c), &memory, &scored, train);
         let rows = scored.reshape([-1]).nonzero().squeeze_dim(1);
         let logits = self.generate(&out);
         let gold = batch
@@ -139,24 +139,29 @@ impl Seq2Seq {
             .index_select(0, &rows);
         let value =
             logits.cross_entropy_loss::<Tensor>(&gold, None, tch::Reduction::Mean, PAD, 0.0);
-        Loss { value, tape }
+        // The decoder's backward pass first: it delivers the encoder's final states theirs.
+        Loss {
+            value,
+            tapes: decoder_tape.into_iter().chain(tape).collect(),
+        }
     }
 }
 
-/// A training loss and its backward pass, which has two parts: autograd, then the encoder
-/// LSTM's hand-written one (which needs the gradients autograd left on its outputs).
+/// A training loss and its backward pass, which has three parts: autograd, then the decoder
+/// LSTM's hand-written one (which needs the gradients autograd left on its outputs, and
+/// gives the encoder's final states theirs), then the encoder LSTM's.
 #[derive(Debug)]
 pub struct Loss {
     /// The scalar loss.
     pub value: Tensor,
-    tape: Option<Tape>,
+    tapes: Vec<Tape>,
 }
 
 impl Loss {
     /// Accumulates the gradient of the loss into every parameter's `.grad`.
     pub fn backward(self) {
         self.value.backward();
-        if let Some(tape) = self.tape {
+        for tape in self.tapes {
             tape.backward();
         }
     }

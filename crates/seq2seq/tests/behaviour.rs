@@ -156,12 +156,19 @@ fn teacher_forcing_skips_padding_without_changing_scored_outputs() {
         let rows = scored.reshape([-1]).nonzero().squeeze_dim(1);
         let run = |way: &str| {
             let (memory, (h, c), _) = model.net.encode(&batch.src, &batch.src_lengths, false);
+            // The initial state as leaves, to compare its gradients too.
+            let (h, c) = (
+                h.detach().set_requires_grad(true),
+                c.detach().set_requires_grad(true),
+            );
             let dec = &model.net.decoder;
+            let mut tape = None;
             let out = match way {
                 "plain" => dec.forward_t(&input, (&h, &c), &memory, false).0,
                 "grouped" => dec.teacher_forced(&input, (&h, &c), &memory, &scored, false),
                 _ => {
-                    let r = dec.teacher_forced_rows(&input, (&h, &c), &memory, &scored, false);
+                    let (r, t) = dec.teacher_forced_rows(&input, (&h, &c), &memory, &scored, false);
+                    tape = t;
                     let (b, t, hidden) = keep.size3().map(|(b, t, _)| (b, t, r.size()[1])).unwrap();
                     r.new_zeros([b * t, hidden], (r.kind(), r.device()))
                         .index_copy(0, &rows, &r)
@@ -172,7 +179,11 @@ fn teacher_forcing_skips_padding_without_changing_scored_outputs() {
             (&out * out.ones_like().cumsum(-1, Kind::Float))
                 .sum(Kind::Float)
                 .backward();
-            let grads: Vec<Tensor> = vars.iter().map(|p| p.grad().copy()).collect();
+            if let Some(tape) = tape {
+                tape.backward();
+            }
+            let mut grads: Vec<Tensor> = vars.iter().map(|p| p.grad().copy()).collect();
+            grads.extend([h.grad().copy(), c.grad().copy()]);
             for p in &vars {
                 let _ = p.grad().zero_();
             }
