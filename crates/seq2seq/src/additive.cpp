@@ -286,17 +286,11 @@ void set_error(char *err, size_t cap, const char *what) {
   }
 }
 
-} // namespace
-
-extern "C" {
-
-// The scores as a new tensor in *out (owned by the caller: tch's `Tensor::from_ptr`);
-// returns 0, or -1 with a message in err. The arguments are tch's tensors (at::Tensor*).
-int seq2seq_additive_scores(const at::Tensor *q, const at::Tensor *k, const at::Tensor *v,
-                            const at::Tensor *qi, const at::Tensor *ki, at::Tensor **out,
-                            char *err, size_t cap) {
+// Runs make() and hands its tensor to *out (owned by the caller: tch's `Tensor::from_ptr`);
+// returns 0, or -1 with the exception's message in err: no C++ exception crosses into Rust.
+template <class Make> int guarded(Make make, at::Tensor **out, char *err, size_t cap) {
   try {
-    *out = new at::Tensor(AdditiveScores::apply(*q, *k, *v, *qi, *ki));
+    *out = new at::Tensor(make());
     return 0;
   } catch (const std::exception &e) {
     set_error(err, cap, e.what());
@@ -307,21 +301,25 @@ int seq2seq_additive_scores(const at::Tensor *q, const at::Tensor *k, const at::
   }
 }
 
+} // namespace
+
+extern "C" {
+
+// The scores as a new tensor in *out (owned by the caller: tch's `Tensor::from_ptr`);
+// returns 0, or -1 with a message in err. The arguments are tch's tensors (at::Tensor*).
+int seq2seq_additive_scores(const at::Tensor *q, const at::Tensor *k, const at::Tensor *v,
+                            const at::Tensor *qi, const at::Tensor *ki, at::Tensor **out,
+                            char *err, size_t cap) {
+  return guarded([&] { return AdditiveScores::apply(*q, *k, *v, *qi, *ki); }, out, err, cap);
+}
+
 // The attention context of query rows (see AttentionContext); as seq2seq_additive_scores.
 int seq2seq_attention_context(const at::Tensor *q, const at::Tensor *keys,
                               const at::Tensor *values, const at::Tensor *v,
                               const at::Tensor *batch, const at::Tensor *len, at::Tensor **out,
                               char *err, size_t cap) {
-  try {
-    *out = new at::Tensor(AttentionContext::apply(*q, *keys, *values, *v, *batch, *len));
-    return 0;
-  } catch (const std::exception &e) {
-    set_error(err, cap, e.what());
-    return -1;
-  } catch (...) {
-    set_error(err, cap, "unknown C++ exception");
-    return -1;
-  }
+  return guarded([&] { return AttentionContext::apply(*q, *keys, *values, *v, *batch, *len); },
+                 out, err, cap);
 }
 
 } // extern "C"

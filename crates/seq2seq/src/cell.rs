@@ -46,45 +46,55 @@ fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
 }
 
-/// One forward step for `n` rows of hidden size `h`. On entry `gates` (n × 4h) holds
+/// One forward step's rows, `n` of hidden size `h`. On entry `gates` (n × 4h) holds
 /// `b_hh + h₋₁ W_hhᵀ`; `x_proj` (n × 4h) is `x W_ihᵀ + b_ih` of these rows, `c_prev` (n × h)
-/// the cells they start from. On return `gates` holds the activated gates (i, f, g, o) and
-/// `c`, `tanh_c`, `h_out` (n × h) the new cell, its tanh and the output.
-#[allow(clippy::too_many_arguments)]
-pub fn forward(
-    gates: &mut [f32],
-    x_proj: &[f32],
-    c_prev: &[f32],
-    c: &mut [f32],
-    tanh_c: &mut [f32],
-    h_out: &mut [f32],
-    h: usize,
-) {
+/// the cells they start from. [`forward`] leaves in `gates` the activated gates (i, f, g, o)
+/// and in `c`, `tanh_c`, `h_out` (n × h) the new cell, its tanh and the output.
+pub struct Forward<'a> {
+    pub gates: &'a mut [f32],
+    pub x_proj: &'a [f32],
+    pub c_prev: &'a [f32],
+    pub c: &'a mut [f32],
+    pub tanh_c: &'a mut [f32],
+    pub h_out: &'a mut [f32],
+    pub h: usize,
+}
+
+/// Runs one forward step (see [`Forward`]).
+pub fn forward(step: Forward) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { forward_avx2(gates, x_proj, c_prev, c, tanh_c, h_out, h) };
+        return unsafe { forward_avx2(step) };
     }
-    forward_rows(gates, x_proj, c_prev, c, tanh_c, h_out, h)
+    forward_rows(step)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn forward_avx2(
-    gates: &mut [f32],
-    x_proj: &[f32],
-    c_prev: &[f32],
-    c: &mut [f32],
-    tanh_c: &mut [f32],
-    h_out: &mut [f32],
-    h: usize,
-) {
+unsafe fn forward_avx2(step: Forward) {
+    let Forward {
+        gates,
+        x_proj,
+        c_prev,
+        c,
+        tanh_c,
+        h_out,
+        h,
+    } = step;
     use std::arch::x86_64::*;
     // The compiler does not vectorise forward_rows' loop (it keeps the exp's steps scalar),
     // so eight columns at a time are written out here; other widths take forward_rows.
     if !h.is_multiple_of(8) {
-        return forward_rows(gates, x_proj, c_prev, c, tanh_c, h_out, h);
+        return forward_rows(Forward {
+            gates,
+            x_proj,
+            c_prev,
+            c,
+            tanh_c,
+            h_out,
+            h,
+        });
     }
     let rows = gates.len() / (4 * h);
     assert!(x_proj.len() >= rows * 4 * h && c_prev.len() >= rows * h);
@@ -172,15 +182,16 @@ fn exp8(x: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256 {
 }
 
 #[inline(always)]
-fn forward_rows(
-    gates: &mut [f32],
-    x_proj: &[f32],
-    c_prev: &[f32],
-    c: &mut [f32],
-    tanh_c: &mut [f32],
-    h_out: &mut [f32],
-    h: usize,
-) {
+fn forward_rows(step: Forward) {
+    let Forward {
+        gates,
+        x_proj,
+        c_prev,
+        c,
+        tanh_c,
+        h_out,
+        h,
+    } = step;
     let rows = gates
         .chunks_exact_mut(4 * h)
         .zip(x_proj.chunks_exact(4 * h))
@@ -212,69 +223,51 @@ fn forward_rows(
     }
 }
 
-/// One backward step for `n` rows: from the gradients reaching this step's output
-/// (`dh_state` from the next step plus `d_out`, whose rows are `out_stride` apart) and cell
-/// (`dc_state`), the step's saved activated `gates`, `c_prev` and `tanh_c`, writes the
-/// pre-activation gradients `d_gates` (n × 4h) and replaces `dc_state` by the gradient of the
-/// cell the step started from. (`dh_state`'s, `d_gates · W_hh`, is the caller's product.)
-#[allow(clippy::too_many_arguments)]
-pub fn backward(
-    d_gates: &mut [f32],
-    dh_state: &[f32],
-    d_out: &[f32],
-    out_stride: usize,
-    dc_state: &mut [f32],
-    gates: &[f32],
-    c_prev: &[f32],
-    tanh_c: &[f32],
-    h: usize,
-) {
+/// One backward step's rows, `n` of hidden size `h`: the gradients reaching this step's
+/// output (`dh_state` from the next step plus `d_out`) and cell (`dc_state`), and the step's
+/// saved activated `gates`, `c_prev` and `tanh_c`. [`backward`] writes the pre-activation
+/// gradients `d_gates` (n × 4h) and replaces `dc_state` by the gradient of the cell the step
+/// started from. (`dh_state`'s, `d_gates · W_hh`, is the caller's product.)
+pub struct Backward<'a> {
+    pub d_gates: &'a mut [f32],
+    pub dh_state: &'a [f32],
+    pub d_out: &'a [f32],
+    pub dc_state: &'a mut [f32],
+    pub gates: &'a [f32],
+    pub c_prev: &'a [f32],
+    pub tanh_c: &'a [f32],
+    pub h: usize,
+}
+
+/// Runs one backward step (see [`Backward`]).
+pub fn backward(step: Backward) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe {
-            backward_avx2(
-                d_gates, dh_state, d_out, out_stride, dc_state, gates, c_prev, tanh_c, h,
-            )
-        };
+        return unsafe { backward_avx2(step) };
     }
-    backward_rows(
-        d_gates, dh_state, d_out, out_stride, dc_state, gates, c_prev, tanh_c, h,
-    )
+    backward_rows(step)
 }
 
+/// The portable loop compiled for AVX2+FMA (it vectorises as written).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn backward_avx2(
-    d_gates: &mut [f32],
-    dh_state: &[f32],
-    d_out: &[f32],
-    out_stride: usize,
-    dc_state: &mut [f32],
-    gates: &[f32],
-    c_prev: &[f32],
-    tanh_c: &[f32],
-    h: usize,
-) {
-    backward_rows(
-        d_gates, dh_state, d_out, out_stride, dc_state, gates, c_prev, tanh_c, h,
-    )
+unsafe fn backward_avx2(step: Backward) {
+    backward_rows(step)
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn backward_rows(
-    d_gates: &mut [f32],
-    dh_state: &[f32],
-    d_out: &[f32],
-    out_stride: usize,
-    dc_state: &mut [f32],
-    gates: &[f32],
-    c_prev: &[f32],
-    tanh_c: &[f32],
-    h: usize,
-) {
+fn backward_rows(step: Backward) {
+    let Backward {
+        d_gates,
+        dh_state,
+        d_out,
+        dc_state,
+        gates,
+        c_prev,
+        tanh_c,
+        h,
+    } = step;
     let rows = d_gates
         .chunks_exact_mut(4 * h)
         .zip(dh_state.chunks_exact(h))
@@ -282,9 +275,8 @@ fn backward_rows(
         .zip(gates.chunks_exact(4 * h))
         .zip(c_prev.chunks_exact(h))
         .zip(tanh_c.chunks_exact(h))
-        .enumerate();
-    for (r, (((((dg, dhs), dcs), g), cp), tc)) in rows {
-        let dout = &d_out[r * out_stride..][..h];
+        .zip(d_out.chunks_exact(h));
+    for ((((((dg, dhs), dcs), g), cp), tc), dout) in rows {
         let (di, rest) = dg.split_at_mut(h);
         let (df, rest) = rest.split_at_mut(h);
         let (dgg, d_o) = rest.split_at_mut(h);
@@ -294,6 +286,7 @@ fn backward_rows(
         let (di, df, dgg, d_o) = (&mut di[..h], &mut df[..h], &mut dgg[..h], &mut d_o[..h]);
         let (i, f, gg, o) = (&i[..h], &f[..h], &gg[..h], &o[..h]);
         let (dhs, dcs, cp, tc) = (&dhs[..h], &mut dcs[..h], &cp[..h], &tc[..h]);
+        let dout = &dout[..h];
         for j in 0..h {
             let dh = dhs[j] + dout[j];
             let dc = dcs[j] + dh * o[j] * (1.0 - tc[j] * tc[j]);

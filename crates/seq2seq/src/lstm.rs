@@ -149,15 +149,15 @@ fn direction(
             let (n, off) = (sizes[t], offs[t]);
             let g = gates.narrow(0, off, n);
             let _ = b_hh.addmm_out(&g, &h_state.narrow(0, 0, n), &w_hh_t);
-            crate::cell::forward(
-                step_rows(&gates, off, n, 4 * h),
-                step_rows(&x_proj, off, n, 4 * h),
-                floats(&c_state, 0, n * h),
-                step_rows(&c_all, off, n, h),
-                step_rows(&tanh_c, off, n, h),
-                step_rows(&h_all, off, n, h),
-                h as usize,
-            );
+            crate::cell::forward(crate::cell::Forward {
+                gates: step_rows(&gates, off, n, 4 * h),
+                x_proj: step_rows(&x_proj, off, n, 4 * h),
+                c_prev: floats(&c_state, 0, n * h),
+                c: step_rows(&c_all, off, n, h),
+                tanh_c: step_rows(&tanh_c, off, n, h),
+                h_out: step_rows(&h_all, off, n, h),
+                h: h as usize,
+            });
             // The running state: these rows' new h and c.
             floats(&h_state, 0, n * h).copy_from_slice(step_rows(&h_all, off, n, h));
             floats(&c_state, 0, n * h).copy_from_slice(step_rows(&c_all, off, n, h));
@@ -443,17 +443,16 @@ fn bptt(
         let offs = offsets(sizes);
         for t in steps(sizes.len(), !reverse) {
             let (n, off) = (sizes[t], offs[t]);
-            crate::cell::backward(
-                step_rows(&d_gates, off, n, four_h),
-                floats(&dh_state, 0, n * h),
-                step_rows(&d_out, off, n, h),
-                h as usize,
-                floats(&dc_state, 0, n * h),
-                step_rows(&s.gates, off, n, four_h),
-                step_rows(&c_prev, off, n, h),
-                step_rows(&s.tanh_c, off, n, h),
-                h as usize,
-            );
+            crate::cell::backward(crate::cell::Backward {
+                d_gates: step_rows(&d_gates, off, n, four_h),
+                dh_state: floats(&dh_state, 0, n * h),
+                d_out: step_rows(&d_out, off, n, h),
+                dc_state: floats(&dc_state, 0, n * h),
+                gates: step_rows(&s.gates, off, n, four_h),
+                c_prev: step_rows(&c_prev, off, n, h),
+                tanh_c: step_rows(&s.tanh_c, off, n, h),
+                h: h as usize,
+            });
             let _ = d_gates
                 .narrow(0, off, n)
                 .mm_out(&dh_state.narrow(0, 0, n), w_hh);
