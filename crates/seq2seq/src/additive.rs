@@ -221,15 +221,22 @@ mod tests {
     /// sources past a row's length get no weight and no gradient.
     #[test]
     fn fused_context_and_gradients_are_the_ops_ones() {
-        let opts = (Kind::Float, Device::Cpu);
+        // Fixed inputs (no draws: lib tests share libtorch's generator across threads).
+        let wave = |shape: &[i64], phase: f64, scale: f64| {
+            let n: i64 = shape.iter().product();
+            let values: Vec<f32> = (0..n)
+                .map(|i| ((i as f64 * 0.7 + phase).sin() * scale) as f32)
+                .collect();
+            Tensor::from_slice(&values).reshape(shape)
+        };
         for h in [128, 13] {
-            let q = (Tensor::randn([6, h], opts) * 0.8).set_requires_grad(true);
-            let keys = (Tensor::randn([3, 4, h], opts) * 0.8).set_requires_grad(true);
-            let values = Tensor::randn([3, 4, h], opts).set_requires_grad(true);
-            let v = Tensor::randn([1, h], opts).set_requires_grad(true);
+            let q = wave(&[6, h], 0.1, 0.8).set_requires_grad(true);
+            let keys = wave(&[3, 4, h], 1.3, 0.8).set_requires_grad(true);
+            let values = wave(&[3, 4, h], 2.9, 1.0).set_requires_grad(true);
+            let v = wave(&[1, h], 0.5, 1.0).set_requires_grad(true);
             let batch = Tensor::from_slice(&[0i64, 0, 1, 2, 2, 2]);
             let len = Tensor::from_slice(&[4i64, 1, 2]);
-            let w = Tensor::randn([6, h], opts);
+            let w = wave(&[6, h], 4.2, 1.0);
             let mut results = Vec::new();
             for fused in [true, false] {
                 let c = if fused {
@@ -262,7 +269,7 @@ mod tests {
                     diff(a, b)
                 );
                 assert!(
-                    b.abs().max().double_value(&[]) > 0.05,
+                    b.abs().max().double_value(&[]) > 1e-3,
                     "d{name} is not trivially 0"
                 );
             }
