@@ -98,25 +98,23 @@ impl Seq2Seq {
         (self.decoder.memory(enc.outputs, mask), state, enc.tape)
     }
 
-    /// Teacher-forced decoder outputs (B, T−1, H) for `tgt[:, :-1]`, the positions the loss
-    /// scores (`tgt[:, 1:]` not PAD) and, with gradients on, the encoder LSTM's backward
-    /// pass. Outputs at unscored positions are not meaningful.
-    fn teacher_forced(&self, batch: &Batch, train: bool) -> (Tensor, Tensor, Option<Tape>) {
+    /// Teacher-forced decoder outputs (B, T−1, H) for `tgt[:, :-1]` and, with gradients on,
+    /// the encoder LSTM's backward pass. Outputs at unscored positions (`tgt[:, 1:]` PAD) are
+    /// not meaningful.
+    fn teacher_forced(&self, batch: &Batch, train: bool) -> (Tensor, Option<Tape>) {
         let (memory, (h, c), tape) = self.encode(&batch.src, &batch.src_lengths, train);
-        let t = batch.tgt.size()[1];
-        let input = batch.tgt.narrow(1, 0, t - 1);
-        let scored = batch.tgt.narrow(1, 1, t - 1).ne(PAD);
+        let (input, gold) = shifted(&batch.tgt);
         let out = self
             .decoder
-            .teacher_forced(&input, (&h, &c), &memory, &scored, train);
-        (out, scored, tape)
+            .teacher_forced(&input, (&h, &c), &memory, &gold.ne(PAD), train);
+        (out, tape)
     }
 
     /// Teacher-forced logits (B, T−1, V) for `tgt[:, :-1]`. Logits at positions whose gold
     /// token `tgt[:, 1:]` is PAD (which the loss ignores) are not meaningful. With gradients
     /// on, the encoder LSTM's backward pass comes along (see [`Loss::backward`]).
     pub fn forward_t(&self, batch: &Batch, train: bool) -> (Tensor, Option<Tape>) {
-        let (out, _, tape) = self.teacher_forced(batch, train);
+        let (out, tape) = self.teacher_forced(batch, train);
         (self.generate(&out), tape)
     }
 
@@ -124,19 +122,14 @@ impl Seq2Seq {
     /// at the scored positions only).
     pub fn loss(&self, batch: &Batch, train: bool) -> Loss {
         let (memory, (h, c), tape) = self.encode(&batch.src, &batch.src_lengths, train);
-        let t = batch.tgt.size()[1];
-        let input = batch.tgt.narrow(1, 0, t - 1);
-        let scored = batch.tgt.narrow(1, 1, t - 1).ne(PAD);
+        let (input, gold) = shifted(&batch.tgt);
+        let scored = gold.ne(PAD);
         let (out, decoder_tape) =
             self.decoder
                 .teacher_forced_rows(&input, (&h, &c), &memory, &scored, train);
-        let rows = scored.reshape([-1]).nonzero().squeeze_dim(1);
         let logits = self.generate(&out);
-        let gold = batch
-            .tgt
-            .narrow(1, 1, t - 1)
-            .reshape([-1])
-            .index_select(0, &rows);
+        // The gold tokens in the rows' order (row-major over the scored positions).
+        let gold = gold.masked_select(&scored);
         let value =
             logits.cross_entropy_loss::<Tensor>(&gold, None, tch::Reduction::Mean, PAD, 0.0);
         // The decoder's backward pass first: it delivers the encoder's final states theirs.
@@ -145,6 +138,12 @@ impl Seq2Seq {
             tapes: decoder_tape.into_iter().chain(tape).collect(),
         }
     }
+}
+
+/// Teacher forcing's decoder input `tgt[:, :-1]` and gold tokens `tgt[:, 1:]`.
+fn shifted(tgt: &Tensor) -> (Tensor, Tensor) {
+    let t = tgt.size()[1];
+    (tgt.narrow(1, 0, t - 1), tgt.narrow(1, 1, t - 1))
 }
 
 /// A training loss and its backward pass, which has three parts: autograd, then the decoder
