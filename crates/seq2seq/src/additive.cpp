@@ -16,11 +16,11 @@
 
 #include <immintrin.h>
 
+#include "kernel_shim.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
-#include <exception>
 #include <vector>
 
 namespace {
@@ -35,10 +35,7 @@ struct Pairs {
   int64_t pairs, h;
 };
 
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
+using kernel_shim::has_avx2;
 
 // The pre-activations q[qi] + k[ki] (pairs, h), into th.
 void gather_add(const Pairs &a, float *th) {
@@ -279,28 +276,6 @@ struct AttentionContext : public torch::autograd::Function<AttentionContext> {
   }
 };
 
-void set_error(char *err, size_t cap, const char *what) {
-  if (err != nullptr && cap > 0) {
-    std::strncpy(err, what, cap - 1);
-    err[cap - 1] = '\0';
-  }
-}
-
-// Runs make() and hands its tensor to *out (owned by the caller: tch's `Tensor::from_ptr`);
-// returns 0, or -1 with the exception's message in err: no C++ exception crosses into Rust.
-template <class Make> int guarded(Make make, at::Tensor **out, char *err, size_t cap) {
-  try {
-    *out = new at::Tensor(make());
-    return 0;
-  } catch (const std::exception &e) {
-    set_error(err, cap, e.what());
-    return -1;
-  } catch (...) {
-    set_error(err, cap, "unknown C++ exception");
-    return -1;
-  }
-}
-
 } // namespace
 
 extern "C" {
@@ -310,7 +285,7 @@ extern "C" {
 int seq2seq_additive_scores(const at::Tensor *q, const at::Tensor *k, const at::Tensor *v,
                             const at::Tensor *qi, const at::Tensor *ki, at::Tensor **out,
                             char *err, size_t cap) {
-  return guarded([&] { return AdditiveScores::apply(*q, *k, *v, *qi, *ki); }, out, err, cap);
+  return kernel_shim::guarded([&] { return AdditiveScores::apply(*q, *k, *v, *qi, *ki); }, out, err, cap);
 }
 
 // The attention context of query rows (see AttentionContext); as seq2seq_additive_scores.
@@ -318,7 +293,7 @@ int seq2seq_attention_context(const at::Tensor *q, const at::Tensor *keys,
                               const at::Tensor *values, const at::Tensor *v,
                               const at::Tensor *batch, const at::Tensor *len, at::Tensor **out,
                               char *err, size_t cap) {
-  return guarded([&] { return AttentionContext::apply(*q, *keys, *values, *v, *batch, *len); },
+  return kernel_shim::guarded([&] { return AttentionContext::apply(*q, *keys, *values, *v, *batch, *len); },
                  out, err, cap);
 }
 

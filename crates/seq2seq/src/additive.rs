@@ -7,7 +7,7 @@
 //! each way. Its sums run in another order than MKL's, so its scores differ from the ops' in
 //! the last bits: exact mode (`crate::exact`) keeps the ops.
 
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 use torch_sys::C_tensor;
 
 extern "C" {
@@ -34,40 +34,16 @@ extern "C" {
     ) -> std::ffi::c_int;
 }
 
-/// Calls one of the shim's functions: `call(out, err, cap)` returns its status; the result
-/// is the new tensor it made, or a panic with its message.
-fn shim(
-    what: &str,
-    call: impl FnOnce(*mut *mut C_tensor, *mut std::ffi::c_char, usize) -> std::ffi::c_int,
-) -> Tensor {
-    let mut out: *mut C_tensor = std::ptr::null_mut();
-    let mut err: [std::ffi::c_char; 512] = [0; 512];
-    let rc = call(&mut out, err.as_mut_ptr(), err.len());
-    if rc != 0 {
-        // SAFETY: the shim wrote a NUL-terminated message into `err`.
-        let why = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) };
-        panic!("{what}: {}", why.to_string_lossy());
-    }
-    // SAFETY: rc == 0 means `out` is a new tensor owned by us.
-    unsafe { Tensor::from_ptr(out) }
-}
-
-fn cpu_float(tensors: &[&Tensor]) -> bool {
-    tensors
-        .iter()
-        .all(|t| t.device() == Device::Cpu && t.kind() == Kind::Float)
-}
-
 /// `e_p = Σ_h v_h tanh(q[qi_p, h] + k[ki_p, h])` for the pairs `(qi_p, ki_p)`: `q` (n, H),
 /// `k` (m, H), `v` H elements in any shape, `qi`, `ki` int64 (P). Differentiable in `q`, `k`
 /// and `v`. Float32 CPU tensors take the fused kernel, anything else libtorch's ops.
 pub fn additive_scores(q: &Tensor, k: &Tensor, v: &Tensor, qi: &Tensor, ki: &Tensor) -> Tensor {
-    if !cpu_float(&[q, k, v]) {
+    if !torchkit::shim::cpu_float(&[q, k, v]) {
         return unfused(q, k, v, qi, ki);
     }
     // SAFETY: tch's tensors are `at::Tensor*`; the shim only reads them, and on success
     // hands over a new tensor that `from_ptr` owns (and frees on drop).
-    shim("additive attention scores", |out, err, cap| unsafe {
+    torchkit::shim::call("additive attention scores", |out, err, cap| unsafe {
         seq2seq_additive_scores(
             q.as_ptr(),
             k.as_ptr(),
@@ -94,11 +70,11 @@ pub fn attention_context(
     batch: &Tensor,
     len: &Tensor,
 ) -> Tensor {
-    if !cpu_float(&[q, keys, values, v]) {
+    if !torchkit::shim::cpu_float(&[q, keys, values, v]) {
         return unfused_context(q, keys, values, v, batch, len);
     }
     // SAFETY: as in `additive_scores`.
-    shim("attention context", |out, err, cap| unsafe {
+    torchkit::shim::call("attention context", |out, err, cap| unsafe {
         seq2seq_attention_context(
             q.as_ptr(),
             keys.as_ptr(),
@@ -161,6 +137,7 @@ pub fn unfused(q: &Tensor, k: &Tensor, v: &Tensor, qi: &Tensor, ki: &Tensor) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Device;
 
     fn inputs(h: i64) -> [Tensor; 5] {
         let opts = (Kind::Float, Device::Cpu);

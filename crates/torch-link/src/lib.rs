@@ -16,6 +16,9 @@
 /// of this helper.
 pub fn compile_cpp(source: &str, name: &str) {
     println!("cargo:rerun-if-changed={source}");
+    // `kernel_shim.h`: the exception guard and CPU test every kernel file shares.
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/include");
+    println!("cargo:rerun-if-changed={shared}/kernel_shim.h");
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB")
         .expect("DEP_TCH_LIBTORCH_LIB: the crate must depend on torch-sys");
     let include = std::path::Path::new(&lib).join("../include");
@@ -24,6 +27,7 @@ pub fn compile_cpp(source: &str, name: &str) {
         .file(source)
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
+        .include(shared)
         .flag("-std=c++17")
         // The PyPI wheels (what `cargo xtask setup` installs) use the C++11 ABI.
         .flag("-D_GLIBCXX_USE_CXX11_ABI=1")

@@ -12,6 +12,7 @@
 //!   resumable, divergence-checked; the model crate brings a [`trainer::Learner`].
 //! * [`jobs`]: independent trainings as child processes, a few at a time.
 //! * [`options`]: command-line value checks shared by the binaries.
+//! * [`shim`]: calling the C entry points of the C++ kernels (`kernel_shim.h`'s other side).
 
 pub mod checkpoint;
 pub mod device;
@@ -22,4 +23,5 @@ pub mod options;
 pub mod pytorch;
 pub mod rng;
 pub mod runlog;
+pub mod shim;
 pub mod trainer;

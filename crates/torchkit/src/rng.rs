@@ -156,7 +156,7 @@ pub fn dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
 
 /// Element-wise dropout, `x · mask / (1 − p)`, with masks of the same distribution as
 /// [`dropout`]'s but not PyTorch's draws: one draw of libtorch's generator seeds
-/// [`Lanes`], eight xoshiro256++ streams whose 32-bit halves decide two elements each.
+/// [`Lanes`], four xoshiro256++ streams whose 32-bit halves decide two elements each.
 /// Seeded runs stay repeatable and a restored generator state resumes them exactly. For the
 /// fast modes, which need not follow PyTorch's draws. On one core of an Intel Xeon: 0.065 ms
 /// for Q3's 64×12×128 (a single xoshiro stream took 0.30, libtorch's MKL draw more) and 0.62
@@ -172,10 +172,22 @@ pub fn fast_dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
     {
         return x.dropout(p, train);
     }
+    x * dropout_noise(x, p)
+}
+
+/// [`fast_dropout`]'s multiplier for `like`'s elements: `1 / (1 − p)` where kept, 0 where
+/// dropped, in `like`'s shape and memory layout, drawn in memory order (one draw of libtorch's
+/// generator seeds it). For a kernel that applies the mask itself (`vision`'s pooled block);
+/// `like` must be a dense float32 CPU tensor and `0 < p < 1`.
+pub fn dropout_noise(like: &Tensor, p: f64) -> Tensor {
+    assert!(
+        like.device() == Device::Cpu && like.kind() == Kind::Float && p > 0.0 && p < 1.0,
+        "dropout_noise: a float32 CPU tensor and 0 < p < 1"
+    );
     // `empty_like` keeps a dense input's memory layout (contiguous or channels-last) and is
     // contiguous otherwise: either way its storage is exactly `numel` floats, filled in
     // memory order (the elements are independent, so the order is immaterial).
-    let noise = x.empty_like();
+    let noise = like.empty_like();
     let n = noise.numel();
     let seed = Tensor::randint(i64::MAX, [1], (Kind::Int64, Device::Cpu)).int64_value(&[0]);
     let mut lanes = Lanes::new(seed as u64);
@@ -192,7 +204,7 @@ pub fn fast_dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
             *v = if b < threshold { scale } else { 0.0 };
         }
     }
-    x * noise
+    noise
 }
 
 /// Streams of [`Lanes`] advanced together: four keep the generators' state in SSE2

@@ -3,7 +3,8 @@
 //! `cargo bench -p vision --bench train_step` — the figure behind the "epoch ≤ 0.9× PyTorch"
 //! target (1,579 batches per epoch plus dev evaluation). `-- --layers`: each convolution's
 //! share of the sgemm rate, forward and backward, in both memory layouts, and where the rest
-//! of a training step and an epoch goes. `-- --growth`: seconds of one epoch of model 2.2's
+//! of a training step and an epoch goes, with each block's tail as libtorch's ops and as
+//! `vision::norm_pool`'s fused node (`-- --tail`: only that table). `-- --growth`: seconds of one epoch of model 2.2's
 //! training steps (batch 8, channels-last) with ¼, ½, 1 and 2× the 12,630 training images;
 //! one `growth q2 size <x> <images> <seconds>` line each, which `cargo xtask bench --growth`
 //! reads.
@@ -111,9 +112,13 @@ fn layers(sgemm_gflops: f64) {
         ("2.1", CnnConfig::model_2_1()),
         ("2.2", CnnConfig::model_2_2()),
     ] {
-        for (l, nhwc) in [false, true].into_iter().enumerate() {
+        // The layouts, and on channels-last libtorch's ops or the fused kernels (block tails,
+        // few-rows linear layers).
+        for (nhwc, fused) in [(false, false), (true, false), (true, true)] {
+            let l = usize::from(nhwc);
             let config = CnnConfig {
                 channels_last_memory: nhwc,
+                fused_kernels: fused,
                 ..config
             };
             let vs = nn::VarStore::new(Device::Cpu);
@@ -128,7 +133,11 @@ fn layers(sgemm_gflops: f64) {
             });
             println!(
                 "| {name} | {} | {step:.2} | {:.2} ({:.0}%) | {:.2} ({:.0}%) | {:.1} s | {:.2} s |",
-                if nhwc { "channels-last" } else { "NCHW" },
+                match (nhwc, fused) {
+                    (false, _) => "NCHW",
+                    (true, false) => "channels-last, ops",
+                    (true, true) => "channels-last, fused kernels",
+                },
                 conv_ms[l],
                 100.0 * conv_ms[l] / step,
                 (step - conv_ms[l]).max(0.0),
@@ -148,6 +157,10 @@ fn main() {
     }
     if std::env::args().any(|a| a == "--growth") {
         growth();
+        return;
+    }
+    if std::env::args().any(|a| a == "--tail") {
+        block_tails();
         return;
     }
     if std::env::args().any(|a| a == "--layers") {
@@ -365,6 +378,7 @@ fn rest_of_step() {
         }),
     );
     println!("| all of these | {:.3} | {:.3} |", total.0, total.1);
+    block_tails();
     let (f, b) = op_ms(&[8, 32, 24, 24], true, |x| {
         torchkit::rng::dropout(x, 0.1, true)
     });
@@ -394,4 +408,35 @@ fn rest_of_step() {
         let _ = train.images_at(&idx);
     });
     println!("batch assembly (8 of 12,630 uint8 images → float32): {assemble:.3} ms");
+}
+
+/// The fused node (`vision::norm_pool`) in place of each block's batch norm, max-pool, ReLU
+/// and dropout, against libtorch's four ops; `-- --tail` prints only this.
+fn block_tails() {
+    println!("\n| a block's tail (batch 8, channels-last) | fused node: forward ms | backward ms | libtorch's ops: forward ms | backward ms |");
+    println!("|---|---|---|---|---|");
+    for with_bn in [true, false] {
+        for (c, side) in [(32i64, 48i64), (64, 24), (128, 12)] {
+            let shape = [8, c, side, side];
+            let vs = nn::VarStore::new(Device::Cpu);
+            let m = nn::batch_norm2d(vs.root(), c, Default::default());
+            let bn = with_bn.then_some(&m);
+            let (f, b) = op_ms(&shape, true, |x| {
+                let noise = vision::norm_pool::dropout_noise(x, 0.1);
+                vision::norm_pool::norm_pool(x, bn, true, Some(&noise))
+            });
+            let (of, ob) = op_ms(&shape, true, |x| {
+                let y = match bn {
+                    Some(m) => x.apply_t(m, true),
+                    None => x.shallow_clone(),
+                };
+                let y = y.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false).relu();
+                torchkit::rng::fast_dropout(&y, 0.1, true)
+            });
+            println!(
+                "| {} max-pool, ReLU, dropout, {c}×{side}² | {f:.3} | {b:.3} | {of:.3} | {ob:.3} |",
+                if with_bn { "batch norm," } else { "(2.1)" }
+            );
+        }
+    }
 }

@@ -3,6 +3,8 @@
 //! * [`npz`]: a reader for NumPy's uncompressed `.npz` (zip of `.npy`) files.
 //! * [`dataset`]: the homework's splits with the skeleton's preprocessing.
 //! * [`model`]: `ConvBlock`s and the two heads — 5,340,742 (2.1) and 755,718 (2.2) parameters.
+//! * [`norm_pool`]: a block's batch norm, max-pool, ReLU and dropout mask as one fused node.
+//! * [`linear`]: a linear layer for a few rows, its forward product taken the fast way round.
 //! * [`train`]: SGD/Adam training with the homework's logged figures.
 //! * [`stage`]: the report's Q2 stage — the 2.1 learning-rate sweep, then 2.2.
 //! * [`synthetic`]: a generated image set in the same layout, for `--quick` runs.
@@ -10,7 +12,9 @@
 pub mod config;
 pub mod dataset;
 pub mod evaluate;
+pub mod linear;
 pub mod model;
+pub mod norm_pool;
 pub mod npz;
 pub mod stage;
 pub mod step;

@@ -12,6 +12,7 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Tensor};
 
 use crate::dataset::{CLASSES, SIDE};
+use crate::{linear, norm_pool};
 
 /// The skeleton's switches.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -30,6 +31,11 @@ pub struct CnnConfig {
     /// Draw dropout masks as PyTorch's CPU dropout does (`--exact`), instead of
     /// [`torchkit::rng::fast_dropout`]'s stream: the same distribution, several times cheaper.
     pub pytorch_draws: bool,
+    /// The fast modes' own kernels: each block's batch norm, max-pool, ReLU and dropout mask
+    /// as one node ([`crate::norm_pool`]) where it applies (channels-last float32 on the CPU,
+    /// max-pooling on, fast draws), and the MLP's linear layers by [`crate::linear`] for
+    /// training batches. The same function, its sums in another order: off in exact mode.
+    pub fused_kernels: bool,
 }
 
 impl CnnConfig {
@@ -41,6 +47,7 @@ impl CnnConfig {
             batch_norm: false,
             channels_last_memory: true,
             pytorch_draws: false,
+            fused_kernels: true,
         }
     }
 
@@ -52,6 +59,7 @@ impl CnnConfig {
             batch_norm: true,
             channels_last_memory: true,
             pytorch_draws: false,
+            fused_kernels: true,
         }
     }
 }
@@ -73,6 +81,7 @@ pub struct ConvBlock {
     maxpool: bool,
     dropout: f64,
     pytorch_draws: bool,
+    fused_kernels: bool,
 }
 
 impl ConvBlock {
@@ -89,16 +98,23 @@ impl ConvBlock {
             maxpool: config.maxpool,
             dropout: config.dropout,
             pytorch_draws: config.pytorch_draws,
+            fused_kernels: config.fused_kernels,
         }
     }
 }
 
 impl ModuleT for ConvBlock {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut x = xs.conv2d(&self.weight, Some(&self.bias), [1, 1], [1, 1], [1, 1], 1);
-        if let Some(bn) = &self.bn {
-            x = x.apply_t(bn, train);
+        let x = xs.conv2d(&self.weight, Some(&self.bias), [1, 1], [1, 1], [1, 1], 1);
+        if self.fused_kernels && self.maxpool && !self.pytorch_draws && norm_pool::applies(&x) {
+            let noise = (train && self.dropout > 0.0 && self.dropout < 1.0)
+                .then(|| norm_pool::dropout_noise(&x, self.dropout));
+            return norm_pool::norm_pool(&x, self.bn.as_ref(), train, noise.as_ref());
         }
+        let mut x = match &self.bn {
+            Some(bn) => x.apply_t(bn, train),
+            None => x,
+        };
         // Max-pooling before the ReLU: the same numbers forward and backward (max and ReLU
         // commute, and both route a gradient to the same element), on a quarter of the data.
         if self.maxpool {
@@ -194,13 +210,20 @@ impl Cnn {
         } else {
             x.flatten(1, -1)
         };
-        let pre_activation = input.apply(&self.fc1);
+        let fc = |x: &Tensor, layer: &nn::Linear| {
+            if self.config.fused_kernels && !self.config.pytorch_draws {
+                linear::linear(x, layer)
+            } else {
+                x.apply(layer)
+            }
+        };
+        let pre_activation = fc(&input, &self.fc1);
         let mut x = pre_activation.relu();
         if let Some(bn) = &self.bn {
             x = x.apply_t(bn, train);
         }
         x = dropout(&x, self.config.dropout, train, self.config.pytorch_draws);
-        x = x.apply(&self.fc2).relu().apply(&self.out);
+        x = fc(&x, &self.fc2).relu().apply(&self.out);
         let out = x.log_softmax(-1, x.kind());
         (
             out,

@@ -53,13 +53,14 @@ impl StageConfig {
         }
     }
 
-    /// The model of a run name ("2.1" or "2.2"); in exact mode on NCHW memory and with
-    /// PyTorch's dropout draws.
+    /// The model of a run name ("2.1" or "2.2"); in exact mode on NCHW memory, with
+    /// PyTorch's dropout draws and libtorch's ops in every block.
     pub fn model(&self, name: &str) -> Result<CnnConfig> {
         let m = model_config(name)?;
         Ok(CnnConfig {
             channels_last_memory: m.channels_last_memory && !self.exact,
             pytorch_draws: self.exact,
+            fused_kernels: m.fused_kernels && !self.exact,
             ..m
         })
     }

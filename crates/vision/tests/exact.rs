@@ -18,6 +18,7 @@ fn models() -> [(CnnConfig, &'static str); 2] {
     let nchw = |c: CnnConfig| CnnConfig {
         channels_last_memory: false,
         pytorch_draws: true,
+        fused_kernels: false,
         ..c
     };
     [

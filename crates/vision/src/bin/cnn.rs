@@ -255,6 +255,7 @@ fn run(cli: Cli) -> Result<()> {
                 batch_norm: !a.no_batch_norm,
                 channels_last_memory: !a.nchw && !a.exact,
                 pytorch_draws: a.exact,
+                fused_kernels: !a.exact,
             };
             let tc = TrainConfig {
                 epochs: a.epochs,
