@@ -4,11 +4,12 @@
 //!
 //! As libtorch ops these are four kernels each way; the batch norm's backward alone was the
 //! slowest op of a 2.2 step. The node reads the convolution's output twice forward (its
-//! statistics, then the pooled output) and once backward, and keeps only the maxima's raw
-//! values and window positions (a quarter of the input) besides. Without batch norm (2.1)
-//! its values and gradients are the ops' bit for bit; with it, its sums run in another
-//! order (double across rows), so they differ from the ops' in the last bits: exact mode
-//! keeps the ops.
+//! statistics, then the pooled output) and, with batch statistics, once backward; for the
+//! backward pass it keeps where each maximum was (or that no gradient flows there) and, with
+//! batch norm, the maxima's raw values: a quarter of the input each. Without batch norm
+//! (2.1) its values and gradients are the ops' bit for bit; with it, its sums run in another
+//! order (per image in double, added in image order, so the same bits on any thread count),
+//! so they differ from the ops' in the last bits: exact mode keeps the ops.
 
 use tch::{nn, Device, Kind, Tensor};
 use torch_sys::C_tensor;
