@@ -62,8 +62,12 @@ pub struct Forward<'a> {
 
 /// Runs one forward step (see [`Forward`]).
 pub fn forward(step: Forward) {
+    // The vector path writes eight columns at a time; other widths take forward_rows.
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    if step.h.is_multiple_of(8)
+        && std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+    {
         // SAFETY: the CPU has the features the function is compiled for.
         return unsafe { forward_avx2(step) };
     }
@@ -84,18 +88,9 @@ unsafe fn forward_avx2(step: Forward) {
     } = step;
     use std::arch::x86_64::*;
     // The compiler does not vectorise forward_rows' loop (it keeps the exp's steps scalar),
-    // so eight columns at a time are written out here; other widths take forward_rows.
-    if !h.is_multiple_of(8) {
-        return forward_rows(Forward {
-            gates,
-            x_proj,
-            c_prev,
-            c,
-            tanh_c,
-            h_out,
-            h,
-        });
-    }
+    // so eight columns at a time are written out here (`forward` sends only widths that are
+    // multiples of 8).
+    assert!(h.is_multiple_of(8));
     let rows = gates.len() / (4 * h);
     assert!(x_proj.len() >= rows * 4 * h && c_prev.len() >= rows * h);
     assert!(c.len() >= rows * h && tanh_c.len() >= rows * h && h_out.len() >= rows * h);

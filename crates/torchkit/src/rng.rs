@@ -172,29 +172,31 @@ pub fn fast_dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
     {
         return x.dropout(p, train);
     }
-    x * dropout_noise(x, p)
+    // `empty_like` keeps a dense input's memory layout (contiguous or channels-last) and is
+    // contiguous otherwise: either way its storage is exactly `numel` floats.
+    x * dropout_noise(x.empty_like(), p)
 }
 
-/// [`fast_dropout`]'s multiplier for `like`'s elements: `1 / (1 − p)` where kept, 0 where
-/// dropped, in `like`'s shape and memory layout, drawn in memory order (one draw of libtorch's
-/// generator seeds it). For a kernel that applies the mask itself (`vision`'s pooled block);
-/// `like` must be a dense float32 CPU tensor and `0 < p < 1`.
-pub fn dropout_noise(like: &Tensor, p: f64) -> Tensor {
+/// [`fast_dropout`]'s multiplier, drawn into `noise`'s storage and returned: `1 / (1 − p)`
+/// where kept, 0 where dropped, in memory order (the elements are independent, so the order
+/// is immaterial; one draw of libtorch's generator seeds it). For a kernel that applies the
+/// mask itself (`vision`'s pooled block). `noise` must be a fresh dense float32 CPU tensor
+/// (its storage exactly `numel` floats, in any layout), and `0 < p < 1`.
+pub fn dropout_noise(noise: Tensor, p: f64) -> Tensor {
+    let dense =
+        noise.is_contiguous() || (noise.dim() == 4 && noise.permute([0, 2, 3, 1]).is_contiguous());
     assert!(
-        like.device() == Device::Cpu && like.kind() == Kind::Float && p > 0.0 && p < 1.0,
-        "dropout_noise: a float32 CPU tensor and 0 < p < 1"
+        dense && noise.device() == Device::Cpu && noise.kind() == Kind::Float && p > 0.0 && p < 1.0,
+        "dropout_noise: a dense (contiguous or channels-last) float32 CPU tensor and 0 < p < 1"
     );
-    // `empty_like` keeps a dense input's memory layout (contiguous or channels-last) and is
-    // contiguous otherwise: either way its storage is exactly `numel` floats, filled in
-    // memory order (the elements are independent, so the order is immaterial).
-    let noise = like.empty_like();
     let n = noise.numel();
     let seed = Tensor::randint(i64::MAX, [1], (Kind::Int64, Device::Cpu)).int64_value(&[0]);
     let mut lanes = Lanes::new(seed as u64);
     let threshold = ((1.0 - p) * 4_294_967_296.0).min(u32::MAX as f64) as u32;
     let scale = (1.0 / (1.0 - p)) as f32;
-    // SAFETY: `noise` was just allocated, dense, float32, `n` elements, and nothing else
-    // refers to it until this slice is gone.
+    // SAFETY: `noise` is dense float32 (checked above), so its storage from `data_ptr` is
+    // `n` floats; the caller handed it over fresh, so nothing else refers to it until this
+    // slice is gone.
     let values = unsafe { std::slice::from_raw_parts_mut(noise.data_ptr() as *mut f32, n) };
     // Bits first, then the mask, block by block: two loops that compile to vector code.
     let mut bits = [0u32; BLOCK];

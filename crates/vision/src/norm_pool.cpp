@@ -444,11 +444,10 @@ struct NormPool : public torch::autograd::Function<NormPool> {
     at::parallel_for(0, d.rows(), grain(d),
                      [&](int64_t r0, int64_t r1) { pool_forward(f, d, r0, r1); });
 
-    // x itself only where the backward pass reads it: batch statistics.
-    const bool full = bn && batch_stats;
-    ctx->save_for_backward({full ? x : at::empty({0}, copts), gamma, noise, code, xm, mean, invstd});
-    ctx->saved_data["batch_stats"] = full;
-    ctx->saved_data["sizes"] = std::vector<int64_t>{d.n, d.c, d.h, d.w};
+    // x itself only where the backward pass reads it: batch statistics (so whether it is
+    // kept says which normalisation the backward pass undoes).
+    ctx->save_for_backward({bn && batch_stats ? x : at::empty({0}, copts), gamma, noise, code,
+                            xm, mean, invstd});
     return out;
   }
 
@@ -456,9 +455,9 @@ struct NormPool : public torch::autograd::Function<NormPool> {
     auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &gamma = saved[1], &noise = saved[2], &code = saved[3];
     const at::Tensor &xm = saved[4], &mean = saved[5], &invstd = saved[6];
-    const bool batch_stats = ctx->saved_data["batch_stats"].toBool();
-    auto sizes = ctx->saved_data["sizes"].toIntVector();
-    Dims d{sizes[0], sizes[2], sizes[3], sizes[1]};
+    const bool batch_stats = present(x);
+    // code has the output's shape (N, C, H/2, W/2).
+    Dims d{code.size(0), 2 * code.size(2), 2 * code.size(3), code.size(1)};
     at::Tensor dy = channels_last(grads[0]);
     Grad g{dy.data_ptr<float>(), ptr_or_null(noise), code.data_ptr<float>()};
 

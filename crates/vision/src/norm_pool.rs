@@ -48,8 +48,8 @@ pub fn applies(x: &Tensor) -> bool {
 /// elements of a seeded run.
 pub fn dropout_noise(x: &Tensor, p: f64) -> Tensor {
     let (n, c, h, w) = x.size4().expect("(N, C, H, W)");
-    let like = Tensor::empty([n, h / 2, w / 2, c], (Kind::Float, Device::Cpu));
-    torchkit::rng::dropout_noise(&like.permute([0, 3, 1, 2]), p)
+    let nhwc = Tensor::empty([n, h / 2, w / 2, c], (Kind::Float, Device::Cpu));
+    torchkit::rng::dropout_noise(nhwc.permute([0, 3, 1, 2]), p)
 }
 
 /// `relu(max_pool_2×2(bn(x))) · noise`, differentiable in `x` and the batch norm's weight
