@@ -51,13 +51,17 @@ fn layers(sgemm_gflops: f64) {
     let batch = 8i64;
     println!("\n| convolution (batch 8) | layout | forward ms | GFLOP/s | of sgemm | backward ms | GFLOP/s | of sgemm |");
     println!("|---|---|---|---|---|---|---|---|");
-    let mut conv_ms = [0.0f64; 2];
+    // NCHW; channels-last; channels-last without the bias, which the fused node adds.
+    let mut conv_ms = [0.0f64; 3];
     for (i, (cin, cout, side)) in [(3i64, 32i64, 48i64), (32, 64, 24), (64, 128, 12)]
         .into_iter()
         .enumerate()
     {
         let flops = 2.0 * (batch * side * side * cout * cin * 9) as f64;
-        for (l, nhwc) in [false, true].into_iter().enumerate() {
+        for (l, (nhwc, with_bias)) in [(false, true), (true, true), (true, false)]
+            .into_iter()
+            .enumerate()
+        {
             let memory = |t: Tensor| {
                 if nhwc {
                     t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
@@ -74,11 +78,12 @@ fn layers(sgemm_gflops: f64) {
             let w = memory(Tensor::rand([cout, cin, 3, 3], (Kind::Float, Device::Cpu)))
                 .set_requires_grad(true);
             let bias = Tensor::zeros([cout], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+            let bias = with_bias.then_some(&bias);
             let fwd = time(50, || {
-                let _ = tch::no_grad(|| x.conv2d(&w, Some(&bias), [1, 1], [1, 1], [1, 1], 1));
+                let _ = tch::no_grad(|| x.conv2d(&w, bias, [1, 1], [1, 1], [1, 1], 1));
             });
             let both = time(50, || {
-                let y = x.conv2d(&w, Some(&bias), [1, 1], [1, 1], [1, 1], 1);
+                let y = x.conv2d(&w, bias, [1, 1], [1, 1], [1, 1], 1);
                 y.sum(Kind::Float).backward();
             });
             let bwd = (both - fwd).max(1e-6);
@@ -88,7 +93,11 @@ fn layers(sgemm_gflops: f64) {
             conv_ms[l] += both;
             println!(
                 "| {cin}→{cout} at {side}×{side} | {} | {fwd:.3} | {:.0} | {:.0}% | {bwd:.3} | {:.0} | {:.0}% |",
-                if nhwc { "channels-last" } else { "NCHW" },
+                match (nhwc, with_bias) {
+                    (false, _) => "NCHW",
+                    (true, true) => "channels-last",
+                    (true, false) => "channels-last, no bias",
+                },
                 rate(flops, fwd),
                 100.0 * rate(flops, fwd) / sgemm_gflops,
                 rate(bwd_flops, bwd),
@@ -97,8 +106,9 @@ fn layers(sgemm_gflops: f64) {
         }
     }
     println!(
-        "\nconvolutions, forward + backward, per step: {:.2} ms NCHW, {:.2} ms channels-last",
-        conv_ms[0], conv_ms[1]
+        "\nconvolutions, forward + backward, per step: {:.2} ms NCHW, {:.2} ms channels-last, \
+         {:.2} ms channels-last without the bias (the fused kernels add it)",
+        conv_ms[0], conv_ms[1], conv_ms[2]
     );
     let x = Tensor::rand([batch, 3, 48, 48], (Kind::Float, Device::Cpu));
     let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5, 0, 1]);
@@ -114,8 +124,10 @@ fn layers(sgemm_gflops: f64) {
     ] {
         // The layouts, and on channels-last libtorch's ops or the fused kernels (block tails,
         // few-rows linear layers).
-        for (nhwc, fused) in [(false, false), (true, false), (true, true)] {
-            let l = usize::from(nhwc);
+        for (l, (nhwc, fused)) in [(false, false), (true, false), (true, true)]
+            .into_iter()
+            .enumerate()
+        {
             let config = CnnConfig {
                 channels_last_memory: nhwc,
                 fused_kernels: fused,
@@ -423,7 +435,7 @@ fn block_tails() {
             let bn = with_bn.then_some(&m);
             let (f, b) = op_ms(&shape, true, |x| {
                 let noise = vision::norm_pool::dropout_noise(x, 0.1);
-                vision::norm_pool::norm_pool(x, bn, true, Some(&noise))
+                vision::norm_pool::norm_pool(x, None, bn, true, Some(&noise))
             });
             let (of, ob) = op_ms(&shape, true, |x| {
                 let y = match bn {

@@ -105,12 +105,27 @@ impl ConvBlock {
 
 impl ModuleT for ConvBlock {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let x = xs.conv2d(&self.weight, Some(&self.bias), [1, 1], [1, 1], [1, 1], 1);
-        if self.fused_kernels && self.maxpool && !self.pytorch_draws && norm_pool::applies(&x) {
+        // The fused node adds the bias itself (see `norm_pool`), so the convolution then
+        // runs without one; where the node turns out not to apply, the bias is added here.
+        let fused = self.fused_kernels && self.maxpool && !self.pytorch_draws;
+        let bias = (!fused).then_some(&self.bias);
+        let x = xs.conv2d(&self.weight, bias, [1, 1], [1, 1], [1, 1], 1);
+        if fused && norm_pool::applies(&x) {
             let noise = (train && self.dropout > 0.0 && self.dropout < 1.0)
                 .then(|| norm_pool::dropout_noise(&x, self.dropout));
-            return norm_pool::norm_pool(&x, self.bn.as_ref(), train, noise.as_ref());
+            return norm_pool::norm_pool(
+                &x,
+                Some(&self.bias),
+                self.bn.as_ref(),
+                train,
+                noise.as_ref(),
+            );
         }
+        let x = if fused {
+            x + self.bias.view([1, -1, 1, 1])
+        } else {
+            x
+        };
         let mut x = match &self.bn {
             Some(bn) => x.apply_t(bn, train),
             None => x,

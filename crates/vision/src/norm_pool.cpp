@@ -1,12 +1,16 @@
-// The tail of Q2's convolutional block — batch norm (optional), 2×2 max-pool, ReLU and a
-// dropout mask (optional) — as one autograd node over channels-last memory.
+// The tail of Q2's convolutional block — the convolution's bias, batch norm (optional), 2×2
+// max-pool, ReLU and a dropout mask (optional) — as one autograd node over channels-last
+// memory.
 // As libtorch ops these were four kernels forward and four backward, each walking the
 // convolution's full-size output or a quarter of it, and the batch norm's backward alone was
 // the slowest op of a 2.2 step (0.73 ms for 32×48² at batch 8). Here the forward pass reads
 // the input twice (its statistics, then the pooled output) and the backward pass once more
 // (with batch statistics; not at all without), writing the input's gradient once. It keeps
 // where each maximum was, or that no gradient flows there (the ReLU or the mask zeroed it),
-// and with batch norm the maximum's raw value: a quarter of the input each.
+// and with batch norm the maximum's raw value: a quarter of the input each. The bias comes
+// in here rather than in the convolution because oneDNN's bias gradient cost a 2.2 step
+// 0.26 ms of its 5.9 (most of it the first layer's), where here it is a per-channel constant
+// forward and, backward, a sum the node takes anyway.
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <ATen/Parallel.h>
@@ -211,7 +215,8 @@ __attribute__((target("avx2,fma"))) inline __m256 grad_avx2(const Grad &g, int64
   return g.noise ? _mm256_mul_ps(v, _mm256_loadu_ps(g.noise + i)) : v;
 }
 
-// Per-image channel sums of g and g·(xm − mean) (float within a row, double across rows).
+// Per-image channel sums of g and g·(xm − mean) (float within a row, double across rows);
+// without xm (no batch norm: only the bias's gradient) the second stays 0.
 void grad_sums_scalar(const Grad &g, const float *xm, const float *mean, const Dims &d,
                       int64_t image, double *sg, double *sgx, float *rs, float *rq) {
   const int64_t c = d.c, ow = d.ow();
@@ -222,7 +227,7 @@ void grad_sums_scalar(const Grad &g, const float *xm, const float *mean, const D
       for (int64_t k = 0; k < c; ++k) {
         const int64_t o = (r * ow + j) * c + k;
         rs[k] += g.at(o);
-        rq[k] += g.at(o) * (xm[o] - mean[k]);
+        if (xm) rq[k] += g.at(o) * (xm[o] - mean[k]);
       }
     for (int64_t k = 0; k < c; ++k) {
       sg[k] += rs[k];
@@ -231,6 +236,7 @@ void grad_sums_scalar(const Grad &g, const float *xm, const float *mean, const D
   }
 }
 
+template <bool WithX>
 __attribute__((target("avx2,fma"))) void grad_sums_avx2(const Grad &g, const float *xm,
                                                         const float *mean, const Dims &d,
                                                         int64_t image, double *sg,
@@ -246,7 +252,7 @@ __attribute__((target("avx2,fma"))) void grad_sums_avx2(const Grad &g, const flo
         __m256 live = _mm256_cmp_ps(_mm256_loadu_ps(g.code + o), zero, _CMP_GE_OQ);
         __m256 gv = _mm256_and_ps(live, grad_avx2(g, o));
         s = _mm256_add_ps(s, gv);
-        q = _mm256_fmadd_ps(gv, _mm256_sub_ps(_mm256_loadu_ps(xm + o), m), q);
+        if (WithX) q = _mm256_fmadd_ps(gv, _mm256_sub_ps(_mm256_loadu_ps(xm + o), m), q);
       }
       add_to_doubles(sg + k, s);
       add_to_doubles(sgx + k, q);
@@ -255,8 +261,10 @@ __attribute__((target("avx2,fma"))) void grad_sums_avx2(const Grad &g, const flo
 
 void grad_sums(const Grad &g, const float *xm, const float *mean, const Dims &d, int64_t image,
                double *sg, double *sgx, float *rs, float *rq) {
-  if (vector_path(d))
-    grad_sums_avx2(g, xm, mean, d, image, sg, sgx);
+  if (vector_path(d) && xm)
+    grad_sums_avx2<true>(g, xm, mean, d, image, sg, sgx);
+  else if (vector_path(d))
+    grad_sums_avx2<false>(g, xm, mean, d, image, sg, sgx);
   else
     grad_sums_scalar(g, xm, mean, d, image, sg, sgx, rs, rq);
 }
@@ -359,13 +367,14 @@ float *ptr_or_null(const at::Tensor &t) {
 }
 
 struct NormPool : public torch::autograd::Function<NormPool> {
-  // x (N, C, H, W), H and W even; gamma, beta (C) or empty (1 and 0); running_mean and
-  // running_var (C) or empty (no batch norm); noise (N, C, H/2, W/2) or empty.
+  // x (N, C, H, W), H and W even; bias (C): the convolution's, added to x, or empty; gamma,
+  // beta (C) or empty (1 and 0); running_mean and running_var (C) or empty (no batch norm);
+  // noise (N, C, H/2, W/2) or empty.
   // batch_stats: normalise with the batch's statistics (training) and update the running
   // ones, else with the running ones. backward: whether autograd will ask for gradients
   // (false under no_grad, as in evaluation: nothing is kept for them).
-  static at::Tensor forward(AutogradContext *ctx, const at::Tensor &x_in, const at::Tensor &gamma,
-                            const at::Tensor &beta, const at::Tensor &running_mean,
+  static at::Tensor forward(AutogradContext *ctx, const at::Tensor &x_in, const at::Tensor &bias,
+                            const at::Tensor &gamma, const at::Tensor &beta, const at::Tensor &running_mean,
                             const at::Tensor &running_var, const at::Tensor &noise_in,
                             bool batch_stats, double momentum, double eps, bool backward) {
     TORCH_CHECK(x_in.dim() == 4 && x_in.scalar_type() == at::kFloat && x_in.is_cpu(),
@@ -375,7 +384,7 @@ struct NormPool : public torch::autograd::Function<NormPool> {
     at::Tensor x = channels_last(x_in);
     Dims d{x.size(0), x.size(2), x.size(3), x.size(1)};
     const bool bn = present(running_mean);
-    for (const at::Tensor *t : {&gamma, &beta, &running_mean, &running_var})
+    for (const at::Tensor *t : {&bias, &gamma, &beta, &running_mean, &running_var})
       TORCH_CHECK(!present(*t) || (t->numel() == d.c && t->scalar_type() == at::kFloat &&
                                    t->is_contiguous()),
                   "norm-pool: per-channel tensors must be float32 with C elements");
@@ -391,10 +400,12 @@ struct NormPool : public torch::autograd::Function<NormPool> {
       noise = channels_last(noise_in);
     }
 
-    // Per channel: y = x·scale + shift, and the mean and 1/σ the backward pass needs.
+    // Per channel: y = x·scale + shift, and the mean and 1/σ the backward pass needs. The
+    // mean is x's, without the bias: what the backward pass subtracts from x's values.
     auto copts = at::TensorOptions().dtype(at::kFloat);
     at::Tensor mean = at::empty({d.c}, copts), invstd = at::empty({d.c}, copts);
-    std::vector<float> scale(d.c, 1.0f), shift(d.c, 0.0f);
+    std::vector<float> scale(d.c, 1.0f), shift(d.c, 0.0f), b0(d.c, 0.0f);
+    if (present(bias)) std::copy_n(bias.data_ptr<float>(), d.c, b0.data());
     if (bn) {
       float *m = mean.data_ptr<float>(), *is = invstd.data_ptr<float>();
       float *rm = running_mean.data_ptr<float>(), *rv = running_var.data_ptr<float>();
@@ -411,13 +422,13 @@ struct NormPool : public torch::autograd::Function<NormPool> {
           double mu = sum[k] / count, var = std::max(sq[k] / count - mu * mu, 0.0);
           m[k] = float(mu);
           is[k] = float(1.0 / std::sqrt(var + eps));
-          // PyTorch's update: the unbiased variance into the running one.
-          rm[k] = float(momentum * mu + (1.0 - momentum) * rm[k]);
+          // PyTorch's update, of x + bias's mean: the unbiased variance into the running one.
+          rm[k] = float(momentum * (mu + b0[k]) + (1.0 - momentum) * rm[k]);
           rv[k] = float(momentum * var * count / (count - 1.0) + (1.0 - momentum) * rv[k]);
         }
       } else {
         for (int64_t k = 0; k < d.c; ++k) {
-          m[k] = rm[k];
+          m[k] = rm[k] - b0[k];
           is[k] = float(1.0 / std::sqrt(double(rv[k]) + eps));
         }
       }
@@ -429,6 +440,7 @@ struct NormPool : public torch::autograd::Function<NormPool> {
     } else {
       mean.zero_();
       invstd.fill_(1.0);
+      shift = b0;
     }
 
     auto opts = x.options().memory_format(at::MemoryFormat::ChannelsLast);
@@ -461,14 +473,15 @@ struct NormPool : public torch::autograd::Function<NormPool> {
     at::Tensor dy = channels_last(grads[0]);
     Grad g{dy.data_ptr<float>(), ptr_or_null(noise), code.data_ptr<float>()};
 
-    // Σg and Σg·(x − mean) over each channel's maxima: the bias's and the weight's gradients
-    // (the latter times 1/σ), and the batch statistics' share of dx.
+    // Σg and Σg·(x − mean) over each channel's maxima: β's and γ's gradients (the latter
+    // times 1/σ), the convolution bias's (times γ/σ), and the batch statistics' share of dx.
     const float *pm = mean.data_ptr<float>(), *pi = invstd.data_ptr<float>();
     const float *pgam = ptr_or_null(gamma);
-    const bool affine_grads = ctx->needs_input_grad(1) || ctx->needs_input_grad(2);
+    const bool affine_grads =
+        ctx->needs_input_grad(1) || ctx->needs_input_grad(2) || ctx->needs_input_grad(3);
     std::vector<double> sg, sgx;
     if (batch_stats || affine_grads) {
-      const float *px = xm.data_ptr<float>();
+      const float *px = ptr_or_null(xm);
       image_sums(d,
                  [&](int64_t i, double *a, double *b, float *rs, float *rq) {
                    grad_sums(g, px, pm, d, i, a, b, rs, rq);
@@ -498,19 +511,27 @@ struct NormPool : public torch::autograd::Function<NormPool> {
                        [&](int64_t r0, int64_t r1) { input_grad(f, d, r0, r1); });
     }
 
-    at::Tensor dgamma, dbeta;
+    at::Tensor dbias, dgamma, dbeta;
     auto copts = at::TensorOptions().dtype(at::kFloat);
     if (ctx->needs_input_grad(1)) {
+      // Σ dx over each channel: γ/σ · Σg, or 0 with batch statistics, which subtract the
+      // bias again with the mean (their share of dx, summed, is exactly −γ/σ · Σg).
+      dbias = at::zeros({d.c}, copts);
+      float *p = dbias.data_ptr<float>();
+      if (!batch_stats)
+        for (int64_t k = 0; k < d.c; ++k) p[k] = float((pgam ? pgam[k] : 1.0) * pi[k] * sg[k]);
+    }
+    if (ctx->needs_input_grad(2)) {
       dgamma = at::empty({d.c}, copts);
       float *p = dgamma.data_ptr<float>();
       for (int64_t k = 0; k < d.c; ++k) p[k] = float(sgx[k] * pi[k]);
     }
-    if (ctx->needs_input_grad(2)) {
+    if (ctx->needs_input_grad(3)) {
       dbeta = at::empty({d.c}, copts);
       float *p = dbeta.data_ptr<float>();
       for (int64_t k = 0; k < d.c; ++k) p[k] = float(sg[k]);
     }
-    return {dx,           dgamma,       dbeta,        at::Tensor(), at::Tensor(),
+    return {dx,           dbias,        dgamma,       dbeta,        at::Tensor(), at::Tensor(),
             at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
@@ -523,7 +544,8 @@ extern "C" {
 // returns 0, or -1 with a message in err. The tensors are tch's (at::Tensor*); undefined
 // ones (tch's `Tensor::new()`) stand for what is absent (see NormPool::forward), and are
 // handed to autograd as empty tensors.
-int vision_norm_pool(const at::Tensor *x, const at::Tensor *gamma, const at::Tensor *beta,
+int vision_norm_pool(const at::Tensor *x, const at::Tensor *bias, const at::Tensor *gamma,
+                     const at::Tensor *beta,
                      const at::Tensor *running_mean, const at::Tensor *running_var,
                      const at::Tensor *noise, int batch_stats, double momentum, double eps,
                      at::Tensor **out, char *err, size_t cap) {
@@ -532,10 +554,10 @@ int vision_norm_pool(const at::Tensor *x, const at::Tensor *gamma, const at::Ten
         auto given = [](const at::Tensor *t) {
           return t->defined() ? *t : at::empty({0}, at::TensorOptions().dtype(at::kFloat));
         };
+        auto learns = [](const at::Tensor *t) { return t->defined() && t->requires_grad(); };
         bool backward = at::GradMode::is_enabled() &&
-                        (x->requires_grad() || (gamma->defined() && gamma->requires_grad()) ||
-                         (beta->defined() && beta->requires_grad()));
-        return NormPool::apply(*x, given(gamma), given(beta), given(running_mean),
+                        (x->requires_grad() || learns(bias) || learns(gamma) || learns(beta));
+        return NormPool::apply(*x, given(bias), given(gamma), given(beta), given(running_mean),
                                given(running_var), given(noise), batch_stats != 0, momentum,
                                eps, backward);
       },
