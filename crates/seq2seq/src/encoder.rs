@@ -61,11 +61,9 @@ impl Encoder {
         let sizes = Vec::<i64>::try_from(&batch_sizes).expect("int64 batch sizes");
         let lstm = packed_bilstm(&data, &sizes, &self.lstm);
         let (out, h, c) = (lstm.output, lstm.h, lstm.c);
-        let max_len = sorted_lengths.max().int64_value(&[]);
-        let (padded, _) =
-            Tensor::internal_pad_packed_sequence(&out, &batch_sizes, true, 0.0, max_len);
+        let order = Vec::<i64>::try_from(&order).expect("int64 order");
         EncoderOutput {
-            outputs: dropout(&padded.index_select(0, &restore_d), self.dropout, train),
+            outputs: dropout(&unpack(&out, &sizes, &order), self.dropout, train),
             h: h.index_select(1, &restore_d),
             c: c.index_select(1, &restore_d),
             tape: lstm.tape,
@@ -73,7 +71,64 @@ impl Encoder {
     }
 }
 
+/// The packed outputs (N, H) — time-major, `sizes[t]` rows at step t, the i-th of them the
+/// sorted batch's row i, input row `order[i]` — padded with zeros into (B, T, H) in the
+/// input order, by one `index_copy`. libtorch's `_pad_packed_sequence` copies step by step
+/// into slices of its output, and autograd undoes each slice copy (`CopySlices`) by
+/// cloning the whole gradient: 1–2% of a step of (b). `index_copy`'s backward is one
+/// `index_select`.
+fn unpack(packed: &Tensor, sizes: &[i64], order: &[i64]) -> Tensor {
+    let (b, t) = (order.len() as i64, sizes.len() as i64);
+    let width = packed.size()[1];
+    let rows: Vec<i64> = (0..t)
+        .flat_map(|step| {
+            order[..sizes[step as usize] as usize]
+                .iter()
+                .map(move |&i| i * t + step)
+        })
+        .collect();
+    let rows = Tensor::from_slice(&rows).to_device(packed.device());
+    Tensor::zeros([b * t, width], (packed.kind(), packed.device()))
+        .index_copy(0, &rows, packed)
+        .view([b, t, width])
+}
+
 /// The state bridge: (2, B, H) forward/backward finals → (1, B, 2H), forward first.
 pub fn bridge(state: &Tensor) -> Tensor {
     Tensor::cat(&[state.get(0), state.get(1)], -1).unsqueeze(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// `unpack` against libtorch's `_pad_packed_sequence` then the restoring `index_select`:
+    /// the same values, and the same gradient back to the packed rows.
+    #[test]
+    fn unpack_is_libtorchs_pad_packed_sequence_in_input_order() {
+        let lengths = Tensor::from_slice(&[3i64, 5, 1, 4]);
+        let (sorted, order) = lengths.sort(0, true);
+        let restore = order.argsort(0, false);
+        let (b, t, h) = (4, 5, 3);
+        let padded = Tensor::randn([b, t, h], (Kind::Float, Device::Cpu));
+        let (packed, batch_sizes) = padded
+            .index_select(0, &order)
+            .internal_pack_padded_sequence(&sorted, true);
+        let packed = packed.detach().set_requires_grad(true);
+        let sizes = Vec::<i64>::try_from(&batch_sizes).unwrap();
+        let ours = unpack(&packed, &sizes, &Vec::<i64>::try_from(&order).unwrap());
+        let (theirs, _) = Tensor::internal_pad_packed_sequence(&packed, &batch_sizes, true, 0.0, t);
+        let theirs = theirs.index_select(0, &restore);
+        assert!(ours.equal(&theirs));
+        // Zeros past each row's length, the input's values before it.
+        assert!(ours.get(2).narrow(0, 1, 4).eq(0.0).all().int64_value(&[]) == 1);
+        assert!(ours.get(1).equal(&padded.get(1)));
+        let weights = Tensor::randn([b, t, h], (Kind::Float, Device::Cpu));
+        let grad = |y: &Tensor| {
+            Tensor::run_backward(&[(y * &weights).sum(Kind::Float)], &[&packed], false, false)
+                .remove(0)
+        };
+        assert!(grad(&ours).equal(&grad(&theirs)));
+    }
 }
