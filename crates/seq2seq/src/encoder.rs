@@ -54,14 +54,20 @@ impl Encoder {
         let (sorted_lengths, order) = lengths.sort(0, true);
         let restore = order.argsort(0, false);
         let device = src.device();
-        let (order_d, restore_d) = (order.to_device(device), restore.to_device(device));
-        let (data, batch_sizes) = emb
-            .index_select(0, &order_d)
-            .internal_pack_padded_sequence(&sorted_lengths, true);
-        let sizes = Vec::<i64>::try_from(&batch_sizes).expect("int64 batch sizes");
+        let restore_d = restore.to_device(device);
+        let sorted = Vec::<i64>::try_from(&sorted_lengths).expect("int64 lengths");
+        let order = Vec::<i64>::try_from(&order).expect("int64 order");
+        // Rows per step of the packed layout, as `pack_padded_sequence` makes it.
+        let sizes: Vec<i64> = (0..sorted.first().copied().unwrap_or(0))
+            .map(|t| sorted.iter().filter(|&&l| l > t).count() as i64)
+            .collect();
+        // Packed by one row gather from the embeddings (whose backward is one index_add),
+        // rather than a sorting gather and then libtorch's step-by-step packing.
+        let (_, width, hidden) = emb.size3().expect("(B, T, H)");
+        let rows = Tensor::from_slice(&packed_rows(&sizes, &order, width)).to_device(device);
+        let data = emb.reshape([-1, hidden]).index_select(0, &rows);
         let lstm = packed_bilstm(&data, &sizes, &self.lstm);
         let (out, h, c) = (lstm.output, lstm.h, lstm.c);
-        let order = Vec::<i64>::try_from(&order).expect("int64 order");
         EncoderOutput {
             outputs: dropout(&unpack(&out, &sizes, &order), self.dropout, train),
             h: h.index_select(1, &restore_d),
@@ -80,17 +86,22 @@ impl Encoder {
 fn unpack(packed: &Tensor, sizes: &[i64], order: &[i64]) -> Tensor {
     let (b, t) = (order.len() as i64, sizes.len() as i64);
     let width = packed.size()[1];
-    let rows: Vec<i64> = (0..t)
-        .flat_map(|step| {
-            order[..sizes[step as usize] as usize]
-                .iter()
-                .map(move |&i| i * t + step)
-        })
-        .collect();
-    let rows = Tensor::from_slice(&rows).to_device(packed.device());
+    let rows = Tensor::from_slice(&packed_rows(sizes, order, t)).to_device(packed.device());
     Tensor::zeros([b * t, width], (packed.kind(), packed.device()))
         .index_copy(0, &rows, packed)
         .view([b, t, width])
+}
+
+/// Where each row of the packed layout (`sizes[t]` rows at step t, the i-th of them input
+/// row `order[i]`) sits in a flattened (B, T, H) batch of `t` columns: row·t + step.
+fn packed_rows(sizes: &[i64], order: &[i64], t: i64) -> Vec<i64> {
+    (0..sizes.len())
+        .flat_map(|step| {
+            order[..sizes[step] as usize]
+                .iter()
+                .map(move |&i| i * t + step as i64)
+        })
+        .collect()
 }
 
 /// The state bridge: (2, B, H) forward/backward finals → (1, B, 2H), forward first.
@@ -103,10 +114,11 @@ mod tests {
     use super::*;
     use tch::{Device, Kind};
 
-    /// `unpack` against libtorch's `_pad_packed_sequence` then the restoring `index_select`:
-    /// the same values, and the same gradient back to the packed rows.
+    /// The packing gather against libtorch's `_pack_padded_sequence`, and `unpack` against
+    /// its `_pad_packed_sequence` then the restoring `index_select`: the same values, and
+    /// the same gradient back to the packed rows.
     #[test]
-    fn unpack_is_libtorchs_pad_packed_sequence_in_input_order() {
+    fn packing_and_unpacking_are_libtorchs_in_input_order() {
         let lengths = Tensor::from_slice(&[3i64, 5, 1, 4]);
         let (sorted, order) = lengths.sort(0, true);
         let restore = order.argsort(0, false);
@@ -115,8 +127,14 @@ mod tests {
         let (packed, batch_sizes) = padded
             .index_select(0, &order)
             .internal_pack_padded_sequence(&sorted, true);
-        let packed = packed.detach().set_requires_grad(true);
         let sizes = Vec::<i64>::try_from(&batch_sizes).unwrap();
+        // The encoder's packing gather gives libtorch's packed rows.
+        let rows = packed_rows(&sizes, &Vec::<i64>::try_from(&order).unwrap(), t);
+        let gathered = padded
+            .reshape([-1, h])
+            .index_select(0, &Tensor::from_slice(&rows));
+        assert!(gathered.equal(&packed));
+        let packed = packed.detach().set_requires_grad(true);
         let ours = unpack(&packed, &sizes, &Vec::<i64>::try_from(&order).unwrap());
         let (theirs, _) = Tensor::internal_pad_packed_sequence(&packed, &batch_sizes, true, 0.0, t);
         let theirs = theirs.index_select(0, &restore);
