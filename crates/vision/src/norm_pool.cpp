@@ -261,12 +261,12 @@ __attribute__((target("avx2,fma"))) void grad_sums_avx2(const Grad &g, const flo
 
 void grad_sums(const Grad &g, const float *xm, const float *mean, const Dims &d, int64_t image,
                double *sg, double *sgx, float *rs, float *rq) {
-  if (vector_path(d) && xm)
-    grad_sums_avx2<true>(g, xm, mean, d, image, sg, sgx);
-  else if (vector_path(d))
-    grad_sums_avx2<false>(g, xm, mean, d, image, sg, sgx);
-  else
+  if (!vector_path(d))
     grad_sums_scalar(g, xm, mean, d, image, sg, sgx, rs, rq);
+  else if (xm)
+    grad_sums_avx2<true>(g, xm, mean, d, image, sg, sgx);
+  else
+    grad_sums_avx2<false>(g, xm, mean, d, image, sg, sgx);
 }
 
 // Pointers of one call's input gradient: at each window position q, dx = a·g where q is the
@@ -374,9 +374,10 @@ struct NormPool : public torch::autograd::Function<NormPool> {
   // ones, else with the running ones. backward: whether autograd will ask for gradients
   // (false under no_grad, as in evaluation: nothing is kept for them).
   static at::Tensor forward(AutogradContext *ctx, const at::Tensor &x_in, const at::Tensor &bias,
-                            const at::Tensor &gamma, const at::Tensor &beta, const at::Tensor &running_mean,
-                            const at::Tensor &running_var, const at::Tensor &noise_in,
-                            bool batch_stats, double momentum, double eps, bool backward) {
+                            const at::Tensor &gamma, const at::Tensor &beta,
+                            const at::Tensor &running_mean, const at::Tensor &running_var,
+                            const at::Tensor &noise_in, bool batch_stats, double momentum,
+                            double eps, bool backward) {
     TORCH_CHECK(x_in.dim() == 4 && x_in.scalar_type() == at::kFloat && x_in.is_cpu(),
                 "norm-pool: x must be a float32 CPU tensor (N, C, H, W)");
     TORCH_CHECK(x_in.size(2) % 2 == 0 && x_in.size(3) % 2 == 0,
@@ -477,10 +478,11 @@ struct NormPool : public torch::autograd::Function<NormPool> {
     // times 1/σ), the convolution bias's (times γ/σ), and the batch statistics' share of dx.
     const float *pm = mean.data_ptr<float>(), *pi = invstd.data_ptr<float>();
     const float *pgam = ptr_or_null(gamma);
-    const bool affine_grads =
+    // Inputs 1..3: the convolution's bias, γ, β.
+    const bool param_grads =
         ctx->needs_input_grad(1) || ctx->needs_input_grad(2) || ctx->needs_input_grad(3);
     std::vector<double> sg, sgx;
-    if (batch_stats || affine_grads) {
+    if (batch_stats || param_grads) {
       const float *px = ptr_or_null(xm);
       image_sums(d,
                  [&](int64_t i, double *a, double *b, float *rs, float *rq) {
@@ -545,10 +547,9 @@ extern "C" {
 // ones (tch's `Tensor::new()`) stand for what is absent (see NormPool::forward), and are
 // handed to autograd as empty tensors.
 int vision_norm_pool(const at::Tensor *x, const at::Tensor *bias, const at::Tensor *gamma,
-                     const at::Tensor *beta,
-                     const at::Tensor *running_mean, const at::Tensor *running_var,
-                     const at::Tensor *noise, int batch_stats, double momentum, double eps,
-                     at::Tensor **out, char *err, size_t cap) {
+                     const at::Tensor *beta, const at::Tensor *running_mean,
+                     const at::Tensor *running_var, const at::Tensor *noise, int batch_stats,
+                     double momentum, double eps, at::Tensor **out, char *err, size_t cap) {
   return kernel_shim::guarded(
       [&] {
         auto given = [](const at::Tensor *t) {
