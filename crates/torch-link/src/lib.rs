@@ -22,7 +22,17 @@ pub fn compile_cpp(source: &str, name: &str) {
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB")
         .expect("DEP_TCH_LIBTORCH_LIB: the crate must depend on torch-sys");
     let include = std::path::Path::new(&lib).join("../include");
-    cc::Build::new()
+    // ATen's `parallel_for` is a header template that runs serially unless the file is
+    // compiled with OpenMP (`_OPENMP`): the kernels' loops ran on one thread of two. Their
+    // OpenMP calls must reach the runtime libtorch itself loads (the wheel's own
+    // `libgomp.so.1`, which the rpath finds): a second runtime would bring a second pool of
+    // spinning threads. A libtorch without that file gets serial kernels.
+    let openmp = std::path::Path::new(&lib).join("libgomp.so.1").exists();
+    let mut build = cc::Build::new();
+    if openmp {
+        build.flag("-fopenmp");
+    }
+    build
         .cpp(true)
         .file(source)
         .include(&include)
@@ -34,6 +44,20 @@ pub fn compile_cpp(source: &str, name: &str) {
         .flag("-DGLOG_USE_GLOG_EXPORT")
         .warnings(false)
         .compile(name);
+    // Once per build script (cargo refuses a library named twice with modifiers); a link
+    // directive rather than an argument, so that crates depending on this one link it too.
+    static LINKED: std::sync::Once = std::sync::Once::new();
+    if openmp {
+        LINKED.call_once(|| {
+            println!("cargo:rustc-link-search=native={lib}");
+            println!("cargo:rustc-link-lib=dylib:+verbatim=libgomp.so.1");
+        });
+    } else {
+        println!(
+            "cargo:warning=no libgomp.so.1 beside libtorch in {lib}: {source} is compiled \
+             without OpenMP, so its parallel loops (if any) run on one thread"
+        );
+    }
 }
 
 /// Prints the `cargo:` link directives; call it once from `build.rs`.

@@ -259,6 +259,53 @@ mod tests {
         }
     }
 
+    /// The kernels split rows and images between threads (`at::parallel_for`, compiled with
+    /// OpenMP) and add per-image sums in image order: every output and gradient must be the
+    /// same bits on one thread as on three. The suite runs with `OMP_NUM_THREADS=1`, so this
+    /// test raises the count for its own thread.
+    #[rstest]
+    fn same_bits_on_any_thread_count(#[values(false, true)] with_bn: bool) {
+        // 96 output rows of 768 floats: several of the kernels' 21-row tasks.
+        let (n, c, side) = (4, 32, 48);
+        let x = (input(n, c, side) * 0.37).set_requires_grad(true);
+        let bias = Tensor::arange(c, (Kind::Float, Device::Cpu))
+            .sin()
+            .set_requires_grad(true);
+        // One mask for both runs (the draws are not what this test is about).
+        let noise = dropout_noise(&x, 0.25);
+        let run = |threads: i32| {
+            let before = tch::get_num_threads();
+            tch::set_num_threads(threads);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let bn = batch_norm(&vs, c);
+            let bn = with_bn.then_some(&bn);
+            let out = norm_pool(&x, Some(&bias), bn, true, Some(&noise));
+            let dy = Tensor::arange(out.numel() as i64, (Kind::Float, Device::Cpu))
+                .view(out.size().as_slice())
+                .cos();
+            let mut wrt = vec![&x, &bias];
+            if let Some(bn) = bn {
+                wrt.extend([bn.ws.as_ref().unwrap(), bn.bs.as_ref().unwrap()]);
+            }
+            let mut all =
+                Tensor::run_backward(&[(&out * &dy).sum(Kind::Float)], &wrt, false, false);
+            all.push(out.detach());
+            if let Some(bn) = bn {
+                all.extend([bn.running_mean.copy(), bn.running_var.copy()]);
+            }
+            tch::set_num_threads(before);
+            all
+        };
+        let (one, three) = (run(1), run(3));
+        assert_eq!(one.len(), three.len());
+        for (i, (a, b)) in one.iter().zip(&three).enumerate() {
+            assert!(
+                a.equal(b),
+                "tensor {i} differs between one and three threads"
+            );
+        }
+    }
+
     #[test]
     fn applies_to_channels_last_even_inputs_only() {
         assert!(applies(&input(2, 4, 6)));
