@@ -119,11 +119,17 @@ impl Stepper {
                 inputs.extend(others.iter());
                 let grads = Tensor::run_backward(&[&loss], &inputs, false, false);
                 tch::no_grad(|| {
+                    // libtorch's SGD: d = g + wd·p, p += −lr·d, each one fused multiply-add
+                    // (`add_` with alpha, which tch does not bind; `addcmul_` by a 0-dim
+                    // factor rounds the same and, unlike p − g·lr, makes no temporary).
+                    let neg_lr = Tensor::from(-lr as f32);
+                    let wd_t = Tensor::from(wd as f32);
                     for (p, g) in others.iter_mut().zip(&grads[1..]) {
                         if wd == 0.0 {
-                            let _ = p.g_sub_(&(g * lr));
+                            let _ = p.addcmul_(g, &neg_lr);
                         } else {
-                            let _ = p.g_sub_(&((g + &*p * wd) * lr));
+                            let d = g.addcmul(p, &wd_t);
+                            let _ = p.addcmul_(&d, &neg_lr);
                         }
                     }
                     if wd != 0.0 {
@@ -195,7 +201,7 @@ mod tests {
             }
             .build(&vs_b, 0.1)
             .unwrap();
-            for _ in 0..3 {
+            for step in 0..3 {
                 let loss_a = ours.step(&net_a, &x, &y);
                 let loss_b = net_b.forward_t(&x, true).g_nll_loss::<Tensor>(
                     &y,
@@ -205,6 +211,14 @@ mod tests {
                 );
                 sgd.backward_step(&loss_b);
                 assert!((loss_a - loss_b).abs().double_value(&[]) < 1e-5);
+                if step == 0 {
+                    // From the same weights, every parameter but fc1's weight (a product in
+                    // another order) takes libtorch's update bit for bit.
+                    let (a, b) = (vs_a.variables(), vs_b.variables());
+                    for (name, t) in a.iter().filter(|(name, _)| *name != "fc1.weight") {
+                        assert!(t.equal(&b[name]), "{name} (wd {wd}) after one step");
+                    }
+                }
             }
             let (a, b) = (vs_a.variables(), vs_b.variables());
             for (name, t) in &a {
