@@ -192,10 +192,18 @@ struct Hyper {
 /// step, most of it per-op overhead). Returns false, touching nothing, for any other
 /// tensors, which then take the tensor-op path.
 fn fused_update(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, h: &Hyper) -> bool {
+    // Dense and laid out alike (contiguous, or channels-last as a convolution's weight may
+    // be): the update is element-wise, so memory order will do.
     let dense =
-        |t: &Tensor| t.device() == tch::Device::Cpu && t.kind() == Kind::Float && t.is_contiguous();
+        |t: &Tensor| t.is_contiguous() || (t.dim() == 4 && t.permute([0, 2, 3, 1]).is_contiguous());
     let n = p.numel();
-    if ![p, g, m, v].iter().all(|t| dense(t) && t.numel() == n) {
+    if ![p, g, m, v].iter().all(|t| {
+        t.device() == tch::Device::Cpu
+            && t.kind() == Kind::Float
+            && dense(t)
+            && t.size() == p.size()
+            && t.stride() == p.stride()
+    }) {
         return false;
     }
     // SAFETY: four distinct dense float32 tensors of `n` elements (a parameter, its
@@ -265,7 +273,8 @@ mod tests {
     }
 
     /// The fused pass is the tensor ops' update to float rounding, weight decay included,
-    /// and leaves a non-contiguous parameter to the tensor ops.
+    /// takes channels-last parameters too, and leaves a parameter that is not dense, or
+    /// laid out unlike its gradient, to the tensor ops.
     #[test]
     fn fused_update_is_the_tensor_ops_update() {
         let (vs_a, lin_a, x, y) = problem();
@@ -302,6 +311,26 @@ mod tests {
         let want = 1.0 - 0.1 * 0.1 / 0.001f64.sqrt();
         let got = dense.double_value(&[0, 0]);
         assert!((got - want).abs() < 1e-6, "{got} against {want}");
+        // A channels-last convolution weight with its like-laid-out gradient and moments is
+        // updated in place, in memory order; a gradient laid out otherwise is not.
+        let nhwc = |t: Tensor| t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+        let w = nhwc(Tensor::ones([4, 3, 2, 2], (Kind::Float, tch::Device::Cpu)));
+        let gw = nhwc(Tensor::ones([4, 3, 2, 2], (Kind::Float, tch::Device::Cpu)));
+        let moments = || (w.zeros_like(), w.zeros_like());
+        let (m, v) = moments();
+        assert!(
+            !fused_update(&w, &gw.contiguous(), &m, &v, &h),
+            "mixed layouts"
+        );
+        assert!(w.equal(&w.ones_like()), "left untouched");
+        let (m, v) = moments();
+        assert!(fused_update(&w, &gw, &m, &v, &h), "channels-last");
+        let all = w.flatten(0, -1);
+        let (lo, hi) = (all.min().double_value(&[]), all.max().double_value(&[]));
+        assert!(
+            (lo - want).abs() < 1e-6 && (hi - want).abs() < 1e-6,
+            "{lo}..{hi}"
+        );
     }
 
     #[test]

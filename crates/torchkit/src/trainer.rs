@@ -294,7 +294,9 @@ fn save_state<L: Learner>(learner: &mut L, device: Device, path: &Path) -> Resul
         .var_store()
         .variables()
         .into_iter()
-        .map(|(k, v)| (format!("model.{k}"), v.to_device(Device::Cpu)))
+        // Contiguous: safetensors stores row-major data (a model may keep channels-last
+        // weights).
+        .map(|(k, v)| (format!("model.{k}"), v.to_device(Device::Cpu).contiguous()))
         .collect();
     named.extend(
         optimizer

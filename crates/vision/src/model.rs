@@ -87,7 +87,19 @@ pub struct ConvBlock {
 impl ConvBlock {
     /// A block from `input` to `output` channels under `path` (`conv`, `bn`).
     pub fn new(path: &nn::Path, input: i64, output: i64, config: &CnnConfig) -> Self {
-        let (weight, bias) = torchkit::layers::conv2d(&(path / "conv"), input, output, 3);
+        let (mut weight, bias) = torchkit::layers::conv2d(&(path / "conv"), input, output, 3);
+        if config.channels_last_memory {
+            // The layout oneDNN computes in: otherwise every step converts the weight twice
+            // and its gradient back (and autograd copies that gradient again to match the
+            // parameter), about 0.09 ms of a 2.2 step. The same values.
+            tch::no_grad(|| {
+                let nhwc = weight
+                    .permute([0, 2, 3, 1])
+                    .contiguous()
+                    .permute([0, 3, 1, 2]);
+                weight.set_data(&nhwc);
+            });
+        }
         let bn = config
             .batch_norm
             .then(|| torchkit::layers::batch_norm2d(&(path / "bnorm"), output));
