@@ -22,11 +22,12 @@ pub fn compile_cpp(source: &str, name: &str) {
     let lib = std::env::var("DEP_TCH_LIBTORCH_LIB")
         .expect("DEP_TCH_LIBTORCH_LIB: the crate must depend on torch-sys");
     let include = std::path::Path::new(&lib).join("../include");
-    // ATen's `parallel_for` is a header template that runs serially unless the file is
-    // compiled with OpenMP (`_OPENMP`): the kernels' loops ran on one thread of two. Their
-    // OpenMP calls must reach the runtime libtorch itself loads (the wheel's own
-    // `libgomp.so.1`, which the rpath finds): a second runtime would bring a second pool of
-    // spinning threads. A libtorch without that file gets serial kernels.
+    // ATen's `parallel_for` is a header template: unless the file is compiled with OpenMP
+    // (`_OPENMP`), it runs the whole range on the calling thread (so our kernels did, while
+    // libtorch's other thread spun). Their OpenMP calls must reach the runtime libtorch
+    // itself loads (the wheel's own `libgomp.so.1`, which the rpath finds): a second runtime
+    // would bring a second pool of spinning threads. A libtorch without that file gets
+    // serial kernels.
     let openmp = std::path::Path::new(&lib).join("libgomp.so.1").exists();
     let mut build = cc::Build::new();
     if openmp {
