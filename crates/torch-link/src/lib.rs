@@ -49,10 +49,8 @@ pub fn compile_cpp(source: &str, name: &str) {
     // directive rather than an argument, so that crates depending on this one link it too.
     static LINKED: std::sync::Once = std::sync::Once::new();
     if openmp {
-        LINKED.call_once(|| {
-            println!("cargo:rustc-link-search=native={lib}");
-            println!("cargo:rustc-link-lib=dylib:+verbatim=libgomp.so.1");
-        });
+        // torch-sys already puts `lib` on the search path.
+        LINKED.call_once(|| println!("cargo:rustc-link-lib=dylib:+verbatim=libgomp.so.1"));
     } else {
         println!(
             "cargo:warning=no libgomp.so.1 beside libtorch in {lib}: {source} is compiled \

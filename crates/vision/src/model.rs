@@ -72,6 +72,11 @@ fn dropout(x: &Tensor, p: f64, train: bool, pytorch_draws: bool) -> Tensor {
     }
 }
 
+/// `t` (N, C, H, W) with channels-last (NHWC) strides: kernels follow a tensor's layout.
+fn channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
 /// Conv 3×3 (stride 1, padding 1) → optional BN2d → ReLU → optional max-pool 2×2 → dropout.
 #[derive(Debug)]
 pub struct ConvBlock {
@@ -92,13 +97,7 @@ impl ConvBlock {
             // The layout oneDNN computes in: otherwise every step converts the weight twice
             // and its gradient back (and autograd copies that gradient again to match the
             // parameter), about 0.09 ms of a 2.2 step. The same values.
-            tch::no_grad(|| {
-                let nhwc = weight
-                    .permute([0, 2, 3, 1])
-                    .contiguous()
-                    .permute([0, 3, 1, 2]);
-                weight.set_data(&nhwc);
-            });
+            tch::no_grad(|| weight.set_data(&channels_last(&weight)));
         }
         let bn = config
             .batch_norm
@@ -226,8 +225,7 @@ impl Cnn {
     pub fn forward_parts(&self, xs: &Tensor, train: bool) -> (Tensor, Fc1Parts) {
         let mut x = xs.view([-1, 3, SIDE, SIDE]);
         if self.config.channels_last_memory {
-            // NHWC strides under the same (N, C, H, W) shape: kernels follow the input's layout.
-            x = x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+            x = channels_last(&x);
         }
         for b in &self.blocks {
             x = b.forward_t(&x, train);
