@@ -394,7 +394,11 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
             // round differently with more.
             cmd.env("OMP_NUM_THREADS", "1");
         }
-        if !cmd.status().context("running cargo")?.success() {
+        // Supervised: SIGTERM to the xtask stops the stage's whole tree and waits for it.
+        if !supervise::status(&mut cmd)
+            .context("running cargo")?
+            .success()
+        {
             bail!("stage {name} failed (see its output above)");
         }
         anyhow::ensure!(

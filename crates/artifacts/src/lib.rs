@@ -7,67 +7,88 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 mod lock;
 
-pub use lock::{files_in, folder_of, remove_stale_temps, remove_stale_temps_in, Lock};
+pub use lock::{files_in, folder_of, is_temp_tag, remove_stale_temps, remove_stale_temps_in, Lock};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// The temporary sibling used while writing `path` (`name.<pid>.tmp` in the same folder, so
-/// the final rename never crosses file systems and two processes never share one).
-pub fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.tmp", std::process::id()));
-    path.with_file_name(name)
+/// A new, empty temporary sibling of `path` (`name.<pid>-<random>.tmp` in the same folder,
+/// so the final rename never crosses file systems and no two writers share one), with
+/// `suffix` after `.tmp` (some writers choose the format by the extension). It is created
+/// exclusively (`O_CREAT | O_EXCL`: a file or link planted under that name is never
+/// followed) with the permissions `File::create` gives, and removed when dropped unless
+/// persisted.
+fn temp_sibling(path: &Path, base: &str, suffix: &str) -> Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = folder_of(path);
+    fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))?;
+    tempfile::Builder::new()
+        .prefix(&format!("{base}.{}-", std::process::id()))
+        .suffix(&format!(".tmp{suffix}"))
+        .rand_bytes(6)
+        .permissions(fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .with_context(|| format!("{} cannot be written", path.display()))
+}
+
+/// Refuses a path that names a folder: it could never be renamed into.
+fn not_a_folder(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "{} is a folder; give the path of a file to write",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// How every binary of the workspace ends: success, or the error's whole chain on one line
-/// (`error: what failed: why`) on stderr and exit code 1. (Bad flags exit with 2, from the
-/// argument parser.)
+/// (`error: what failed: why`) on stderr and exit code 1; stopped by a signal while waiting
+/// on children ([`supervise::Interrupted`]), 128 + the signal's number, as a shell reports a
+/// process the signal ended. (Bad flags exit with 2, from the argument parser.)
 pub fn exit_code(result: Result<()>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            match e.downcast_ref::<supervise::Interrupted>() {
+                Some(stop) => std::process::ExitCode::from(stop.exit_code()),
+                None => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }
 
-/// Checks, before any long work, that `path` can be written: creates its folder and writes
-/// and removes a temporary sibling. The error names the path.
+/// Checks, before any long work, that `path` can be written: it is no folder, and its
+/// folder exists (created if need be) and takes a temporary sibling. The error names the
+/// path.
 pub fn check_writable(path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))?;
-    }
-    let tmp = temp_path(path);
-    fs::write(&tmp, b"")
-        .and_then(|()| fs::remove_file(&tmp))
+    not_a_folder(path)?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    temp_sibling(path, &name, "")?
+        .close()
         .with_context(|| format!("{} cannot be written", path.display()))
 }
 
 /// Writes `bytes` to `path` atomically, creating parent folders; fsyncs before renaming.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))?;
-    }
-    let tmp = temp_path(path);
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
+    not_a_folder(path)?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let mut tmp = temp_sibling(path, &name, "")?;
+    (|| {
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        std::io::Result::Ok(())
+    })()
+    .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Serialises `value` as pretty JSON (with a trailing newline) and writes it atomically.
@@ -134,30 +155,26 @@ where
     F: FnOnce(&Path) -> Result<()>,
 {
     let path = path.as_ref();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))?;
-    }
+    not_a_folder(path)?;
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-    let mut name = format!("{stem}.{}.tmp", std::process::id());
-    if let Some(ext) = path.extension() {
-        name.push('.');
-        name.push_str(&ext.to_string_lossy());
-    }
-    let tmp = path.with_file_name(name);
-    let result = write(&tmp).and_then(|()| {
-        fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    // The writer reopens the file by its name: the name is unguessable and the file ours.
+    let tmp = temp_sibling(path, &stem, &ext)?;
+    write(tmp.path())?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("renaming into {}", path.display()))?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn dir(name: &str) -> PathBuf {
+    fn dir(name: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("artifacts-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         d
@@ -312,6 +329,57 @@ mod tests {
             read_json::<serde_json::Value>(d.join("none.json")).unwrap_err()
         );
         assert!(err.contains("none.json"), "{err}");
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_link_planted_at_a_guessable_temporary_name_is_never_followed() {
+        let d = dir("link");
+        fs::create_dir_all(&d).unwrap();
+        let victim = d.join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let pid = std::process::id();
+        for name in [
+            format!("cnn.safetensors.{pid}.tmp"),
+            format!("cnn.{pid}.tmp.safetensors"),
+            format!("out.json.{pid}.tmp"),
+        ] {
+            std::os::unix::fs::symlink(&victim, d.join(name)).unwrap();
+        }
+        check_writable(d.join("cnn.safetensors")).unwrap();
+        with_temp_file(d.join("cnn.safetensors"), |tmp| {
+            fs::write(tmp, b"weights").map_err(Into::into)
+        })
+        .unwrap();
+        write_atomic(d.join("out.json"), b"{}").unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(fs::read(d.join("cnn.safetensors")).unwrap(), b"weights");
+        // Final files get the permissions File::create gives (the umask's), not 0600.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(d.join("out.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        let plain = {
+            let p = d.join("plain");
+            fs::File::create(&p).unwrap();
+            fs::metadata(p).unwrap().permissions().mode()
+        };
+        assert_eq!(mode, plain);
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_folder_is_refused_as_a_file_to_write() {
+        let d = dir("folder");
+        fs::create_dir_all(d.join("outcome.json")).unwrap();
+        for err in [
+            check_writable(d.join("outcome.json")).unwrap_err(),
+            write_atomic(d.join("outcome.json"), b"{}").unwrap_err(),
+        ] {
+            let err = format!("{err:#}");
+            assert!(err.contains("outcome.json is a folder"), "{err}");
+        }
         fs::remove_dir_all(d).unwrap();
     }
 

@@ -57,17 +57,25 @@ impl Lock {
     }
 }
 
-/// Whether `name` is a temporary sibling made by this crate (`name.<pid>.tmp` or
-/// `stem.<pid>.tmp.ext`) of a file whose name or stem is `base`.
+/// Whether `name` is a temporary sibling made by this crate (`name.<pid>-<random>.tmp` or
+/// `stem.<pid>-<random>.tmp.ext`; before the random part, `name.<pid>.tmp`) of a file whose
+/// name or stem is `base`.
 fn is_temp_of(name: &str, base: &str) -> bool {
     name.strip_prefix(base)
         .and_then(|rest| rest.strip_prefix('.'))
         .and_then(|rest| rest.split_once(".tmp"))
-        .is_some_and(|(pid, after)| {
-            !pid.is_empty()
-                && pid.bytes().all(|b| b.is_ascii_digit())
-                && (after.is_empty() || after.starts_with('.'))
+        .is_some_and(|(tag, after)| {
+            is_temp_tag(tag) && (after.is_empty() || after.starts_with('.'))
         })
+}
+
+/// `<pid>` or `<pid>-<random alphanumerics>`: what stands between the name and `.tmp`.
+pub fn is_temp_tag(tag: &str) -> bool {
+    let (pid, random) = tag.split_once('-').unwrap_or((tag, "x"));
+    !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && !random.is_empty()
+        && random.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// The folder a path lives in (`.` for a bare name).
@@ -145,6 +153,9 @@ mod tests {
     fn stale_temporaries_are_recognised_and_nothing_else() {
         assert!(is_temp_of("m.safetensors.123.tmp", "m.safetensors"));
         assert!(is_temp_of("m.123.tmp.safetensors", "m"));
+        assert!(is_temp_of("m.safetensors.123-aZ09xy.tmp", "m.safetensors"));
+        assert!(is_temp_of("m.123-aZ09xy.tmp.safetensors", "m"));
+        assert!(!is_temp_of("m.123-.tmp", "m") && !is_temp_of("m.-ab.tmp", "m"));
         assert!(!is_temp_of("m.run.json", "m"));
         assert!(!is_temp_of("m.state-1.safetensors", "m"));
         assert!(!is_temp_of("m.tmp", "m"));

@@ -262,7 +262,8 @@ pub fn wait_for_others(marker: &str, timeout: std::time::Duration) {
 }
 
 /// Files under `dir` (recursively) whose names mark them as temporaries of `artifacts`
-/// (`name.<pid>.tmp`, `stem.<pid>.tmp.ext`): what a clean recovery must not leave.
+/// (`name.<pid>-<random>.tmp`, `stem.<pid>-<random>.tmp.ext`): what a clean recovery must not
+/// leave.
 pub fn temporaries(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -278,7 +279,7 @@ pub fn temporaries(dir: &Path) -> Vec<PathBuf> {
         let parts: Vec<&str> = name.split('.').collect();
         let temp = parts
             .windows(2)
-            .any(|w| !w[0].is_empty() && w[0].bytes().all(|b| b.is_ascii_digit()) && w[1] == "tmp");
+            .any(|w| artifacts::is_temp_tag(w[0]) && w[1] == "tmp");
         if temp {
             found.push(p);
         }

@@ -94,14 +94,14 @@ fn start(mut job: Job, threads: usize) -> Result<Running> {
     let threads_file = job.log.with_extension("threads");
     artifacts::write_atomic(&threads_file, threads.to_string().as_bytes())?;
     eprintln!("== {}: started (log: {})", job.name, job.log.display());
-    let child = job
-        .command
-        .env("OMP_NUM_THREADS", threads.to_string())
-        .env(THREADS_FILE_ENV, &threads_file)
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting {}", job.name))?;
+    let child = supervise::spawn(
+        job.command
+            .env("OMP_NUM_THREADS", threads.to_string())
+            .env(THREADS_FILE_ENV, &threads_file)
+            .stdout(log.try_clone()?)
+            .stderr(log),
+    )
+    .with_context(|| format!("starting {}", job.name))?;
     Ok(Running {
         name: job.name,
         log: job.log,
@@ -112,8 +112,11 @@ fn start(mut job: Job, threads: usize) -> Result<Running> {
 
 /// Runs every job, at most `parallel` at a time (in order), each child with
 /// [`threads_per_job`] libtorch threads; returns when all have finished. A failed job is an
-/// error naming its log, raised once the others have finished.
+/// error naming its log, raised once the others have finished. SIGTERM, SIGINT or SIGHUP
+/// to this process stops every child and waits for them ([`supervise`]): the error is then
+/// [`supervise::Interrupted`], and the jobs resume from their last epoch when run again.
 pub fn run_all(jobs: Vec<Job>, parallel: usize) -> Result<()> {
+    let supervision = supervise::Supervision::begin();
     let parallel = parallel.max(1);
     let threads = threads_per_job(parallel.min(jobs.len().max(1)));
     let mut queue = jobs.into_iter();
@@ -121,6 +124,19 @@ pub fn run_all(jobs: Vec<Job>, parallel: usize) -> Result<()> {
     let mut running: Vec<Running> = Vec::new();
     let mut failed = Vec::new();
     loop {
+        if let Some(signal) = supervision.received() {
+            let mut children: Vec<&mut Child> = running.iter_mut().map(|r| &mut r.child).collect();
+            supervise::stop(&mut children, signal);
+            for r in &running {
+                let _ = std::fs::remove_file(&r.threads_file);
+                eprintln!(
+                    "== {}: stopped ({})",
+                    r.name,
+                    supervise::signal_name(signal)
+                );
+            }
+            return Err(supervise::Interrupted { signal }.into());
+        }
         while running.len() < parallel {
             match queue.next() {
                 Some(job) => running.push(start(job, threads)?),
@@ -130,15 +146,21 @@ pub fn run_all(jobs: Vec<Job>, parallel: usize) -> Result<()> {
         if running.is_empty() {
             break;
         }
-        // Wait for whichever finishes first.
+        // Wait for whichever finishes first, or for a signal.
         let done = loop {
             if let Some(i) = running
                 .iter_mut()
                 .position(|r| r.child.try_wait().ok().flatten().is_some())
             {
-                break i;
+                break Some(i);
             }
-            std::thread::sleep(Duration::from_millis(200));
+            if supervision.received().is_some() {
+                break None;
+            }
+            std::thread::sleep(supervise::poll_interval());
+        };
+        let Some(done) = done else {
+            continue;
         };
         let mut r = running.swap_remove(done);
         let status = r.child.wait()?;

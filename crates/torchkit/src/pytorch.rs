@@ -11,6 +11,14 @@
 //! `collections.OrderedDict`, `torch._utils._rebuild_tensor_v2` and `_rebuild_parameter`
 //! (what `torch.load(..., weights_only=True)` allows for a state_dict); anything else is an
 //! error that names it.
+//!
+//! The file is untrusted (checkpoints are downloaded from strangers), so every size in it is
+//! checked before it is believed: no entry may claim more bytes than the file holds, nor all
+//! entries together; values copied out of the pickle's memo are charged to a budget of a few
+//! times the pickle's size (a memo copied into itself grows exponentially otherwise); values
+//! nest at most [`MAX_DEPTH`] deep; and a tensor's geometry must lie inside its storage, its
+//! elements together within a few times the file's size. Whatever the bytes, the reader
+//! returns an error, never panics, aborts or exhausts memory (fuzzed in `crates/fuzz`).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -33,84 +41,128 @@ pub fn read_state_dict(path: &Path) -> Result<Vec<(String, Tensor)>> {
     read(path).with_context(|| format!("reading the PyTorch file {}", path.display()))
 }
 
+/// How deep the pickle's values may nest: a state_dict needs five levels.
+pub const MAX_DEPTH: usize = 64;
+
+/// What reading the tensors may cost beyond the file: bytes per byte of the file, plus a
+/// constant for small files.
+const TENSOR_BYTES_PER_FILE_BYTE: u64 = 4;
+const SLACK_BYTES: u64 = 1 << 20;
+
 fn read(path: &Path) -> Result<Vec<(String, Tensor)>> {
     let file = std::fs::File::open(path)?;
+    let file_len = file.metadata()?.len();
     let mut zip = zip::ZipArchive::new(file).context("not a zip archive")?;
+    // Entries may overlap in a crafted archive: what they yield together is bounded too.
+    let mut entry_budget = file_len;
     let pickle_name = zip
         .file_names()
         .find(|n| *n == "data.pkl" || n.ends_with("/data.pkl"))
         .map(str::to_string)
         .ok_or_else(|| anyhow!("no data.pkl inside: not a file written by torch.save"))?;
     let prefix = pickle_name.trim_end_matches("data.pkl").to_string();
-    if let Ok(mut order) = zip.by_name(&format!("{prefix}byteorder")) {
-        let mut text = String::new();
-        order.read_to_string(&mut text)?;
+    let order_name = format!("{prefix}byteorder");
+    if zip.file_names().any(|n| n == order_name) {
+        let order = entry(&mut zip, &order_name, &mut entry_budget)?;
         ensure!(
-            text.trim() == "little",
-            "byte order '{text}' (only little-endian files are read)"
+            order.trim_ascii() == b"little",
+            "byte order '{}' (only little-endian files are read)",
+            brief(&String::from_utf8_lossy(&order))
         );
     }
-    let pickle = entry(&mut zip, &pickle_name)?;
+    let pickle = entry(&mut zip, &pickle_name, &mut entry_budget)?;
     let Value::Dict(items) = Unpickler::new(&pickle).run()? else {
         bail!("data.pkl holds no dict of tensors (was a whole model saved instead of its state_dict?)");
     };
+    let mut tensor_budget = file_len
+        .saturating_mul(TENSOR_BYTES_PER_FILE_BYTE)
+        .saturating_add(SLACK_BYTES);
     let mut storages: HashMap<String, Tensor> = HashMap::new();
     let mut tensors = Vec::with_capacity(items.len());
     for (name, value) in items {
         let Value::Str(name) = name else {
-            bail!("a state_dict key is not a string: {name:?}");
+            bail!("a state_dict key is not a string but {}", name.describe());
         };
+        let name = brief(&name);
         let Value::Tensor(t) = value else {
-            bail!("'{name}' is not a tensor: {value:?}");
+            bail!("'{name}' is not a tensor but {}", value.describe());
         };
         if !storages.contains_key(&t.key) {
-            let bytes = entry(&mut zip, &format!("{prefix}data/{}", t.key))?;
+            let key = format!("{prefix}data/{}", t.key);
+            let bytes = entry(&mut zip, &key, &mut entry_budget)?;
             let width = t.kind.elt_size_in_bytes();
             ensure!(
                 bytes.len().is_multiple_of(width),
                 "storage {} of '{name}' has {} bytes, not a whole number of {:?}",
-                t.key,
+                brief(&t.key),
                 bytes.len(),
                 t.kind
             );
             let numel = (bytes.len() / width) as i64;
-            storages.insert(
-                t.key.clone(),
-                Tensor::from_data_size(&bytes, &[numel], t.kind),
-            );
+            let storage = Tensor::f_from_data_size(&bytes, &[numel], t.kind)?;
+            storages.insert(t.key.clone(), storage);
         }
         let storage = &storages[&t.key];
-        let reach = t.offset
-            + t.size
-                .iter()
-                .zip(&t.stride)
-                .map(|(n, s)| (n - 1).max(0) * s)
-                .sum::<i64>();
-        ensure!(
-            t.size.contains(&0) || reach < storage.numel() as i64,
-            "'{name}' reaches past the end of its storage"
-        );
+        let numel = t.numel_within(storage.numel() as i64).map_err(|why| {
+            anyhow!(
+                "'{name}' (sizes {:?}, strides {:?}, offset {}): {why}",
+                t.size,
+                t.stride,
+                t.offset
+            )
+        })?;
+        let bytes = (numel as u64).saturating_mul(t.kind.elt_size_in_bytes() as u64);
+        tensor_budget = tensor_budget.checked_sub(bytes).ok_or_else(|| {
+            anyhow!("'{name}' would take {bytes} bytes: the tensors together would take more than {TENSOR_BYTES_PER_FILE_BYTE} times the file's size")
+        })?;
         let tensor = storage
-            .as_strided(&t.size, &t.stride, t.offset)
-            .contiguous();
+            .f_as_strided(&t.size, &t.stride, t.offset)?
+            .f_contiguous()?;
         tensors.push((name, tensor));
     }
     Ok(tensors)
 }
 
-fn entry<R: Read + std::io::Seek>(zip: &mut zip::ZipArchive<R>, name: &str) -> Result<Vec<u8>> {
-    let mut f = zip
+/// The bytes of entry `name`, charged to `budget`: no entry may claim more than the bytes
+/// left of the file (a header may declare 2^62).
+fn entry<R: Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    name: &str,
+    budget: &mut u64,
+) -> Result<Vec<u8>> {
+    let f = zip
         .by_name(name)
-        .with_context(|| format!("no entry {name}"))?;
-    let mut bytes = Vec::with_capacity(f.size() as usize);
-    f.read_to_end(&mut bytes)
-        .with_context(|| format!("reading entry {name}"))?;
+        .with_context(|| format!("no entry {}", brief(name)))?;
+    let size = f.size();
+    ensure!(
+        size <= *budget,
+        "entry {} declares {size} bytes, more than the file has left to give ({budget})",
+        brief(name)
+    );
+    *budget -= size;
+    let mut bytes = Vec::with_capacity(size as usize);
+    f.take(size)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading entry {}", brief(name)))?;
+    ensure!(
+        bytes.len() as u64 == size,
+        "entry {} holds {} bytes, not the {size} its header declares",
+        brief(name),
+        bytes.len()
+    );
     Ok(bytes)
+}
+
+/// At most 80 characters of `text`, for error messages.
+fn brief(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
 }
 
 /// What the pickle builds: the Python values a state_dict is made of.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // some payloads are only ever shown, through Debug, in error messages
 enum Value {
     None,
     Bool(bool),
@@ -142,15 +194,99 @@ impl Value {
     fn int(&self) -> Result<i64> {
         match self {
             Value::Int(i) => Ok(*i),
-            other => bail!("expected an integer, found {other:?}"),
+            other => bail!("expected an integer, found {}", other.describe()),
         }
     }
 
     fn ints(&self) -> Result<Vec<i64>> {
         match self {
             Value::Tuple(v) | Value::List(v) => v.iter().map(Value::int).collect(),
-            other => bail!("expected a tuple of integers, found {other:?}"),
+            other => bail!("expected a tuple of integers, found {}", other.describe()),
         }
+    }
+
+    /// A few words for error messages (never the whole of a large value).
+    fn describe(&self) -> String {
+        match self {
+            Value::None => "None".into(),
+            Value::Bool(b) => format!("the boolean {b}"),
+            Value::Int(i) => format!("the integer {i}"),
+            Value::Float(x) => format!("the float {x}"),
+            Value::Str(s) => format!("the string '{}'", brief(s)),
+            Value::Tuple(v) => format!("a tuple of {} values", v.len()),
+            Value::List(v) => format!("a list of {} values", v.len()),
+            Value::Dict(v) => format!("a dict of {} items", v.len()),
+            Value::Global(m, n) => format!("the global {}.{}", brief(m), brief(n)),
+            Value::Storage { kind, .. } => format!("a {kind:?} storage"),
+            Value::Tensor(t) => format!("a {:?} tensor of sizes {:?}", t.kind, t.size),
+        }
+    }
+
+    /// What a copy of the value costs, in bytes (a node's size, plus its strings' bytes), and
+    /// an error when it nests more than `depth` levels deep.
+    fn weigh(&self, depth: usize) -> Result<usize> {
+        let Some(depth) = depth.checked_sub(1) else {
+            bail!("data.pkl nests values more than {MAX_DEPTH} levels deep");
+        };
+        let node = std::mem::size_of::<Value>();
+        Ok(node
+            + match self {
+                Value::Str(s) => s.len(),
+                Value::Global(m, n) => m.len() + n.len(),
+                Value::Storage { key, .. } => key.len(),
+                Value::Tensor(t) => t.key.len() + 8 * (t.size.len() + t.stride.len()),
+                Value::Tuple(v) | Value::List(v) => {
+                    let mut sum = 0usize;
+                    for x in v {
+                        sum = sum.saturating_add(x.weigh(depth)?);
+                    }
+                    sum
+                }
+                Value::Dict(v) => {
+                    let mut sum = 0usize;
+                    for (k, x) in v {
+                        sum = sum
+                            .saturating_add(k.weigh(depth)?)
+                            .saturating_add(x.weigh(depth)?);
+                    }
+                    sum
+                }
+                Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_) => 0,
+            })
+    }
+}
+
+impl TensorRef {
+    /// The tensor's element count, when its sizes, strides and offset lie within a storage
+    /// of `storage` elements; else why not.
+    fn numel_within(&self, storage: i64) -> std::result::Result<i64, String> {
+        if self.offset < 0 || self.offset > storage {
+            return Err(format!(
+                "its offset lies outside its storage of {storage} elements"
+            ));
+        }
+        let numel = self
+            .size
+            .iter()
+            .try_fold(1i64, |n, &s| n.checked_mul(s))
+            .ok_or("its sizes multiply past 2^63")?;
+        if numel == 0 {
+            return Ok(0);
+        }
+        let reach = self
+            .size
+            .iter()
+            .zip(&self.stride)
+            .try_fold(self.offset, |r, (&n, &s)| {
+                r.checked_add((n - 1).checked_mul(s)?)
+            })
+            .ok_or("its strides reach past 2^63")?;
+        if reach >= storage {
+            return Err(format!(
+                "it reaches past the end of its storage of {storage} elements"
+            ));
+        }
+        Ok(numel)
     }
 }
 
@@ -167,7 +303,7 @@ fn storage_kind(name: &str) -> Result<Kind> {
         "CharStorage" => Kind::Int8,
         "ByteStorage" => Kind::Uint8,
         "BoolStorage" => Kind::Bool,
-        other => bail!("unsupported storage type torch.{other}"),
+        other => bail!("unsupported storage type torch.{}", brief(other)),
     })
 }
 
@@ -178,6 +314,8 @@ struct Unpickler<'a> {
     /// Stack heights at each MARK.
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
+    /// Bytes that copies out of the memo may still take.
+    budget: usize,
 }
 
 impl<'a> Unpickler<'a> {
@@ -188,7 +326,16 @@ impl<'a> Unpickler<'a> {
             stack: Vec::new(),
             marks: Vec::new(),
             memo: HashMap::new(),
+            budget: bytes
+                .len()
+                .saturating_mul(8)
+                .saturating_add(SLACK_BYTES as usize),
         }
+    }
+
+    /// Checks that a value about to go into a container nests no deeper than allowed.
+    fn nest(&self, v: &Value) -> Result<()> {
+        v.weigh(MAX_DEPTH - 1).map(|_| ())
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
@@ -251,8 +398,20 @@ impl<'a> Unpickler<'a> {
     }
 
     fn memoize(&mut self, key: u32) -> Result<()> {
-        let v = self.top()?.clone();
+        let v = self.top()?;
+        let cost = v.weigh(MAX_DEPTH)?;
+        let v = v.clone();
+        self.charge(cost)?;
         self.memo.insert(key, v);
+        Ok(())
+    }
+
+    /// Charges a copy of `cost` bytes to the budget: a pickle that copies far more than a
+    /// state_dict's does is refused before it exhausts memory.
+    fn charge(&mut self, cost: usize) -> Result<()> {
+        self.budget = self.budget.checked_sub(cost).ok_or_else(|| {
+            anyhow!("data.pkl copies values through its memo far more than a state_dict does (a memo loop?)")
+        })?;
         Ok(())
     }
 
@@ -260,8 +419,12 @@ impl<'a> Unpickler<'a> {
         let v = self
             .memo
             .get(&key)
-            .cloned()
             .ok_or_else(|| anyhow!("data.pkl recalls memo {key}, which it never stored"))?;
+        // Each recall is a copy: charged, so that a memo copied into itself cannot grow
+        // without bound.
+        let cost = v.weigh(MAX_DEPTH)?;
+        let v = v.clone();
+        self.charge(cost)?;
         self.stack.push(v);
         Ok(())
     }
@@ -271,6 +434,9 @@ impl<'a> Unpickler<'a> {
             items.len().is_multiple_of(2),
             "SETITEMS with an odd number of values"
         );
+        for v in &items {
+            self.nest(v)?;
+        }
         let Value::Dict(dict) = self.top()? else {
             bail!("SETITEMS on something that is not a dict");
         };
@@ -339,6 +505,7 @@ impl<'a> Unpickler<'a> {
                 b')' => self.stack.push(Value::Tuple(Vec::new())),
                 b't' => {
                     let items = self.pop_mark()?;
+                    items.iter().try_for_each(|v| self.nest(v))?;
                     self.stack.push(Value::Tuple(items));
                 }
                 0x85..=0x87 => {
@@ -348,11 +515,13 @@ impl<'a> Unpickler<'a> {
                         "data.pkl builds a tuple from too few values"
                     );
                     let items = self.stack.split_off(self.stack.len() - n);
+                    items.iter().try_for_each(|v| self.nest(v))?;
                     self.stack.push(Value::Tuple(items));
                 }
                 b']' => self.stack.push(Value::List(Vec::new())),
                 b'a' => {
                     let v = self.pop()?;
+                    self.nest(&v)?;
                     match self.top()? {
                         Value::List(l) => l.push(v),
                         _ => bail!("APPEND to something that is not a list"),
@@ -360,6 +529,7 @@ impl<'a> Unpickler<'a> {
                 }
                 b'e' => {
                     let items = self.pop_mark()?;
+                    items.iter().try_for_each(|v| self.nest(v))?;
                     match self.top()? {
                         Value::List(l) => l.extend(items),
                         _ => bail!("APPENDS to something that is not a list"),
@@ -443,28 +613,36 @@ fn persistent(pid: Value) -> Result<Value> {
                     key: key.clone(),
                 })
             }
-            _ => bail!("unexpected persistent id {v:?}"),
+            _ => bail!("unexpected persistent id: a tuple of 5 values, not ('storage', torch.<Type>Storage, key, ...)"),
         },
-        other => bail!("unexpected persistent id {other:?}"),
+        other => bail!("unexpected persistent id: {}", other.describe()),
     }
 }
 
 /// The few calls a state_dict pickle makes.
 fn reduce(callable: Value, args: Value) -> Result<Value> {
     let Value::Global(module, name) = callable else {
-        bail!("REDUCE on something that is not a global: {callable:?}");
+        bail!(
+            "REDUCE on something that is not a global: {}",
+            callable.describe()
+        );
     };
     let Value::Tuple(args) = args else {
-        bail!("{module}.{name} called without an argument tuple");
+        bail!(
+            "{}.{} called without an argument tuple",
+            brief(&module),
+            brief(&name)
+        );
     };
     match (module.as_str(), name.as_str()) {
         ("collections", "OrderedDict") if args.is_empty() => Ok(Value::Dict(Vec::new())),
         ("torch._utils", "_rebuild_tensor_v2") if args.len() >= 4 => {
             let Value::Storage { kind, key } = &args[0] else {
-                bail!("_rebuild_tensor_v2 without a storage: {:?}", args[0]);
+                bail!("_rebuild_tensor_v2 without a storage: {}", args[0].describe());
             };
             let (size, stride) = (args[2].ints()?, args[3].ints()?);
             ensure!(size.len() == stride.len(), "size and stride differ in rank");
+            ensure!(size.len() <= MAX_DEPTH, "a tensor of {} dimensions", size.len());
             ensure!(
                 size.iter().chain(&stride).all(|&n| n >= 0),
                 "negative size or stride"
@@ -479,7 +657,9 @@ fn reduce(callable: Value, args: Value) -> Result<Value> {
         }
         ("torch._utils", "_rebuild_parameter") if !args.is_empty() => Ok(args[0].clone()),
         _ => bail!(
-            "data.pkl calls {module}.{name}, which a state_dict does not need (only plain state_dicts are read)"
+            "data.pkl calls {}.{}, which a state_dict does not need (only plain state_dicts are read)",
+            brief(&module),
+            brief(&name)
         ),
     }
 }
@@ -562,5 +742,115 @@ mod tests {
         let err = format!("{:#}", read_state_dict(&path).unwrap_err());
         assert!(err.contains("ends in the middle"), "{err}");
         std::fs::remove_file(path).unwrap();
+    }
+
+    /// The file's error for a data.pkl of `pickle`, and `path` for the caller to check.
+    fn error_for(name: &str, pickle: &[u8]) -> String {
+        let path = std::env::temp_dir().join(format!("pt-{name}-{}.pt", std::process::id()));
+        write_pt(&path, pickle);
+        let err = format!("{:#}", read_state_dict(&path).unwrap_err());
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.contains(&*path.to_string_lossy()), "{err}");
+        err
+    }
+
+    #[test]
+    fn a_memo_copied_into_itself_is_refused_before_it_grows() {
+        // L = []; 40 times: L = L + [L, L] through the memo: 3^40 values if believed.
+        let mut p = b"\x80\x02]q\x00".to_vec();
+        for _ in 0..40 {
+            p.extend(b"h\x00(h\x00h\x00eq\x00");
+        }
+        p.push(b'.');
+        let err = error_for("memo", &p);
+        assert!(
+            err.contains("a memo loop?") || err.contains("levels deep"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing_the_stack() {
+        let mut p = b"\x80\x02".to_vec();
+        p.extend(std::iter::repeat_n(b']', 200_000));
+        p.extend(std::iter::repeat_n(b'a', 199_999));
+        p.push(b'.');
+        let err = error_for("deep", &p);
+        assert!(err.contains("more than 64 levels deep"), "{err}");
+    }
+
+    /// A state_dict pickle of one tensor `w` with the given offset, sizes and strides (each
+    /// an 8-byte integer) over storage `0`.
+    fn one_tensor(offset: i64, size: &[i64], stride: &[i64]) -> Vec<u8> {
+        let mut p = b"\x80\x02ccollections\nOrderedDict\nq\x00)R(X\x01\x00\x00\x00w".to_vec();
+        p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage");
+        p.extend(b"ctorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x06tQ");
+        let long = |p: &mut Vec<u8>, v: i64| {
+            p.extend([0x8a, 8]);
+            p.extend(v.to_le_bytes());
+        };
+        long(&mut p, offset);
+        p.push(b'(');
+        size.iter().for_each(|&v| long(&mut p, v));
+        p.extend(b"t(");
+        stride.iter().for_each(|&v| long(&mut p, v));
+        p.extend(b"t\x89h\x00)RtR");
+        p.extend(b"u.");
+        p
+    }
+
+    #[test]
+    fn tensor_geometry_outside_its_storage_is_refused() {
+        // The storage holds 6 floats: this view of the last 4, transposed, is fine.
+        let path = std::env::temp_dir().join(format!("pt-view-{}.pt", std::process::id()));
+        write_pt(&path, &one_tensor(2, &[2, 2], &[1, 2]));
+        let t = read_state_dict(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            Vec::<f32>::try_from(t[0].1.flatten(0, -1)).unwrap(),
+            [2., 4., 3., 5.]
+        );
+        for (offset, size, stride, expected) in [
+            (-1, vec![2], vec![1], "offset lies outside"),
+            (7, vec![0], vec![1], "offset lies outside"),
+            (0, vec![1 << 32, 1 << 32], vec![0, 0], "multiply past 2^63"),
+            (
+                0,
+                vec![1 << 20, 1 << 20],
+                vec![0, 0],
+                "more than 4 times the file's size",
+            ),
+            (0, vec![3, 3], vec![3, 1], "reaches past the end"),
+            (1, vec![2, i64::MAX / 2], vec![4, 2], "reach past 2^63"),
+        ] {
+            let err = error_for("geometry", &one_tensor(offset, &size, &stride));
+            assert!(
+                err.contains(expected),
+                "{offset} {size:?} {stride:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_entry_declaring_more_bytes_than_the_file_is_refused() {
+        let path = std::env::temp_dir().join(format!("pt-zip64-{}.pt", std::process::id()));
+        write_pt(&path, &pickle());
+        // data.pkl's central-directory record claims 2^62 bytes through a zip64 field.
+        let mut b = std::fs::read(&path).unwrap();
+        let cd = b.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+        let name_len = u16::from_le_bytes([b[cd + 28], b[cd + 29]]) as usize;
+        assert_eq!(&b[cd + 46..cd + 46 + name_len], b"m/data.pkl");
+        b[cd + 24..cd + 28].copy_from_slice(&u32::MAX.to_le_bytes());
+        b[cd + 30..cd + 32].copy_from_slice(&12u16.to_le_bytes());
+        let mut extra = vec![1, 0, 8, 0];
+        extra.extend((1u64 << 62).to_le_bytes());
+        b.splice(cd + 46 + name_len..cd + 46 + name_len, extra);
+        let eocd = b.windows(4).rposition(|w| w == b"PK\x05\x06").unwrap();
+        let cd_size = u32::from_le_bytes(b[eocd + 12..eocd + 16].try_into().unwrap()) + 12;
+        b[eocd + 12..eocd + 16].copy_from_slice(&cd_size.to_le_bytes());
+        std::fs::write(&path, b).unwrap();
+        let err = format!("{:#}", read_state_dict(&path).unwrap_err());
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.contains("declares 4611686018427387904 bytes"), "{err}");
     }
 }

@@ -1,6 +1,7 @@
 //! Q2 of the homework: CNN image classification on 48×48 RGB images, 6 classes.
 //!
 //! * [`npz`]: a reader for NumPy's uncompressed `.npz` (zip of `.npy`) files.
+//! * [`npy`]: the `.npy` header, read strictly (the files come from outside).
 //! * [`dataset`]: the homework's splits with the skeleton's preprocessing.
 //! * [`model`]: `ConvBlock`s and the two heads — 5,340,742 (2.1) and 755,718 (2.2) parameters.
 //! * [`norm_pool`]: a block's batch norm, max-pool, ReLU and dropout mask as one fused node.
@@ -15,6 +16,7 @@ pub mod evaluate;
 pub mod linear;
 pub mod model;
 pub mod norm_pool;
+pub mod npy;
 pub mod npz;
 pub mod stage;
 pub mod step;

@@ -1,5 +1,5 @@
 //! NumPy `.npz` archives written by `np.savez`: the zip archive is read by the `zip` crate,
-//! each `.npy` header by `npyz`; this module adds the dtypes the homework files use
+//! each `.npy` header by [`crate::npy`]; this module adds the dtypes the homework files use
 //! (little-endian `u1`, `i8`, `f4`, `f8` in C order) and errors that name the file, the array
 //! and what is wrong.
 //!
@@ -11,8 +11,9 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use npyz::WriterBuilder;
 use zip::result::ZipError;
+
+use crate::npy::Header;
 
 /// Element type of an array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,21 +73,9 @@ pub struct Array {
 /// An open archive.
 pub struct Npz {
     path: PathBuf,
+    /// The file's size: no array can hold more (the archive stores, never compresses).
+    len: u64,
     archive: zip::ZipArchive<BufReader<File>>,
-}
-
-/// Counts the bytes read through it: how long the `.npy` header was.
-struct Counted<R> {
-    inner: R,
-    read: u64,
-}
-
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        Ok(n)
-    }
 }
 
 impl Npz {
@@ -97,9 +86,10 @@ impl Npz {
             bail!("{} is a folder, not an npz file", path.display());
         }
         let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let len = file.metadata()?.len();
         let archive = zip::ZipArchive::new(BufReader::new(file))
             .map_err(|e| anyhow!("{}: not a zip/npz file, or truncated ({e})", path.display()))?;
-        Ok(Self { path, archive })
+        Ok(Self { path, len, archive })
     }
 
     /// Names of the arrays in the archive.
@@ -117,7 +107,7 @@ impl Npz {
     pub fn read(&mut self, key: &str) -> Result<Array> {
         let where_ = format!("{}: array '{key}'", self.path.display());
         let names = self.names().join(", ");
-        let entry = match self.archive.by_name(&format!("{key}.npy")) {
+        let mut entry = match self.archive.by_name(&format!("{key}.npy")) {
             Ok(entry) => entry,
             Err(ZipError::FileNotFound) => bail!(
                 "{}: no array '{key}' (it has: {names})",
@@ -129,29 +119,35 @@ impl Npz {
             Err(e) => bail!("{where_}: {e}"),
         };
         let size = entry.size();
-        let mut entry = Counted {
-            inner: entry,
-            read: 0,
-        };
-        let npy = npyz::NpyHeader::from_reader(&mut entry)
-            .map_err(|e| anyhow!("{where_}: not a .npy array ({e})"))?;
-        let descr = match npy.dtype() {
-            npyz::DType::Plain(t) => t.to_string(),
-            other => bail!("{where_}: dtype {} is not a plain number", other.descr()),
-        };
+        let (npy, header_len) =
+            Header::read(&mut entry).map_err(|e| anyhow!("{where_}: not a .npy array ({e:#})"))?;
+        let descr = npy.descr.clone();
         let dtype = Dtype::parse(&descr).ok_or_else(|| {
             anyhow!(
-                "{where_}: dtype {descr:?} not supported (need uint8, int64, float32 or float64)"
+                "{where_}: dtype {:?} not supported (need uint8, int64, float32 or float64)",
+                descr.chars().take(40).collect::<String>()
             )
         })?;
-        if npy.order() == npyz::Order::Fortran && npy.shape().len() > 1 {
+        if npy.fortran_order && npy.shape.len() > 1 {
             bail!("{where_}: Fortran-ordered arrays are not supported");
         }
-        let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-        let bytes = shape.iter().product::<usize>() * dtype.size();
-        let held = size.saturating_sub(entry.read);
+        let shape: Vec<usize> = npy.shape.iter().map(|&d| d as usize).collect();
+        // Checked: a crafted shape's product overflows, and only the file bounds what is real.
+        let bytes = shape
+            .iter()
+            .try_fold(dtype.size(), |b, &d| b.checked_mul(d))
+            .ok_or_else(|| {
+                anyhow!("{where_}: shape {shape:?} of {descr} multiplies past 2^64 bytes")
+            })?;
+        let held = size.saturating_sub(header_len as u64);
         if bytes as u64 != held {
             bail!("{where_}: header promises {bytes} bytes of data but the entry holds {held}");
+        }
+        if held > self.len {
+            bail!(
+                "{where_}: the entry claims {held} bytes of data, more than the file's {}",
+                self.len
+            );
         }
         let mut data = vec![0u8; bytes];
         entry
@@ -173,13 +169,12 @@ pub fn write_npz(path: &Path, arrays: &[(&str, &Array)]) -> Result<()> {
         zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for (name, a) in arrays {
         zip.start_file(format!("{name}.npy"), options)?;
-        let dtype = npyz::DType::Plain(a.dtype.descr().parse().expect("a NumPy dtype"));
-        let shape: Vec<u64> = a.shape.iter().map(|&d| d as u64).collect();
-        npyz::WriteOptions::new_header_only()
-            .dtype(dtype)
-            .shape(&shape)
-            .writer(&mut zip)
-            .write_header_only()?;
+        let header = Header {
+            descr: a.dtype.descr().to_string(),
+            fortran_order: false,
+            shape: a.shape.iter().map(|&d| d as u64).collect(),
+        };
+        zip.write_all(&header.to_bytes())?;
         zip.write_all(&a.data)?;
     }
     let bytes = zip.finish()?.into_inner();

@@ -185,6 +185,25 @@ fn npz_errors_name_the_key_and_the_expectation() {
         &[("train_images", &empty)],
         "'train_images' holds no images",
     );
+    // A shape whose byte count overflows (2^56 · 6912 ≡ 0 mod 2^64: no data "needed"),
+    // written by hand (NumPy's writers refuse it).
+    let header =
+        "{'descr': '|u1', 'fortran_order': False, 'shape': (72057594037927936, 48, 48, 3), }";
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    let padded = format!("{header:<117}\n");
+    npy.extend((padded.len() as u16).to_le_bytes());
+    npy.extend(padded.as_bytes());
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("train_images.npy", stored).unwrap();
+    std::io::Write::write_all(&mut zip, &npy).unwrap();
+    std::fs::write(&path, zip.finish().unwrap().into_inner()).unwrap();
+    let err = format!("{:#}", Dataset::load(&path, Layout::Skeleton).unwrap_err());
+    assert!(
+        err.contains("'train_images': shape [72057594037927936, 48, 48, 3] of |u1 multiplies past 2^64 bytes"),
+        "{err}"
+    );
     let dir_err = format!(
         "{:#}",
         Dataset::load(path.parent().unwrap(), Layout::Skeleton).unwrap_err()
