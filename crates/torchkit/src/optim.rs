@@ -141,12 +141,28 @@ impl Adam {
     }
 
     /// Restores a state written by [`Adam::state`]; every tensor must be present with the
-    /// parameter's shape.
+    /// parameter's shape, checked before any is copied (a state from a file is untrusted).
     pub fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        let Some(step) = state.get("adam.step") else {
-            bail!("optimiser state lacks 'adam.step'");
+        let step = match state.get("adam.step") {
+            Some(t) if t.numel() == 1 && !t.is_floating_point() => t.reshape([1]).int64_value(&[0]),
+            Some(_) => bail!("optimiser state 'adam.step' is not one integer"),
+            None => bail!("optimiser state lacks 'adam.step'"),
         };
-        self.step = step.int64_value(&[0]);
+        for (name, p) in &self.params {
+            for key in ["exp_avg", "exp_avg_sq"] {
+                let full = format!("adam.{key}.{name}");
+                match state.get(&full) {
+                    Some(t) if t.size() == p.size() => {}
+                    Some(t) => bail!(
+                        "optimiser state '{full}' has shape {:?}, the parameter {:?}",
+                        t.size(),
+                        p.size()
+                    ),
+                    None => bail!("optimiser state lacks '{full}'"),
+                }
+            }
+        }
+        self.step = step;
         tch::no_grad(|| {
             for (((name, p), m), v) in self
                 .params
@@ -155,22 +171,12 @@ impl Adam {
                 .zip(&mut self.exp_avg_sq)
             {
                 for (key, dst) in [("exp_avg", &mut *m), ("exp_avg_sq", &mut *v)] {
-                    let full = format!("adam.{key}.{name}");
-                    match state.get(&full) {
-                        Some(t) if t.size() == p.size() => {
-                            dst.copy_(&t.to_kind(Kind::Float).to_device(p.device()));
-                        }
-                        Some(t) => bail!(
-                            "optimiser state '{full}' has shape {:?}, the parameter {:?}",
-                            t.size(),
-                            p.size()
-                        ),
-                        None => bail!("optimiser state lacks '{full}'"),
-                    }
+                    let t = &state[&format!("adam.{key}.{name}")];
+                    dst.copy_(&t.to_kind(Kind::Float).to_device(p.device()));
                 }
             }
-            Ok(())
-        })
+        });
+        Ok(())
     }
 }
 

@@ -20,7 +20,13 @@
 //!   left alone unless the caller replaces it; a resume point of other options or data
 //!   (the data's SHA-256 is part of the key) is refused, never mixed in.
 //! * **Divergence stops the run**: a non-finite loss is an error naming the epoch and batch,
-//!   and nothing of that epoch is saved.
+//!   and so are non-finite weights after an epoch; nothing of that epoch is saved.
+//! * **A broken resume point never blocks**: a manifest, state or record that cannot be read
+//!   (truncated, garbled, missing, naming files outside the run) is checked whole before
+//!   anything of it is applied; the error names the file and says that `--force` starts
+//!   afresh, and with `--force` the run does, from the weights it was given.
+//! * **Outputs are checked first**: a checkpoint or log path that is a folder or cannot be
+//!   written fails before the lock is taken or any epoch runs.
 //! * Stale temporary files of the run's own names, left by a kill, are removed.
 
 use std::collections::HashMap;
@@ -148,21 +154,19 @@ impl Epoch {
         }
         bail!(Diverged {
             epoch: self.number,
-            what: what.to_string(),
-            value
+            what: format!("the loss of {what} is {value}"),
         })
     }
 }
 
-/// A non-finite loss: the run stops, keeping the last finished epoch's state.
+/// A non-finite loss or weight: the run stops, keeping the last finished epoch's state.
 #[derive(Debug)]
 pub struct Diverged {
     /// Epoch it happened in.
     pub epoch: usize,
-    /// Where: "batch 17" or "the validation loss".
+    /// What is not finite: "the loss of batch 17 is NaN", "the weight 'fc1.weight' holds
+    /// NaN or infinite values".
     pub what: String,
-    /// The value (NaN or ±inf).
-    pub value: f64,
 }
 
 impl std::fmt::Display for Diverged {
@@ -177,13 +181,25 @@ impl std::fmt::Display for Diverged {
         };
         write!(
             f,
-            "training diverged: the loss of {} in epoch {} is {}; stopped, {kept} (try a smaller learning rate)",
-            self.what, self.epoch, self.value
+            "training diverged: in epoch {}, {}; stopped, {kept} (try a smaller learning rate)",
+            self.epoch, self.what
         )
     }
 }
 
 impl std::error::Error for Diverged {}
+
+/// A resume point of other options or data, refused without `--force` (never "unreadable").
+#[derive(Debug)]
+struct ForeignResumePoint(String);
+
+impl std::fmt::Display for ForeignResumePoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ForeignResumePoint {}
 
 /// What a run's results depend on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -268,6 +284,25 @@ impl Files {
     fn sibling(&self, name: &str) -> PathBuf {
         self.stem.with_file_name(name)
     }
+    /// The state file a manifest names, if the name is one of this run's
+    /// (`stem.state-<n>.safetensors` beside the stem, never a path elsewhere).
+    fn state_file(&self, name: &str) -> Result<PathBuf> {
+        let prefix = format!(
+            "{}.state-",
+            self.stem.file_name().unwrap_or_default().to_string_lossy()
+        );
+        let epoch = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".safetensors"));
+        if !epoch.is_some_and(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())) {
+            bail!(
+                "{} names the state file '{}', which is not one of this run's ({prefix}<epoch>.safetensors)",
+                self.manifest().display(),
+                name.chars().take(80).collect::<String>()
+            );
+        }
+        Ok(self.sibling(name))
+    }
     /// State files of this stem in the folder (`stem.state-<n>.safetensors`).
     fn states(&self) -> Vec<PathBuf> {
         let prefix = format!(
@@ -289,6 +324,16 @@ fn list(stem: &Path) -> Vec<(String, PathBuf)> {
 
 /// Saves the learner's state after `epoch` to `path`: weights, optimiser, generator.
 fn save_state<L: Learner>(learner: &mut L, device: Device, path: &Path) -> Result<()> {
+    let named = collect_state(learner, device)?;
+    artifacts::with_temp_file(path, |tmp| {
+        Tensor::write_safetensors(&named, tmp).map_err(anyhow::Error::from)
+    })
+    .with_context(|| format!("saving the resume state {}", path.display()))
+}
+
+/// The learner's state as a resume point names it: `model.<variable>`, `optimizer.<name>`
+/// and the generators' `rng.<device>` (shallow where the tensors are already on the CPU).
+fn collect_state<L: Learner>(learner: &mut L, device: Device) -> Result<Vec<(String, Tensor)>> {
     let optimizer = learner.optimizer_state();
     let mut named: Vec<(String, Tensor)> = learner
         .var_store()
@@ -307,10 +352,15 @@ fn save_state<L: Learner>(learner: &mut L, device: Device, path: &Path) -> Resul
         let state = crate::rng::state(d)?;
         named.push((name.into(), Tensor::from_slice(&state)));
     }
-    artifacts::with_temp_file(path, |tmp| {
-        Tensor::write_safetensors(&named, tmp).map_err(anyhow::Error::from)
-    })
-    .with_context(|| format!("saving the resume state {}", path.display()))
+    Ok(named)
+}
+
+/// The learner's state copied aside, to go back to if a resume point fails half-applied.
+fn snapshot<L: Learner>(learner: &mut L, device: Device) -> Result<HashMap<String, Tensor>> {
+    Ok(collect_state(learner, device)?
+        .into_iter()
+        .map(|(k, v)| (k, v.copy()))
+        .collect())
 }
 
 /// The generators a run on `device` draws from: the CPU's always (shuffling, CPU dropout),
@@ -323,33 +373,62 @@ fn generators(device: Device) -> Vec<(&'static str, Device)> {
     g
 }
 
-/// Restores a state file into the learner: weights always; optimiser and generators when
-/// `everything`.
-fn load_state<L: Learner>(
+/// Reads a state file and checks it against the learner before anything is applied: every
+/// variable present with its shape and finite, and (with `everything`) the generators'
+/// states present. Errors name the file.
+fn read_state<L: Learner>(
     learner: &mut L,
     device: Device,
     path: &Path,
     everything: bool,
-) -> Result<()> {
+) -> Result<HashMap<String, Tensor>> {
     let file: HashMap<String, Tensor> = Tensor::read_safetensors(path)
         .with_context(|| format!("reading the resume state {}", path.display()))?
         .into_iter()
         .collect();
-    tch::no_grad(|| -> Result<()> {
-        for (name, mut var) in learner.var_store().variables() {
-            match file.get(&format!("model.{name}")) {
-                Some(t) if t.size() == var.size() => {
-                    var.copy_(&t.to_device(var.device()));
+    for (name, var) in learner.var_store().variables() {
+        match file.get(&format!("model.{name}")) {
+            Some(t) if t.size() == var.size() => {
+                if t.is_floating_point() && !bool::try_from(t.isfinite().all()).unwrap_or(false) {
+                    bail!(
+                        "resume state {}: '{name}' holds NaN or infinite values",
+                        path.display()
+                    );
                 }
-                _ => bail!(
-                    "resume state {} lacks '{name}' with shape {:?}",
-                    path.display(),
-                    var.size()
-                ),
+            }
+            _ => bail!(
+                "resume state {} lacks '{name}' with shape {:?}",
+                path.display(),
+                var.size()
+            ),
+        }
+    }
+    if everything {
+        for (name, _) in generators(device) {
+            if !file.contains_key(name) {
+                bail!(
+                    "resume state {} lacks the generator state {name}",
+                    path.display()
+                );
             }
         }
-        Ok(())
-    })?;
+    }
+    Ok(file)
+}
+
+/// Applies a state read by [`read_state`]: weights always; optimiser and generators when
+/// `everything`.
+fn apply_state<L: Learner>(
+    learner: &mut L,
+    device: Device,
+    file: &HashMap<String, Tensor>,
+    everything: bool,
+) -> Result<()> {
+    tch::no_grad(|| {
+        for (name, mut var) in learner.var_store().variables() {
+            var.copy_(&file[&format!("model.{name}")].to_device(var.device()));
+        }
+    });
     if !everything {
         return Ok(());
     }
@@ -359,16 +438,64 @@ fn load_state<L: Learner>(
         .collect();
     learner.load_optimizer_state(&optimizer)?;
     for (name, d) in generators(device) {
-        let t = file.get(name).with_context(|| {
-            format!(
-                "resume state {} lacks the generator state {name}",
-                path.display()
-            )
-        })?;
-        let bytes = Vec::<u8>::try_from(t.to_kind(Kind::Uint8))?;
+        let bytes = Vec::<u8>::try_from(file[name].to_kind(Kind::Uint8))?;
         crate::rng::set_state(d, &bytes)?;
     }
     Ok(())
+}
+
+/// The first variable holding NaN or an infinity, if any.
+fn non_finite_variable<L: Learner>(learner: &mut L) -> Option<String> {
+    learner
+        .var_store()
+        .variables()
+        .into_iter()
+        .find(|(_, v)| {
+            v.is_floating_point() && !bool::try_from(v.isfinite().all()).unwrap_or(false)
+        })
+        .map(|(name, _)| name)
+}
+
+/// What a resume point restored.
+struct Resumed<R, C> {
+    manifest: Manifest<R, C>,
+    log: crate::runlog::EpochLog<R>,
+}
+
+/// Restores the resume point whose manifest has been read: the checkpoint of the kept epoch
+/// re-published, the CSV rewritten, then the latest state applied. Both states are read and
+/// checked before anything is applied.
+fn restore<L: Learner>(
+    learner: &mut L,
+    run: &Run,
+    files: &Files,
+    m: Manifest<L::Row, L::Carry>,
+) -> Result<Resumed<L::Row, L::Carry>> {
+    anyhow::ensure!(
+        m.fitted.rows.len() == m.epoch,
+        "{} records {} epochs but {} rows",
+        files.manifest().display(),
+        m.epoch,
+        m.fitted.rows.len()
+    );
+    let kept = match &m.kept_state {
+        Some(kept) => Some(read_state(
+            learner,
+            run.device,
+            &files.state_file(kept)?,
+            false,
+        )?),
+        None => None,
+    };
+    let latest = read_state(learner, run.device, &files.state_file(&m.state)?, true)?;
+    if let Some(kept) = &kept {
+        apply_state(learner, run.device, kept, false)?;
+        learner.save_checkpoint(&run.checkpoint)?;
+    }
+    apply_state(learner, run.device, &latest, true)?;
+    let mut log = crate::runlog::EpochLog::resume(&run.log_csv, m.fitted.rows.clone());
+    log.rewrite()?;
+    Ok(Resumed { manifest: m, log })
 }
 
 /// Trains `learner` for `run.epochs` epochs, resuming or reusing what an earlier process left
@@ -381,6 +508,13 @@ pub fn fit<L: Learner>(
     let files = Files {
         stem: run.stem.clone(),
     };
+    // Before the lock and any epoch: every output can be written (a folder cannot).
+    for output in [&run.checkpoint, &run.log_csv]
+        .into_iter()
+        .chain(&run.extra_outputs)
+    {
+        artifacts::check_writable(output)?;
+    }
     let _lock = artifacts::Lock::acquire(
         files.lock(),
         &format!("the run {}", run.checkpoint.display()),
@@ -401,12 +535,11 @@ pub fn fit<L: Learner>(
 
     // A finished run: reused with the same key, else refused or replaced.
     if record_path.exists() {
-        let record: Record<L::Row, L::Carry> = artifacts::read_json(&record_path)?;
-        if record.key == key && record.epochs == run.epochs {
-            return reuse(learner, run, &files, record);
-        }
-        if !run.replace {
-            bail!(
+        match artifacts::read_json::<Record<L::Row, L::Carry>>(&record_path) {
+            Ok(record) if record.key == key && record.epochs == run.epochs => {
+                return reuse(learner, run, &files, record);
+            }
+            Ok(record) if !run.replace => bail!(
                 "{} holds a finished run of other options or data ({}); pass --force to train again in its place, or write elsewhere",
                 record_path.display(),
                 if record.key == key {
@@ -414,12 +547,16 @@ pub fn fit<L: Learner>(
                 } else {
                     record.key.difference(&key)
                 }
-            );
+            ),
+            Ok(_) => eprintln!(
+                "replacing the finished run {} (--force)",
+                record_path.display()
+            ),
+            Err(e) if !run.replace => bail!(
+                "the finished run's record is unreadable ({e:#}); pass --force to train again in its place"
+            ),
+            Err(e) => eprintln!("replacing the unreadable record ({e:#}) (--force)"),
         }
-        eprintln!(
-            "replacing the finished run {} (--force)",
-            record_path.display()
-        );
         std::fs::remove_file(&record_path)?;
     }
 
@@ -434,38 +571,49 @@ pub fn fit<L: Learner>(
     let mut states: (Option<String>, Option<String>) = (None, None); // (latest, kept)
     let mut log = crate::runlog::EpochLog::new(&run.log_csv);
     if manifest_path.exists() {
-        let m: Manifest<L::Row, L::Carry> = artifacts::read_json(&manifest_path)?;
-        if m.key != key && !run.replace {
-            bail!(
-                "{} is the resume point of a run of other options or data ({}); pass --force to start afresh in its place, or write elsewhere",
-                manifest_path.display(),
-                m.key.difference(&key)
-            );
-        }
-        if m.key != key {
-            eprintln!(
-                "dropping the resume point {} (--force)",
-                manifest_path.display()
-            );
-            std::fs::remove_file(&manifest_path)?;
-        } else {
-            // Re-derive everything the commit implies: the checkpoint of the kept epoch,
-            // the CSV, then the state to continue from.
-            if let Some(kept) = &m.kept_state {
-                load_state(learner, run.device, &files.sibling(kept), false)?;
-                learner.save_checkpoint(&run.checkpoint)?;
+        // Kept aside: a resume point that fails half-applied leaves the learner as given.
+        let fresh = snapshot(learner, run.device)?;
+        let resumed = artifacts::read_json::<Manifest<L::Row, L::Carry>>(&manifest_path)
+            .and_then(|m| {
+                if m.key != key && !run.replace {
+                    bail!(ForeignResumePoint(format!(
+                        "{} is the resume point of a run of other options or data ({}); pass --force to start afresh in its place, or write elsewhere",
+                        manifest_path.display(),
+                        m.key.difference(&key)
+                    )));
+                }
+                if m.key != key {
+                    eprintln!(
+                        "dropping the resume point {} (--force)",
+                        manifest_path.display()
+                    );
+                    return Ok(None);
+                }
+                restore(learner, run, &files, m).map(Some)
+            });
+        match resumed {
+            Ok(Some(r)) => {
+                let m = r.manifest;
+                log = r.log;
+                fitted = m.fitted;
+                fitted.resumed_after_epochs.push(m.epoch);
+                states = (Some(m.state), m.kept_state);
+                eprintln!(
+                    "resuming after epoch {} from {} (weights, optimiser and generator restored: the run continues as if never stopped)",
+                    m.epoch,
+                    manifest_path.display()
+                );
             }
-            load_state(learner, run.device, &files.sibling(&m.state), true)?;
-            log = crate::runlog::EpochLog::resume(&run.log_csv, m.fitted.rows.clone());
-            log.rewrite()?;
-            fitted = m.fitted;
-            fitted.resumed_after_epochs.push(m.epoch);
-            states = (Some(m.state), m.kept_state);
-            eprintln!(
-                "resuming after epoch {} from {} (weights, optimiser and generator restored: the run continues as if never stopped)",
-                m.epoch,
-                manifest_path.display()
-            );
+            Ok(None) => clear_resume(&files)?,
+            Err(e) if e.is::<ForeignResumePoint>() => return Err(e),
+            Err(e) if run.replace => {
+                eprintln!("starting afresh: the resume point is unreadable ({e:#}) (--force)");
+                apply_state(learner, run.device, &fresh, true)?;
+                clear_resume(&files)?;
+            }
+            Err(e) => bail!(
+                "the resume point is unreadable ({e:#}); pass --force to start afresh in its place"
+            ),
         }
     }
     if fitted.rows.is_empty() && run.checkpoint.exists() && !run.replace {
@@ -499,6 +647,13 @@ pub fn fit<L: Learner>(
             fitted.best_epoch = number;
         }
         fitted.seconds = seconds_before + start_time.elapsed().as_secs_f64();
+        // A step that overflowed the weights (a huge learning rate) may leave a finite loss.
+        if let Some(name) = non_finite_variable(learner) {
+            bail!(Diverged {
+                epoch: number,
+                what: format!("the weight '{name}' holds NaN or infinite values"),
+            });
+        }
         // Commit: the state, then the manifest naming it.
         let state = files.state_name(number);
         save_state(learner, run.device, &files.sibling(&state))?;

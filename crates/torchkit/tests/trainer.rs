@@ -20,17 +20,23 @@ struct Row {
 }
 
 /// Adds the epoch number to one weight and records a draw from libtorch's generator; keeps
-/// odd epochs; an epoch listed in `nan_at` reports a NaN loss.
+/// odd epochs; the epoch `nan_at` reports a NaN loss, the epoch `inf_at` makes the weight
+/// infinite (with a finite loss).
 struct Toy {
     vs: VarStore,
     nan_at: Option<usize>,
+    inf_at: Option<usize>,
 }
 
 impl Toy {
     fn new() -> Self {
         let vs = VarStore::new(Device::Cpu);
         let _ = vs.root().zeros("w", &[1]);
-        Self { vs, nan_at: None }
+        Self {
+            vs,
+            nan_at: None,
+            inf_at: None,
+        }
     }
     fn weight(&self) -> f64 {
         self.vs.variables()["w"].double_value(&[0])
@@ -54,9 +60,14 @@ impl Learner for Toy {
             1.0
         };
         ctx.check_finite("batch 1", loss)?;
+        let step = if self.inf_at == Some(ctx.number) {
+            f64::INFINITY
+        } else {
+            ctx.number as f64
+        };
         tch::no_grad(|| {
             let mut w = self.vs.variables()["w"].shallow_clone();
-            let _ = w.g_add_scalar_(ctx.number as f64);
+            let _ = w.g_add_scalar_(step);
         });
         ctx.batch_done(Some(loss));
         seen.push(ctx.number);
@@ -135,7 +146,7 @@ fn a_run_resumed_after_a_stop_ends_as_an_unbroken_one() {
     let err = fit(&mut toy, &run(&broken, 4, "a"), Vec::new()).unwrap_err();
     let msg = format!("{err:#}");
     assert!(
-        msg.contains("the loss of batch 1 in epoch 3 is NaN")
+        msg.contains("in epoch 3, the loss of batch 1 is NaN")
             && msg.contains("after epoch 2 is kept"),
         "{msg}"
     );
@@ -218,5 +229,160 @@ fn foreign_files_and_a_second_writer_are_refused() {
     );
     drop(held);
     fit(&mut Toy::new(), &run(&d, 1, "a"), Vec::new()).unwrap();
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+/// A run stopped by divergence in epoch 3 of 4: epochs 1 and 2 committed (state 2, and
+/// state 1 as the kept one).
+fn stopped_run(d: &Path) {
+    torchkit::rng::seed(5);
+    let mut toy = Toy::new();
+    toy.nan_at = Some(3);
+    fit(&mut toy, &run(d, 4, "a"), Vec::new()).unwrap_err();
+    assert!(d.join("toy.resume.json").exists() && d.join("toy.state-2.safetensors").exists());
+}
+
+#[test]
+fn a_broken_resume_point_is_named_and_force_starts_afresh() {
+    let _g = exclusive();
+    let whole = dir("unbroken");
+    torchkit::rng::seed(5);
+    let full = fit(&mut Toy::new(), &run(&whole, 4, "a"), Vec::new()).unwrap();
+    let breakages: [(&str, &str, fn(&Path)); 5] = [
+        ("truncated state", "toy.state-2.safetensors", |d| {
+            let p = d.join("toy.state-2.safetensors");
+            let b = std::fs::read(&p).unwrap();
+            std::fs::write(&p, &b[..b.len() / 2]).unwrap();
+        }),
+        ("deleted state", "toy.state-2.safetensors", |d| {
+            std::fs::remove_file(d.join("toy.state-2.safetensors")).unwrap();
+        }),
+        ("garbled manifest", "toy.resume.json", |d| {
+            let p = d.join("toy.resume.json");
+            let t = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(&p, t.replace("\"epoch\"", "\"epoch\" oops")).unwrap();
+        }),
+        ("a state elsewhere", "not one of this run's", |d| {
+            let p = d.join("toy.resume.json");
+            let t = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(
+                &p,
+                t.replace("toy.state-2.safetensors", "../toy.state-2.safetensors"),
+            )
+            .unwrap();
+        }),
+        (
+            "a state of another shape",
+            "lacks 'w' with shape [1]",
+            |d| {
+                let named = [(
+                    "model.w".to_string(),
+                    Tensor::zeros([3], (Kind::Float, Device::Cpu)),
+                )];
+                Tensor::write_safetensors(&named, d.join("toy.state-1.safetensors")).unwrap();
+            },
+        ),
+    ];
+    for (what, named, break_it) in breakages {
+        let d = dir("broken-resume");
+        stopped_run(&d);
+        break_it(&d);
+        // Without --force: one sentence naming the broken file and the way out.
+        let err = format!(
+            "{:#}",
+            fit(&mut Toy::new(), &run(&d, 4, "a"), Vec::new()).unwrap_err()
+        );
+        assert!(
+            err.contains(named) && err.contains("pass --force to start afresh"),
+            "{what}: {err}"
+        );
+        // With --force: a fresh run, as if the resume point had never been.
+        torchkit::rng::seed(5);
+        let mut toy = Toy::new();
+        let forced = fit(
+            &mut toy,
+            &Run {
+                replace: true,
+                ..run(&d, 4, "a")
+            },
+            Vec::new(),
+        )
+        .unwrap_or_else(|e| panic!("{what}: {e:#}"));
+        assert_eq!(forced.rows, full.rows, "{what}");
+        assert!(forced.resumed_after_epochs.is_empty(), "{what}");
+        assert_eq!(
+            std::fs::read(whole.join("toy.safetensors")).unwrap(),
+            std::fs::read(d.join("toy.safetensors")).unwrap(),
+            "{what}"
+        );
+        std::fs::remove_dir_all(d).unwrap();
+    }
+    // A garbled record of a finished run: named, and replaced with --force.
+    std::fs::write(whole.join("toy.run.json"), b"{ not json").unwrap();
+    let err = format!(
+        "{:#}",
+        fit(&mut Toy::new(), &run(&whole, 4, "a"), Vec::new()).unwrap_err()
+    );
+    assert!(
+        err.contains("toy.run.json") && err.contains("pass --force"),
+        "{err}"
+    );
+    torchkit::rng::seed(5);
+    let again = fit(
+        &mut Toy::new(),
+        &Run {
+            replace: true,
+            ..run(&whole, 4, "a")
+        },
+        Vec::new(),
+    )
+    .unwrap();
+    assert_eq!(again.rows, full.rows);
+    std::fs::remove_dir_all(whole).unwrap();
+}
+
+#[test]
+fn non_finite_weights_stop_the_run_like_a_non_finite_loss() {
+    let _g = exclusive();
+    let d = dir("inf");
+    let mut toy = Toy::new();
+    toy.inf_at = Some(2);
+    let err = format!(
+        "{:#}",
+        fit(&mut toy, &run(&d, 3, "a"), Vec::new()).unwrap_err()
+    );
+    assert!(
+        err.contains("in epoch 2, the weight 'w' holds NaN or infinite values")
+            && err.contains("after epoch 1 is kept"),
+        "{err}"
+    );
+    assert_eq!(checkpoint_weight(&d.join("toy.safetensors")), 1.0);
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn an_output_that_is_a_folder_fails_before_any_epoch_or_lock() {
+    let _g = exclusive();
+    let d = dir("folder-out");
+    std::fs::create_dir_all(d.join("toy.safetensors")).unwrap();
+    let err = format!(
+        "{:#}",
+        fit(
+            &mut Toy::new(),
+            &Run {
+                replace: true,
+                ..run(&d, 2, "a")
+            },
+            Vec::new()
+        )
+        .unwrap_err()
+    );
+    assert!(err.contains("toy.safetensors is a folder"), "{err}");
+    let mut left: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["toy.safetensors"], "nothing written beside it");
     std::fs::remove_dir_all(d).unwrap();
 }
