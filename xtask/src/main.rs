@@ -87,7 +87,16 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Command::Reproduce(args) = &cli.command {
+        if let Err(why) = args.check() {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(clap::error::ErrorKind::ArgumentConflict, why)
+                .exit();
+        }
+    }
+    match run(cli) {
         Err(e) if e.downcast_ref::<reproduce::StagesSkipped>().is_some() => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(reproduce::StagesSkipped::EXIT_CODE)

@@ -81,10 +81,10 @@ pub struct Args {
     /// Trainings a stage runs at the same time, each in its own process with its share of
     /// the cores: Q2's three 2.1 learning rates, Q3's (a) and (b). Default: each stage's
     /// own (Q3: 2; Q2: 1, as three runs do not share two cores evenly).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     jobs: Option<usize>,
     /// Epochs per training run (default: the homework's).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     epochs: Option<usize>,
     /// Seed of every stage (the first seed with --seeds).
     #[arg(long, default_value_t = 42)]
@@ -101,6 +101,30 @@ pub struct Args {
     /// for digit on this machine kind, several times slower.
     #[arg(long)]
     exact: bool,
+}
+
+/// A count of at least 1 (`--epochs`, `--jobs`).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl Args {
+    /// What the parser cannot check one flag at a time; refused (exit 2) before any work.
+    pub fn check(&self) -> Result<(), String> {
+        if self.seed.checked_add(self.seeds - 1).is_none() {
+            return Err(format!(
+                "--seed {} with --seeds {} runs past the largest seed, {}; choose a smaller --seed",
+                self.seed,
+                self.seeds,
+                u64::MAX
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Stages whose data could not be had: the others ran and the report was written, but the
@@ -600,6 +624,35 @@ fn git_commit(root: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_that_would_fail_later_are_refused_by_the_parser() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let parse = |flags: &[&str]| {
+            <Cli as clap::Parser>::try_parse_from(
+                std::iter::once("reproduce").chain(flags.iter().copied()),
+            )
+        };
+        for bad in [["--epochs", "0"], ["--jobs", "0"], ["--seeds", "0"]] {
+            let err = parse(&bad).err().expect("refused");
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+            assert!(err.to_string().contains(bad[0]), "{bad:?}: {err}");
+        }
+        let args = parse(&["--seed", "18446744073709551615", "--seeds", "2"])
+            .unwrap()
+            .args;
+        let why = args.check().unwrap_err();
+        assert!(why.contains("runs past the largest seed"), "{why}");
+        let args = parse(&["--seed", "18446744073709551614", "--seeds", "2"])
+            .unwrap()
+            .args;
+        args.check().unwrap();
+        assert_eq!(stage_runs(&args).last(), Some(("q3", u64::MAX)));
+    }
 
     #[test]
     fn fingerprint_ignores_the_output_folder_but_not_arguments_or_data() {

@@ -25,33 +25,53 @@ impl Example {
 /// lines are refused: one 1 MB line would make a batch of gigabytes.
 pub const MAX_SYMBOLS: usize = 200;
 
-/// Parses TSV text; `name` is used in error messages (`name:line: what is wrong`).
+/// Parses TSV text; `name` is used in error messages (`name:line: what is wrong`, quoting
+/// at most 80 characters of the line).
+///
+/// Lines and whitespace are read as the homework's reader (`for line in f:` then
+/// `line.strip().split("\t")`) reads them: `\n`, `\r\n` and a lone `\r` all end a line
+/// (Python's universal newlines), and whitespace around the whole line is dropped — so a
+/// trailing space never becomes a grapheme, while a space right after the TAB stays part of
+/// the spelling, as there. A UTF-8 byte-order mark at the start is dropped too (where the
+/// homework would keep it in the first phoneme). Blank lines are skipped.
 pub fn parse_tsv(bytes: &[u8], name: &str) -> Result<Vec<Example>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut out = Vec::new();
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+    for (i, raw) in lines(bytes).enumerate() {
         let line_no = i + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.is_empty() {
-            continue;
-        }
         let line = std::str::from_utf8(raw).map_err(|e| {
             anyhow::anyhow!(
                 "{name}:{line_no}: invalid UTF-8 at byte {}",
                 e.valid_up_to()
             )
         })?;
-        let Some((src, tgt)) = line.split_once('\t') else {
-            bail!("{name}:{line_no}: no TAB between the phonemes and the spelling: {line:?}");
+        if line.trim_matches(is_python_space).is_empty() {
+            continue;
+        }
+        // Split first, then strip the line's two ends: what `line.strip().split("\t")`
+        // gives, except that a side of only whitespace is reported as empty.
+        let Some((src, tgt)) = line
+            .split_once('\t')
+            .map(|(src, tgt)| (src, tgt.trim_end_matches(is_python_space)))
+        else {
+            bail!(
+                "{name}:{line_no}: no TAB between the phonemes and the spelling: {}",
+                quote(line)
+            );
         };
         if tgt.contains('\t') {
-            bail!("{name}:{line_no}: more than one TAB: {line:?}");
+            bail!("{name}:{line_no}: more than one TAB: {}", quote(line));
         }
-        let src: Vec<String> = src.split_whitespace().map(String::from).collect();
+        let src: Vec<String> = src
+            .split(is_python_space)
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect();
         if src.is_empty() {
-            bail!("{name}:{line_no}: empty phoneme side: {line:?}");
+            bail!("{name}:{line_no}: empty phoneme side: {}", quote(line));
         }
-        if tgt.trim().is_empty() {
-            bail!("{name}:{line_no}: empty spelling: {line:?}");
+        if tgt.trim_start_matches(is_python_space).is_empty() {
+            bail!("{name}:{line_no}: empty spelling: {}", quote(line));
         }
         let chars = tgt.chars().count();
         if src.len() > MAX_SYMBOLS || chars > MAX_SYMBOLS {
@@ -69,6 +89,40 @@ pub fn parse_tsv(bytes: &[u8], name: &str) -> Result<Vec<Example>> {
         bail!("{name}: no examples");
     }
     Ok(out)
+}
+
+/// The lines of `bytes`, each without its ending: `\n`, `\r\n` or `\r`.
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.iter().position(|&b| b == b'\n' || b == b'\r');
+        let (line, next) = match end {
+            Some(at) if rest[at] == b'\r' && rest.get(at + 1) == Some(&b'\n') => {
+                (&rest[..at], at + 2)
+            }
+            Some(at) => (&rest[..at], at + 1),
+            None => (rest, rest.len()),
+        };
+        rest = &rest[next..];
+        Some(line)
+    })
+}
+
+/// Whitespace as Python's `str.strip()` and `str.split()` see it: Unicode's, plus the
+/// separators U+001C–U+001F.
+fn is_python_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// A line for an error message: at most 80 characters of it, quoted.
+fn quote(line: &str) -> String {
+    match line.char_indices().nth(80) {
+        Some((at, _)) => format!("{:?}… ({} characters)", &line[..at], line.chars().count()),
+        None => format!("{line:?}"),
+    }
 }
 
 /// Reads a TSV file.
@@ -131,5 +185,38 @@ mod tests {
     fn bad_lines_name_file_and_line(#[case] bytes: Vec<u8>, #[case] expected: &str) {
         let err = parse_tsv(&bytes, "x.tsv").unwrap_err().to_string();
         assert!(err.starts_with(expected), "{err}");
+    }
+
+    #[test]
+    fn a_bom_line_endings_and_surrounding_whitespace_are_read_as_the_homework_reads_them() {
+        let text = "\u{feff}t͡ʃ æ p\tchap \r\n  n aɪ\t naïve\t\rb iː\tbee\r\r\x1ck\tk\n";
+        let ex = parse_tsv(text.as_bytes(), "x.tsv").unwrap();
+        let got: Vec<(Vec<&str>, &str)> = ex
+            .iter()
+            .map(|e| (e.src.iter().map(String::as_str).collect(), e.tgt.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (vec!["t͡ʃ", "æ", "p"], "chap"),
+                (vec!["n", "aɪ"], " naïve"),
+                (vec!["b", "iː"], "bee"),
+                (vec!["k"], "k"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_line_is_quoted_briefly() {
+        // A file with CR-only endings whose one line lacks its TAB: the quote stays short.
+        let long = "x ".repeat(100);
+        let err = parse_tsv(format!("a\tb\r{long}\r").as_bytes(), "x.tsv")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("x.tsv:2: no TAB"), "{err}");
+        assert!(
+            err.ends_with("… (200 characters)") && err.len() < 160,
+            "{err}"
+        );
     }
 }

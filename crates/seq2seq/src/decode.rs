@@ -11,6 +11,17 @@ use crate::batch::Batch;
 use crate::model::Seq2Seq;
 use crate::vocab::{EOS, PAD, SOS};
 
+/// Refuses a beam wider than the target vocabulary (of `vocab` symbols, specials
+/// included): its first step has no more hypotheses than symbols, and a width of 2^64
+/// would allocate without end.
+pub fn check_beam_width(width: usize, vocab: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=vocab).contains(&width),
+        "a beam of {width} is wider than the target vocabulary's {vocab} symbols; choose from 1 to {vocab}"
+    );
+    Ok(())
+}
+
 /// How to choose each next token.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]

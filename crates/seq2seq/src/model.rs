@@ -27,6 +27,34 @@ pub struct ModelConfig {
     pub attention: bool,
 }
 
+impl ModelConfig {
+    /// Trainable parameters of the model this configuration builds (the tied generator
+    /// weight counted once), without building it: to refuse a size that cannot fit before
+    /// allocating it. Saturates instead of overflowing.
+    pub fn parameters(&self) -> i64 {
+        let (h, half) = (self.hidden, self.hidden / 2);
+        let m = |a: i64, b: i64| a.saturating_mul(b);
+        // Each LSTM direction: W_ih, W_hh and two biases.
+        let lstm = |input: i64, units: i64| {
+            m(4 * units, input)
+                .saturating_add(m(4 * units, units))
+                .saturating_add(8 * units)
+        };
+        let encoder = m(self.src_vocab, h).saturating_add(m(2, lstm(h, half)));
+        let decoder = m(self.tgt_vocab, h).saturating_add(lstm(h, h));
+        // W_s, W_h (H×H), W_out (H×2H) and v.
+        let attention = if self.attention {
+            m(4, m(h, h)).saturating_add(h)
+        } else {
+            0
+        };
+        encoder
+            .saturating_add(decoder)
+            .saturating_add(attention)
+            .saturating_add(self.tgt_vocab)
+    }
+}
+
 /// The names PyTorch stores the tied generator weight under.
 pub const TIED: &[torchkit::checkpoint::Alias<'static>] =
     &[("generator.weight", "decoder.embedding.weight")];
@@ -283,6 +311,17 @@ mod tests {
             257_117
         );
         assert_eq!(Model::new(&config(true), Device::Cpu).parameters(), 322_781);
+        // The count without building, for every shape.
+        for attention in [false, true] {
+            for hidden in [2, 8, 128] {
+                let c = ModelConfig {
+                    hidden,
+                    src_vocab: 11,
+                    ..config(attention)
+                };
+                assert_eq!(c.parameters(), Model::new(&c, Device::Cpu).parameters());
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use plot::{LineChart, Series};
 use serde::Serialize;
 use tch::Device;
@@ -199,6 +199,9 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
     )?;
     artifacts::remove_stale_temps_in(out);
     let p = Corpus::read(&c.data_dir)?;
+    for &width in &c.beam_widths {
+        crate::decode::check_beam_width(width, p.vocabs.tgt.len()).context("--beam-widths")?;
+    }
     // A finished training of the same options and data is reused by its own process
     // (`torchkit::trainer`), an interrupted one resumes.
     let jobs = [false, true]

@@ -102,8 +102,8 @@ struct Common {
     /// Examples per training batch.
     #[arg(long, default_value_t = 64, value_parser = options::positive_usize)]
     batch_size: usize,
-    /// Hidden size.
-    #[arg(long, default_value_t = 128, value_parser = options::positive_i64)]
+    /// Hidden size: even (each encoder direction has half), at most 65536.
+    #[arg(long, default_value_t = 128, value_parser = hidden_size)]
     hidden_size: i64,
     /// Seed of libtorch's generator (init, shuffling, dropout, sampling).
     #[arg(long, default_value_t = 42)]
@@ -131,13 +131,34 @@ struct Common {
     exact: bool,
 }
 
+/// An even hidden size from 2 to 65536 (each encoder direction gets half).
+fn hidden_size(s: &str) -> Result<i64, String> {
+    match s.parse::<i64>() {
+        Ok(v) if (2..=65536).contains(&v) && v % 2 == 0 => Ok(v),
+        Ok(_) => Err("must be even, from 2 to 65536 (each encoder direction gets half)".into()),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
 impl Common {
     /// Resolves the device, seeds libtorch, reads the data and builds a fresh model — in
-    /// that order, so initialisation draws come right after the seed.
+    /// that order, so initialisation draws come right after the seed. A model too large for
+    /// the machine is refused before it is allocated.
     fn setup(&self) -> Result<(tch::Device, Corpus, Model)> {
         let device = self.device.resolve()?;
         torchkit::rng::seed(self.seed);
         let corpus = Corpus::read(&self.data_dir)?;
+        let config = corpus.model_config(self.hidden_size, self.dropout, self.use_attn);
+        // Weights, gradients and Adam's two moments, 4 bytes each.
+        let bytes = (config.parameters() as u64).saturating_mul(16);
+        options::check_fits_in_memory(
+            bytes,
+            &format!(
+                "--hidden-size {} ({} parameters)",
+                self.hidden_size,
+                config.parameters()
+            ),
+        )?;
         let model = corpus.model(self.hidden_size, self.dropout, self.use_attn, device);
         Ok((device, corpus, model))
     }
@@ -203,6 +224,10 @@ fn run(cli: Cli) -> Result<()> {
             beam,
         } => {
             let (device, corpus, mut model) = c.setup()?;
+            if let Some(width) = beam {
+                seq2seq::decode::check_beam_width(width, corpus.vocabs.tgt.len())
+                    .context("--beam")?;
+            }
             let ckpt = c.checkpoint();
             model.load(&ckpt).with_context(|| {
                 format!(
