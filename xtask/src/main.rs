@@ -9,6 +9,7 @@
 //! * `bench`     — our speed beside the homework's code, timed side by side.
 //! * `screenshot` — `report.html` checked in headless Chromium at a laptop's and a phone's
 //!   width, and photographed.
+//! * `fuzz`      — mutation campaigns against every reader of outside files.
 //!
 //! It links no libtorch itself, so it always compiles; it drives cargo with the environment
 //! the libtorch crates need.
@@ -78,6 +79,20 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         section: Vec<String>,
     },
+    /// Longer mutation campaigns than the test suite's against every reader of outside
+    /// files (.pt, safetensors, npz, TSV, resume points), with fresh seeds; the mutants that
+    /// break a rule stay in target/fuzz/ (see crates/fuzz).
+    Fuzz {
+        /// Mutants per reader.
+        #[arg(long, default_value_t = 20_000)]
+        count: usize,
+        /// Seed of the mutations (default: from the clock; printed, to reproduce a campaign).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Readers to fuzz, comma-separated: pt, safetensors, npz, tsv, resume (default: all).
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// Write REPORT.md again from the stage results already in a folder.
     Report {
         /// The folder of a `reproduce` run.
@@ -124,6 +139,30 @@ fn run(cli: Cli) -> Result<()> {
         Command::Reproduce(args) => reproduce::run(&root, &args),
         Command::Bench(args) => bench::run(&root, &libtorch::ensure(&root)?, &args),
         Command::Report { out } => reproduce::report_only(&root, &out),
+        Command::Fuzz { count, seed, only } => {
+            let torch = libtorch::ensure(&root)?;
+            // Optimised, with overflow checks: a wrapped size is what fuzzing looks for.
+            libtorch::cargo(
+                &torch,
+                &["build", "--profile", "fuzz", "-p", "fuzz", "--bins"],
+            )?;
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| root.join("target"));
+            let mut cmd = std::process::Command::new(target.join("fuzz").join("fuzz"));
+            cmd.args(["--count", &count.to_string()]);
+            if let Some(seed) = seed {
+                cmd.args(["--seed", &seed.to_string()]);
+            }
+            if let Some(only) = only {
+                cmd.args(["--only", &only]);
+            }
+            anyhow::ensure!(
+                supervise::status(&mut cmd)?.success(),
+                "the fuzz campaigns found mutants that break a rule (listed above)"
+            );
+            Ok(())
+        }
         Command::Screenshot { out, to, section } => {
             ensure_debian_tool("chromium", "screenshot", || browser::chromium().is_some())?;
             browser::run(&out, &to, &section)

@@ -213,10 +213,8 @@ impl Key {
     fn difference(&self, now: &Key) -> String {
         let mut parts = Vec::new();
         if self.options != now.options {
-            parts.push(format!(
-                "options were `{}`, now `{}`",
-                self.options, now.options
-            ));
+            let (was, is) = around_first_difference(&self.options, &now.options);
+            parts.push(format!("options were `{was}`, now `{is}`"));
         }
         if self.data_sha256 != now.data_sha256 {
             parts.push(format!(
@@ -229,8 +227,27 @@ impl Key {
     }
 }
 
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
+/// The two texts from a little before their first difference, at most 60 characters each
+/// (a record on disk may hold anything).
+fn around_first_difference(a: &str, b: &str) -> (String, String) {
+    let same = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    let from = same.saturating_sub(20);
+    let cut = |s: &str| {
+        let mut out: String = s.chars().skip(from).take(60).collect();
+        if from > 0 {
+            out.insert(0, '…');
+        }
+        if s.chars().count() > from + 60 {
+            out.push('…');
+        }
+        out
+    };
+    (cut(a), cut(b))
+}
+
+/// The first 12 characters (a record on disk may hold any text, not only hex).
+fn short(sha: &str) -> String {
+    sha.chars().take(12).collect()
 }
 
 /// The commit record after an epoch: `stem.resume.json`.
@@ -487,12 +504,14 @@ fn restore<L: Learner>(
         )?),
         None => None,
     };
-    let latest = read_state(learner, run.device, &files.state_file(&m.state)?, true)?;
+    let latest_path = files.state_file(&m.state)?;
+    let latest = read_state(learner, run.device, &latest_path, true)?;
     if let Some(kept) = &kept {
         apply_state(learner, run.device, kept, false)?;
         learner.save_checkpoint(&run.checkpoint)?;
     }
-    apply_state(learner, run.device, &latest, true)?;
+    apply_state(learner, run.device, &latest, true)
+        .with_context(|| format!("restoring the resume state {}", latest_path.display()))?;
     let mut log = crate::runlog::EpochLog::resume(&run.log_csv, m.fitted.rows.clone());
     log.rewrite()?;
     Ok(Resumed { manifest: m, log })
