@@ -70,3 +70,70 @@ fn bad_flags_and_unwritable_outputs_are_refused_clearly() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn sizes_beyond_reason_and_folders_as_files_are_refused_before_training() {
+    let dir = std::env::temp_dir().join(format!("p2g-bounds-{}", std::process::id()));
+    let data = dir.join("data");
+    seq2seq::synthetic::write_quick_corpus(&data, 1, [60, 20, 20]).unwrap();
+    let folder = dir.join("a-folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    let folder = folder.to_str().unwrap();
+    let ckpt = dir.join("m.safetensors");
+    let ckpt = ckpt.to_str().unwrap();
+    for (args, code, expected) in [
+        (
+            vec!["train", "--hidden-size", "1000000"],
+            2,
+            "must be even, from 2 to 65536",
+        ),
+        (vec!["train", "--hidden-size", "7"], 2, "must be even"),
+        (vec!["train", "--lr", "1e308"], 2, "the largest float32"),
+        (vec!["train", "--hidden-size", "65536"], 1, "needs about"),
+        (
+            vec![
+                "test",
+                "--beam",
+                "18446744073709551615",
+                "--checkpoint",
+                ckpt,
+            ],
+            1,
+            "--beam: a beam of 18446744073709551615 is wider than the target vocabulary",
+        ),
+        (
+            vec!["train", "--n-epochs", "1", "--outcome", folder],
+            1,
+            "a-folder is a folder",
+        ),
+        (
+            vec![
+                "train",
+                "--n-epochs",
+                "1",
+                "--force",
+                "--checkpoint",
+                folder,
+            ],
+            1,
+            "a-folder is a folder",
+        ),
+    ] {
+        let o = p2g(&args, &data);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains("Epoch: [1/"),
+            "{args:?}: trained first"
+        );
+    }
+    // Nothing was written beside the folder given as a checkpoint.
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["a-folder", "data"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -2,23 +2,31 @@
 //! the parser — naming the flag, before any data is read — instead of panicking in libtorch.
 //! Use as `#[arg(long, value_parser = torchkit::options::positive_f64)]`.
 
-/// A finite number above 0 (learning rates).
+/// The largest factor an optimiser can apply to float32 weights: libtorch converts learning
+/// rates and weight decays to the weights' type, and refuses (tch panics on) larger ones.
+const MAX_FACTOR: f64 = f32::MAX as f64;
+
+/// A number above 0 that float32 can hold (learning rates).
 pub fn positive_f64(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    if v.is_finite() && v > 0.0 {
+    if v > 0.0 && v <= MAX_FACTOR {
         Ok(v)
     } else {
-        Err(format!("{s} is not a finite number above 0"))
+        Err(format!(
+            "{s} is not a number above 0 and at most {MAX_FACTOR:e} (the largest float32, the weights' type)"
+        ))
     }
 }
 
-/// A finite number of at least 0 (weight decay).
+/// A number of at least 0 that float32 can hold (weight decay).
 pub fn non_negative_f64(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    if v.is_finite() && v >= 0.0 {
+    if (0.0..=MAX_FACTOR).contains(&v) {
         Ok(v)
     } else {
-        Err(format!("{s} is not a finite number of at least 0"))
+        Err(format!(
+            "{s} is not a number from 0 to {MAX_FACTOR:e} (the largest float32, the weights' type)"
+        ))
     }
 }
 
@@ -100,10 +108,12 @@ mod tests {
     #[test]
     fn refuses_what_libtorch_would_panic_on() {
         assert_eq!(positive_f64("0.003"), Ok(0.003));
-        for bad in ["0", "-1", "inf", "NaN", "x"] {
+        for bad in ["0", "-1", "inf", "NaN", "x", "1e308", "3.5e38"] {
             assert!(positive_f64(bad).is_err(), "{bad}");
         }
+        assert!(positive_f64("3.4e38").is_ok());
         assert!(non_negative_f64("0").is_ok() && non_negative_f64("-0.1").is_err());
+        assert!(non_negative_f64("1e308").is_err() && non_negative_f64("NaN").is_err());
         assert!(dropout("0").is_ok() && dropout("1").is_err() && dropout("2").is_err());
         assert!(top_p("1").is_ok() && top_p("0").is_err() && top_p("1.5").is_err());
         assert_eq!(positive_usize("64"), Ok(64));
