@@ -2,8 +2,9 @@
 //! rename and unlink, and at the first and last write of each file, that the xtask makes in
 //! its output folder; then the same for the stage binary `q1` it runs. Each time the rerun
 //! must end as an uninterrupted run does, with nothing left behind. Killing only the xtask
-//! leaves its stage running: the rerun refuses the folder while that runs, then records it.
-//! Two runs into one folder at once: one of them is refused with one clear sentence.
+//! takes its stage down too (`PR_SET_PDEATHSIG`), and the rerun continues it. SIGTERM to the
+//! xtask stops the whole tree cleanly, down to Q3's trainings. Two runs into one folder at
+//! once: one of them is refused with one clear sentence.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,11 +22,12 @@ fn target() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
-/// Builds the xtask and the release `q1` it runs, so that no kill lands in a build.
+/// Builds the xtask and the release `q1` and `p2g` it runs, so that no kill lands in a build.
 fn build() {
     for args in [
         &["build", "-q", "-p", "xtask"][..],
         &["build", "-q", "--release", "-p", "hopfield", "--bin", "q1"],
+        &["build", "-q", "--release", "-p", "seq2seq", "--bin", "p2g"],
     ] {
         let ok = Command::new(env!("CARGO"))
             .current_dir(root())
@@ -99,7 +101,7 @@ fn xtask_and_stage_killed_anywhere_end_as_an_uninterrupted_run() {
     assert!(xtask(&reference).output().unwrap().status.success());
     let want = q1_results(&reference.join("q1"));
 
-    // The xtask's own kill points (its stage runs on, orphaned, when it dies).
+    // The xtask's own kill points (its stage is stopped with it, and continued by the rerun).
     let dry = dir.join("dry");
     let points = faults::essential(faults::kill_points(&xtask(&dry), &dry));
     assert!(
@@ -163,11 +165,11 @@ fn two_runs_into_one_folder_one_is_refused() {
     std::fs::remove_dir_all(out).unwrap();
 }
 
-/// Only the xtask is killed, while its stage runs: a rerun at once refuses the folder the
-/// stage still holds (or, if it has already ended, records it); once the stage has ended,
-/// the rerun records its results instead of refusing them.
+/// Only the xtask is killed (SIGKILL, no chance to pass anything on), while its stage runs:
+/// the stage dies with it (`PR_SET_PDEATHSIG`) instead of running on unsupervised, and the
+/// rerun continues the stage and records its results.
 #[test]
-fn a_stage_outliving_its_killed_xtask_is_recorded_not_refused() {
+fn a_stage_whose_xtask_is_killed_outright_stops_and_the_rerun_continues_it() {
     build();
     let out = std::env::temp_dir().join(format!("xtask-orphan-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
@@ -178,19 +180,87 @@ fn a_stage_outliving_its_killed_xtask_is_recorded_not_refused() {
         .unwrap();
     // Killed once its stage has started (the stage holds its folder's lock).
     faults::resume::kill_once_exists(child, &out.join("q1/.lock"));
-    let at_once = xtask(&out).output().unwrap();
-    if !at_once.status.success() {
-        let err = String::from_utf8_lossy(&at_once.stderr);
-        assert!(
-            err.contains("another process is writing q1's results"),
-            "{err}"
-        );
-    }
-    faults::wait_for_others(&out.display().to_string(), Duration::from_secs(120));
+    // The stage ends within moments, not after finishing its work.
+    faults::wait_for_others(&out.display().to_string(), Duration::from_secs(10));
     let rerun = xtask(&out).output().unwrap();
     let log = String::from_utf8_lossy(&rerun.stderr);
     assert!(rerun.status.success(), "{log}");
     assert!(out.join("q1/stage.json").exists());
     assert!(!out.join("q1/.pending-fingerprint").exists());
     std::fs::remove_dir_all(out).unwrap();
+}
+
+/// SIGTERM to `cargo xtask reproduce` while Q3's two trainings run, three processes below
+/// it (xtask → `p2g reproduce` → `p2g train` ×2): the whole tree stops and is waited for,
+/// the xtask exits with 143 leaving no process and no held lock, and the same command then
+/// continues the trainings and ends as the uninterrupted run.
+#[test]
+fn sigterm_to_the_xtask_stops_the_whole_tree_and_the_rerun_continues_it() {
+    build();
+    let dir = std::env::temp_dir().join(format!("xtask-sigterm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let q3 = |out: &Path| {
+        let mut c = Command::new(target().join("debug/xtask"));
+        c.current_dir(root())
+            .args([
+                "reproduce",
+                "--quick",
+                "--only",
+                "q3",
+                "--jobs",
+                "2",
+                "--out",
+            ])
+            .arg(out)
+            .env("OMP_NUM_THREADS", "1")
+            .stdout(std::process::Stdio::null());
+        c
+    };
+    const TRAININGS: [&str; 2] = ["no_attention", "attention"];
+    let whole = dir.join("whole");
+    assert!(q3(&whole).status().unwrap().success());
+    let want = faults::signals::trainings(&whole.join("q3"), &TRAININGS, 6);
+
+    let stopped = dir.join("stopped");
+    std::fs::create_dir_all(&stopped).unwrap();
+    let log = dir.join("xtask.log");
+    let child = q3(&stopped)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let status = faults::signals::terminate_when(child, || {
+        TRAININGS
+            .iter()
+            .all(|t| stopped.join(format!("q3/{t}.resume.json")).exists())
+    });
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    faults::signals::assert_stopped_cleanly(status, &stopped, &stderr);
+    let unfinished: Vec<&str> = TRAININGS
+        .into_iter()
+        .filter(|t| stopped.join(format!("q3/{t}.resume.json")).exists())
+        .collect();
+    assert!(
+        !unfinished.is_empty(),
+        "both trainings finished before the signal"
+    );
+
+    let rerun = q3(&stopped)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        rerun.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    for t in unfinished {
+        let log = std::fs::read_to_string(stopped.join(format!("q3/{t}.log"))).unwrap();
+        assert!(log.contains("resuming after epoch"), "{t}: {log}");
+    }
+    assert_eq!(
+        faults::signals::trainings(&stopped.join("q3"), &TRAININGS, 6),
+        want,
+        "every epoch and the weights are the uninterrupted run's"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }

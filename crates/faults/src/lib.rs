@@ -12,6 +12,7 @@
 //! tested by killing each process in its own run.
 
 pub mod resume;
+pub mod signals;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
@@ -228,28 +229,33 @@ pub fn names_in(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Waits until no process but this one has `marker` (an output folder, say) in its command
-/// line: the orphans of a killed parent finish their work before a rerun starts. Panics
-/// after `timeout`.
-pub fn wait_for_others(marker: &str, timeout: std::time::Duration) {
+/// Processes other than this one with `marker` (an output folder, say) in their command
+/// line, as `pid: command line`.
+pub fn processes_mentioning(marker: &str) -> Vec<String> {
     let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let pid = e.file_name().to_string_lossy().into_owned();
+                    if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+                        return None;
+                    }
+                    let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+                    let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                    cmd.contains(marker).then_some(format!("{pid}: {cmd}"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until no process but this one has `marker` (an output folder, say) in its command
+/// line: the children of a killed parent end before a rerun starts. Panics after `timeout`.
+pub fn wait_for_others(marker: &str, timeout: std::time::Duration) {
     let start = std::time::Instant::now();
     loop {
-        let busy: Vec<String> = std::fs::read_dir("/proc")
-            .map(|rd| {
-                rd.flatten()
-                    .filter_map(|e| {
-                        let pid = e.file_name().to_string_lossy().into_owned();
-                        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
-                            return None;
-                        }
-                        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
-                        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-                        cmd.contains(marker).then_some(format!("{pid}: {cmd}"))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let busy = processes_mentioning(marker);
         if busy.is_empty() {
             return;
         }
