@@ -248,7 +248,9 @@ fn a_broken_resume_point_is_named_and_force_starts_afresh() {
     let whole = dir("unbroken");
     torchkit::rng::seed(5);
     let full = fit(&mut Toy::new(), &run(&whole, 4, "a"), Vec::new()).unwrap();
-    let breakages: [(&str, &str, fn(&Path)); 5] = [
+    // (what, what the error names, how the resume point is broken)
+    type Breakage = (&'static str, &'static str, fn(&Path));
+    let breakages: [Breakage; 5] = [
         ("truncated state", "toy.state-2.safetensors", |d| {
             let p = d.join("toy.state-2.safetensors");
             let b = std::fs::read(&p).unwrap();
