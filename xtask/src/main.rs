@@ -23,6 +23,7 @@ mod libtorch;
 mod obtain;
 mod report;
 mod reproduce;
+mod slurm;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -135,7 +136,10 @@ fn run(cli: Cli) -> Result<()> {
             no_lint,
             cargo_args,
         } => test(&root, no_lint, &cargo_args),
-        Command::FreshClone => fresh_clone::run(&root, &libtorch::ensure(&root)?),
+        Command::FreshClone => {
+            std::env::set_var("SLURM_CONF", slurm::ensure_cluster(&root)?);
+            fresh_clone::run(&root, &libtorch::ensure(&root)?)
+        }
         Command::Reproduce(args) => reproduce::run(&root, &args),
         Command::Bench(args) => bench::run(&root, &libtorch::ensure(&root)?, &args),
         Command::Report { out } => reproduce::report_only(&root, &out),
@@ -219,6 +223,8 @@ fn test(root: &std::path::Path, no_lint: bool, cargo_args: &[String]) -> Result<
     ensure_debian_tool("chromium", "the report page's browser test", || {
         browser::chromium().is_some()
     })?;
+    // The Slurm executor's tests submit to a one-node cluster on this machine.
+    std::env::set_var("SLURM_CONF", slurm::ensure_cluster(root)?);
     // The tests that need the Q3 data or the seed report's weights find them through these
     // variables; without them they fail naming the missing file.
     for (var, dir) in obtain::ensure_fixtures(root).context(

@@ -101,6 +101,45 @@ pub struct Args {
     /// for digit on this machine kind, several times slower.
     #[arg(long)]
     exact: bool,
+    /// Where the trainings run: here (child processes), or as tasks of Slurm job arrays
+    /// (`sbatch`; needs a filesystem the nodes share for the repository, data/ and --out).
+    #[arg(long, value_enum, default_value_t = Executor::Local)]
+    executor: Executor,
+    /// An extra `sbatch` option, passed as it is (`--slurm-arg=--partition=gpu`); repeatable.
+    #[arg(long = "slurm-arg", allow_hyphen_values = true, requires = "executor")]
+    slurm_args: Vec<String>,
+    /// With Slurm: how many times a failed or cancelled training is submitted again (it
+    /// continues from its last epoch).
+    #[arg(long, default_value_t = 2)]
+    retries: usize,
+    /// With Slurm: CPUs per training task (its libtorch threads; Q3's trainings run best on one).
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
+    slurm_cpus: usize,
+}
+
+/// Where the trainings run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Executor {
+    /// Child processes on this machine, with their share of its cores.
+    Local,
+    /// Tasks of Slurm job arrays.
+    Slurm,
+}
+
+impl Args {
+    /// The environment that makes the stage binaries' trainings go to Slurm
+    /// (`torchkit::slurm`): none for the local executor.
+    fn executor_env(&self) -> Vec<(&'static str, String)> {
+        match self.executor {
+            Executor::Local => Vec::new(),
+            Executor::Slurm => vec![
+                ("HW2_EXECUTOR", "slurm".into()),
+                ("HW2_SLURM_ARGS", self.slurm_args.join("\u{1f}")),
+                ("HW2_SLURM_RETRIES", self.retries.to_string()),
+                ("HW2_SLURM_CPUS", self.slurm_cpus.to_string()),
+            ],
+        }
+    }
 }
 
 /// A count of at least 1 (`--epochs`, `--jobs`).
@@ -207,7 +246,12 @@ fn stage_command(
                 args.device.as_str(),
             ],
         );
-        if let Some(j) = args.jobs {
+        // With Slurm, every training of a stage is a task at once (a local --jobs 1 would
+        // keep Q2's sweep in the stage's own process).
+        let jobs = args
+            .jobs
+            .or((args.executor == Executor::Slurm).then_some(4));
+        if let Some(j) = jobs {
             c.extend(["--jobs".into(), j.to_string()]);
         }
         if let Some(e) = args.epochs.or(args.quick.then_some(quick_epochs)) {
@@ -412,7 +456,8 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         eprintln!("== {name}: running");
         let mut cmd = libtorch::cargo_command(&torch);
         cmd.args(["run", "--release", "--quiet"])
-            .args(&command.args);
+            .args(&command.args)
+            .envs(args.executor_env());
         if args.exact {
             // The reference runs of the homework's code used one thread; Q2's convolutions
             // round differently with more.

@@ -116,6 +116,10 @@ fn start(mut job: Job, threads: usize) -> Result<Running> {
 /// to this process stops every child and waits for them ([`supervise`]): the error is then
 /// [`supervise::Interrupted`], and the jobs resume from their last epoch when run again.
 pub fn run_all(jobs: Vec<Job>, parallel: usize) -> Result<()> {
+    // The executor is the environment's choice, made once for the whole process tree.
+    if let Some(slurm) = crate::slurm::Slurm::from_env()? {
+        return slurm.run_all(&jobs);
+    }
     let supervision = supervise::Supervision::begin();
     let parallel = parallel.max(1);
     let threads = threads_per_job(parallel.min(jobs.len().max(1)));

@@ -24,4 +24,5 @@ pub mod pytorch;
 pub mod rng;
 pub mod runlog;
 pub mod shim;
+pub mod slurm;
 pub mod trainer;

@@ -165,8 +165,11 @@ impl Npz {
 /// Writes an uncompressed `.npz`, as `np.savez` does (for tests and generated data).
 pub fn write_npz(path: &Path, arrays: &[(&str, &Array)]) -> Result<()> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options =
-        zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    // A fixed time stamp: the same arrays give the same bytes (and SHA-256), so that a
+    // generated set written again is the same data to the runs that hash it.
+    let options = zip::write::FileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .last_modified_time(zip::DateTime::default());
     for (name, a) in arrays {
         zip.start_file(format!("{name}.npy"), options)?;
         let header = Header {

@@ -187,14 +187,14 @@ fn run(
     Ok(run)
 }
 
-/// The `cnn sweep-run` job of one 2.1 learning rate.
-fn sweep_job(exe: &Path, c: &StageConfig, lr: f64, out: &Path, device: Device) -> Job {
-    let log = out.join(format!("{}.log", tag("2.1", lr)));
-    Job::new(format!("Q2 model 2.1, learning rate {lr}"), exe, log)
+/// The `cnn sweep-run` job of one model at one learning rate.
+fn sweep_job(exe: &Path, c: &StageConfig, model: &str, lr: f64, out: &Path, device: Device) -> Job {
+    let log = out.join(format!("{}.log", tag(model, lr)));
+    Job::new(format!("Q2 model {model}, learning rate {lr}"), exe, log)
         .arg("sweep-run")
         .flag("--npz", &c.npz)
         .flag("--out", out)
-        .flag("--model", "2.1")
+        .flag("--model", model)
         .flag("--learning-rate", lr.to_string())
         .flag("--epochs", c.epochs.to_string())
         .flag("--seed", c.seed.to_string())
@@ -238,7 +238,7 @@ pub fn run_stage(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Res
             .learning_rates
             .iter()
             .filter(|&&lr| finished_run(c, "2.1", &model_2_1, lr, out).is_none())
-            .map(|&lr| sweep_job(exe, c, lr, out, device))
+            .map(|&lr| sweep_job(exe, c, "2.1", lr, out, device))
             .collect();
         torchkit::jobs::run_all(jobs, c.jobs)?;
     }
@@ -254,9 +254,16 @@ pub fn run_stage(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Res
         .expect("at least one rate");
     let best_learning_rate = best.learning_rate;
     eprintln!("best learning rate for 2.1 on validation accuracy: {best_learning_rate}");
+    // 2.2 as a job of its own too, where the sweep ran as jobs: on a cluster, every
+    // training is a task (the record it leaves is reused below).
+    let model_2_2 = c.model("2.2")?;
+    if c.jobs > 1 && finished_run(c, "2.2", &model_2_2, best_learning_rate, out).is_none() {
+        let job = sweep_job(exe, c, "2.2", best_learning_rate, out, device);
+        torchkit::jobs::run_all(vec![job], 1)?;
+    }
     runs.push(run(
         "2.2",
-        &c.model("2.2")?,
+        &model_2_2,
         best_learning_rate,
         c,
         &data,
@@ -344,14 +351,21 @@ mod tests {
             exact: false,
         };
         for (device, flag) in [(Device::Cpu, "cpu"), (Device::Cuda(0), "cuda")] {
-            let job = sweep_job(Path::new("cnn"), &c, 0.1, Path::new("out"), device);
+            let job = sweep_job(Path::new("cnn"), &c, "2.1", 0.1, Path::new("out"), device);
             assert_eq!(job.flag_value("--device").as_deref(), Some(flag));
         }
         let has_exact = |c: &StageConfig| {
-            sweep_job(Path::new("cnn"), c, 0.1, Path::new("out"), Device::Cpu)
-                .command
-                .get_args()
-                .any(|a| a == "--exact")
+            sweep_job(
+                Path::new("cnn"),
+                c,
+                "2.1",
+                0.1,
+                Path::new("out"),
+                Device::Cpu,
+            )
+            .command
+            .get_args()
+            .any(|a| a == "--exact")
         };
         assert!(!has_exact(&c));
         assert!(c.model("2.1").unwrap().channels_last_memory);

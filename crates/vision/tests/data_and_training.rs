@@ -352,3 +352,13 @@ fn tiny_end_to_end_run_learns() {
     assert!((rows[1].train_loss_cumulative - expected).abs() < 1e-6);
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 4);
 }
+
+#[test]
+fn a_generated_image_set_is_the_same_bytes_each_time() {
+    // Its SHA-256 keys the trainings on it: written again, it must be the same data.
+    let (a, b) = (tmp("same-a"), tmp("same-b"));
+    vision::synthetic::write_quick_npz(&a, 3, [6, 3, 3]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2100)); // past the zip clock's 2 s
+    vision::synthetic::write_quick_npz(&b, 3, [6, 3, 3]).unwrap();
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+}
