@@ -63,6 +63,7 @@ fn results(path: &Path) -> Value {
                         "mib",
                         "wall",
                         "resumed",
+                        "places",
                         "data_dir",
                         "file",
                         "npz",
@@ -125,9 +126,20 @@ fn the_slurm_executor_gives_the_local_executors_results() {
             panic!("the executors' results differ at {at}");
         }
     }
-    // Every training task says where it ran, in its log.
+    // Every training says where it ran: its log, and the report's table of places.
     let q3 = std::fs::read_to_string(dir.join("slurm/q3/attention.log")).unwrap();
     assert!(q3.contains("== slurm job ") && q3.contains(" on "), "{q3}");
+    let report = std::fs::read_to_string(dir.join("slurm/REPORT.md")).unwrap();
+    let row = report
+        .lines()
+        .find(|l| l.starts_with("| q3 (b) |"))
+        .unwrap_or_else(|| panic!("no place of q3 (b) in the report:\n{report}"));
+    assert!(row.contains(", slurm job "), "{row}");
+    let local = std::fs::read_to_string(dir.join("local/REPORT.md")).unwrap();
+    assert!(
+        !local.contains("| training | ran on |"),
+        "a local run lists no places"
+    );
     eprintln!(
         "reproduce --quick --seeds 2: local {local:.1} s, slurm {slurm:.1} s ({:.2}×)",
         slurm / local

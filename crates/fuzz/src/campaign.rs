@@ -13,6 +13,8 @@ use crate::{seeds, Reader};
 
 /// Mutants a child process reads before the next starts (a crash loses only the rest).
 const BATCH: usize = 200;
+/// What `read-untrusted` prints for a line break inside an error.
+pub const LINE_BREAK: &str = "\u{23ce}";
 /// The longest refusal that still reads as one sentence.
 const MAX_MESSAGE: usize = 600;
 
@@ -174,7 +176,7 @@ fn bad_refusal(reader: Reader, file: &Path, message: &str) -> Option<String> {
             }
         ));
     }
-    if message.contains("\\n") {
+    if message.contains(LINE_BREAK) {
         return Some(format!("the error spans several lines: {message}"));
     }
     if message.chars().count() > MAX_MESSAGE {

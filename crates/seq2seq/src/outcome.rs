@@ -48,6 +48,9 @@ pub struct TrainOutcome {
     /// The epochs after which the run was interrupted and resumed (it continued exactly:
     /// see `torchkit::trainer`).
     pub resumed_after_epochs: Vec<usize>,
+    /// Where the processes that trained it ran.
+    #[serde(default)]
+    pub places: Vec<String>,
     /// The options it ran with.
     pub config: TrainConfig,
 }

@@ -182,6 +182,7 @@ fn test_model(
         files: vec![format!("{name}_epochs.csv"), format!("{name}.safetensors")],
         peak_rss_mib: outcome.peak_rss_mib,
         resumed_after_epochs: outcome.resumed_after_epochs,
+        places: outcome.places,
     };
     Ok((model, report))
 }

@@ -191,6 +191,7 @@ pub fn train(
         params: homework.model.parameters(),
         peak_rss_mib: torchkit::runlog::peak_rss_mib(),
         resumed_after_epochs: fitted.resumed_after_epochs,
+        places: fitted.places,
         config: config.clone(),
     })
 }

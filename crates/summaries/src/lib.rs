@@ -123,6 +123,27 @@ impl Stage {
         all.into_iter().filter(|(_, e)| !e.is_empty()).collect()
     }
 
+    /// Where each training of the stage ran, as [`Stage::resumed`] names them.
+    pub fn places(&self) -> Vec<(String, Vec<String>)> {
+        match self {
+            Self::Q1(_) => Vec::new(),
+            Self::Q2(s) => s
+                .runs
+                .iter()
+                .map(|r| {
+                    (
+                        format!("{} at lr {}", r.model, r.learning_rate),
+                        r.places.clone(),
+                    )
+                })
+                .collect(),
+            Self::Q3(s) => vec![
+                ("(a)".into(), s.no_attention.places.clone()),
+                ("(b)".into(), s.attention.places.clone()),
+            ],
+        }
+    }
+
     /// Whether the stage ran on generated quick-run data.
     pub fn synthetic(&self) -> bool {
         match self {

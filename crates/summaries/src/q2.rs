@@ -71,6 +71,9 @@ pub struct Run {
     pub confusion: ConfusionMatrix,
     /// The epochs after which training was interrupted and (exactly) resumed.
     pub resumed_after_epochs: Vec<usize>,
+    /// Where the processes that trained it ran (`host`, `host, slurm job 12_1`), in order.
+    #[serde(default)]
+    pub places: Vec<String>,
     /// The options it ran with (a finished run is reused only under the same ones).
     pub key: String,
 }

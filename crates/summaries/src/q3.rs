@@ -90,6 +90,9 @@ pub struct ModelReport {
     pub peak_rss_mib: Option<f64>,
     /// The epochs after which training was interrupted and (exactly) resumed.
     pub resumed_after_epochs: Vec<usize>,
+    /// Where the processes that trained it ran (`host`, `host, slurm job 12_1`), in order.
+    #[serde(default)]
+    pub places: Vec<String>,
 }
 
 /// Beam search at one width.

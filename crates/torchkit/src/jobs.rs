@@ -74,6 +74,24 @@ pub fn threads_per_job(parallel: usize) -> usize {
     (cores / parallel.max(1)).max(1)
 }
 
+/// Where this process runs, for the record: the host, and the Slurm job (array task) when
+/// Slurm started it (`node7, slurm job 812_1`).
+pub fn place() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this machine".into());
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (
+        var("SLURM_ARRAY_JOB_ID"),
+        var("SLURM_ARRAY_TASK_ID"),
+        var("SLURM_JOB_ID"),
+    ) {
+        (Some(array), Some(task), _) => format!("{host}, slurm job {array}_{task}"),
+        (_, _, Some(job)) => format!("{host}, slurm job {job}"),
+        _ => host,
+    }
+}
+
 /// The environment variable naming a child's thread-share file.
 pub const THREADS_FILE_ENV: &str = "TORCHKIT_THREADS_FILE";
 
@@ -111,7 +129,8 @@ fn start(mut job: Job, threads: usize) -> Result<Running> {
 }
 
 /// Runs every job, at most `parallel` at a time (in order), each child with
-/// [`threads_per_job`] libtorch threads; returns when all have finished. A failed job is an
+/// [`threads_per_job`] libtorch threads — or, where the environment chooses Slurm, as one
+/// Slurm job array ([`crate::slurm`]); returns when all have finished. A failed job is an
 /// error naming its log, raised once the others have finished. SIGTERM, SIGINT or SIGHUP
 /// to this process stops every child and waits for them ([`supervise`]): the error is then
 /// [`supervise::Interrupted`], and the jobs resume from their last epoch when run again.

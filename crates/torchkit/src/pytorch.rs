@@ -153,11 +153,13 @@ fn entry<R: Read + std::io::Seek>(
     Ok(bytes)
 }
 
-/// At most 80 characters of `text`, for error messages.
+/// At most 80 characters of `text`, control characters escaped, for error messages (a
+/// crafted file's names may hold line breaks).
 fn brief(text: &str) -> String {
+    let escaped = |s: &str| s.escape_debug().to_string();
     match text.char_indices().nth(80) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
+        Some((at, _)) => format!("{}…", escaped(&text[..at])),
+        None => escaped(text),
     }
 }
 

@@ -29,7 +29,7 @@
 //!   written fails before the lock is taken or any epoch runs.
 //! * Stale temporary files of the run's own names, left by a kill, are removed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -115,6 +115,9 @@ pub struct Fitted<R, C> {
     pub seconds: f64,
     /// The epochs after which the run was interrupted and resumed, in order.
     pub resumed_after_epochs: Vec<usize>,
+    /// Where the processes that trained it ran, in order ([`crate::jobs::place`]).
+    #[serde(default)]
+    pub places: Vec<String>,
     /// Whether this call found the run already finished and did no training.
     #[serde(skip)]
     pub reused: bool,
@@ -260,6 +263,10 @@ struct Manifest<R, C> {
     state: String,
     /// State file of the kept epoch (the published checkpoint), if any.
     kept_state: Option<String>,
+    /// SHA-256 of each state file named, checked before it is read: a state damaged on disk
+    /// would otherwise resume (its weights and Adam moments are only numbers) and diverge.
+    #[serde(default)]
+    sha256: BTreeMap<String, String>,
     fitted: Fitted<R, C>,
 }
 
@@ -398,7 +405,19 @@ fn read_state<L: Learner>(
     device: Device,
     path: &Path,
     everything: bool,
+    sha256: Option<&String>,
 ) -> Result<HashMap<String, Tensor>> {
+    if let Some(want) = sha256 {
+        let got = artifacts::sha256_file(path)?;
+        if &got != want {
+            bail!(
+                "resume state {} is not the file its manifest recorded (SHA-256 {}, recorded {}): damaged",
+                path.display(),
+                short(&got),
+                short(want)
+            );
+        }
+    }
     let file: HashMap<String, Tensor> = Tensor::read_safetensors(path)
         .with_context(|| format!("reading the resume state {}", path.display()))?
         .into_iter()
@@ -418,6 +437,16 @@ fn read_state<L: Learner>(
                 path.display(),
                 var.size()
             ),
+        }
+    }
+    // The optimiser's state too: a NaN moment would make the first step diverge.
+    for (name, t) in &file {
+        if t.is_floating_point() && !bool::try_from(t.isfinite().all()).unwrap_or(false) {
+            bail!(
+                "resume state {}: '{}' holds NaN or infinite values",
+                path.display(),
+                name.chars().take(80).collect::<String>()
+            );
         }
     }
     if everything {
@@ -495,17 +524,28 @@ fn restore<L: Learner>(
         m.epoch,
         m.fitted.rows.len()
     );
+    // A manifest that records checksums must record one for each state it names.
+    let sha = |name: &String| -> Result<Option<&String>> {
+        match m.sha256.get(name) {
+            None if !m.sha256.is_empty() => bail!(
+                "{} records no checksum for the state file it names",
+                files.manifest().display()
+            ),
+            found => Ok(found),
+        }
+    };
     let kept = match &m.kept_state {
         Some(kept) => Some(read_state(
             learner,
             run.device,
             &files.state_file(kept)?,
             false,
+            sha(kept)?,
         )?),
         None => None,
     };
     let latest_path = files.state_file(&m.state)?;
-    let latest = read_state(learner, run.device, &latest_path, true)?;
+    let latest = read_state(learner, run.device, &latest_path, true, sha(&m.state)?)?;
     if let Some(kept) = &kept {
         apply_state(learner, run.device, kept, false)?;
         learner.save_checkpoint(&run.checkpoint)?;
@@ -585,9 +625,11 @@ pub fn fit<L: Learner>(
         best_epoch: 0,
         seconds: 0.0,
         resumed_after_epochs: Vec::new(),
+        places: Vec::new(),
         reused: false,
     };
     let mut states: (Option<String>, Option<String>) = (None, None); // (latest, kept)
+    let mut checksums: BTreeMap<String, String> = BTreeMap::new();
     let mut log = crate::runlog::EpochLog::new(&run.log_csv);
     if manifest_path.exists() {
         // Kept aside: a resume point that fails half-applied leaves the learner as given.
@@ -617,6 +659,7 @@ pub fn fit<L: Learner>(
                 fitted = m.fitted;
                 fitted.resumed_after_epochs.push(m.epoch);
                 states = (Some(m.state), m.kept_state);
+                checksums = m.sha256;
                 eprintln!(
                     "resuming after epoch {} from {} (weights, optimiser and generator restored: the run continues as if never stopped)",
                     m.epoch,
@@ -643,6 +686,12 @@ pub fn fit<L: Learner>(
     }
     remove_unreferenced_states(&files, &states);
 
+    if fitted.rows.len() < run.epochs {
+        let here = crate::jobs::place();
+        if fitted.places.last() != Some(&here) {
+            fitted.places.push(here);
+        }
+    }
     let start_time = Instant::now();
     let seconds_before = fitted.seconds;
     let mut share = if run.fixed_threads {
@@ -681,6 +730,11 @@ pub fn fit<L: Learner>(
         } else {
             states.1.clone()
         };
+        checksums.insert(
+            state.clone(),
+            artifacts::sha256_file(files.sibling(&state))?,
+        );
+        checksums.retain(|name, _| *name == state || Some(name) == kept.as_ref());
         artifacts::write_json(
             &manifest_path,
             &Manifest {
@@ -688,6 +742,7 @@ pub fn fit<L: Learner>(
                 epoch: number,
                 state: state.clone(),
                 kept_state: kept.clone(),
+                sha256: checksums.clone(),
                 fitted: fitted.clone(),
             },
         )?;

@@ -250,7 +250,7 @@ fn a_broken_resume_point_is_named_and_force_starts_afresh() {
     let full = fit(&mut Toy::new(), &run(&whole, 4, "a"), Vec::new()).unwrap();
     // (what, what the error names, how the resume point is broken)
     type Breakage = (&'static str, &'static str, fn(&Path));
-    let breakages: [Breakage; 5] = [
+    let breakages: [Breakage; 6] = [
         ("truncated state", "toy.state-2.safetensors", |d| {
             let p = d.join("toy.state-2.safetensors");
             let b = std::fs::read(&p).unwrap();
@@ -274,7 +274,7 @@ fn a_broken_resume_point_is_named_and_force_starts_afresh() {
             .unwrap();
         }),
         (
-            "a state of another shape",
+            "a state of another shape, under a manifest without checksums",
             "lacks 'w' with shape [1]",
             |d| {
                 let named = [(
@@ -282,6 +282,22 @@ fn a_broken_resume_point_is_named_and_force_starts_afresh() {
                     Tensor::zeros([3], (Kind::Float, Device::Cpu)),
                 )];
                 Tensor::write_safetensors(&named, d.join("toy.state-1.safetensors")).unwrap();
+                let p = d.join("toy.resume.json");
+                let mut m: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+                m.as_object_mut().unwrap().remove("sha256");
+                std::fs::write(&p, m.to_string()).unwrap();
+            },
+        ),
+        (
+            "a state damaged in place",
+            "is not the file its manifest recorded",
+            |d| {
+                // Its last byte: part of a value, which would still parse (and resume wrongly).
+                let p = d.join("toy.state-2.safetensors");
+                let mut b = std::fs::read(&p).unwrap();
+                *b.last_mut().unwrap() ^= 0x40;
+                std::fs::write(&p, b).unwrap();
             },
         ),
     ];

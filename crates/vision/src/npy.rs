@@ -77,10 +77,7 @@ impl Header {
                 }
                 "fortran_order" if fortran.is_none() => fortran = Some(p.boolean()?),
                 "shape" if shape.is_none() => shape = Some(p.tuple()?),
-                other => bail!(
-                    "unexpected or repeated key '{}' in the header",
-                    brief(other)
-                ),
+                other => bail!("unexpected or repeated key {} in the header", brief(other)),
             }
             if !p.eat(',') {
                 p.expect('}')?;
@@ -121,9 +118,10 @@ impl Header {
     }
 }
 
-/// At most 40 characters of `text`, for error messages.
+/// At most 40 characters of `text`, quoted with escapes (a header may hold newlines and
+/// control characters), for error messages.
 fn brief(text: &str) -> String {
-    text.chars().take(40).collect()
+    format!("{:?}", text.chars().take(40).collect::<String>())
 }
 
 struct Parser<'a> {
@@ -158,7 +156,7 @@ impl Parser<'_> {
     fn expect(&mut self, c: char) -> Result<()> {
         ensure!(
             self.eat(c),
-            "header: expected '{c}' at byte {}, found '{}'",
+            "header: expected '{c}' at byte {}, found {}",
             self.at,
             brief(self.rest())
         );
@@ -203,7 +201,7 @@ impl Parser<'_> {
                     .len();
             ensure!(
                 digits > 0,
-                "header: the shape holds '{}', not a size",
+                "header: the shape holds {}, not a size",
                 brief(self.rest())
             );
             let n = self.rest()[..digits].parse::<u64>().with_context(|| {
@@ -283,7 +281,7 @@ mod tests {
                 "does not fit 64 bits",
             ),
             ("{'descr': '<f4', 'fortran_order': False}", "no 'shape'"),
-            ("{'descr': '<f4', 'descr': '<f4'", "repeated key 'descr'"),
+            ("{'descr': '<f4', 'descr': '<f4'", "repeated key \"descr\""),
             (
                 "{'descr': '<f4', 'fortran_order': 0, 'shape': (1,)}",
                 "not True or False",

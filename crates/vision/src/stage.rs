@@ -181,6 +181,7 @@ fn run(
         per_epoch: trained.epochs,
         confusion: confusion(&preds, &data.test),
         resumed_after_epochs: trained.resumed_after_epochs,
+        places: trained.places,
         key,
     };
     artifacts::write_json(&record, &run)?;

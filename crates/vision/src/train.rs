@@ -27,6 +27,8 @@ pub struct Trained {
     pub epochs: Vec<EpochRow>,
     /// The epochs after which the run was interrupted and (exactly) resumed.
     pub resumed_after_epochs: Vec<usize>,
+    /// Where the processes that trained it ran.
+    pub places: Vec<String>,
     /// Training seconds, over every process that worked on the run.
     pub seconds: f64,
 }
@@ -174,6 +176,7 @@ pub fn train(
         net: skeleton.net,
         epochs: fitted.rows,
         resumed_after_epochs: fitted.resumed_after_epochs,
+        places: fitted.places,
         seconds: fitted.seconds,
     })
 }

@@ -80,10 +80,14 @@ pub fn write(md: &mut String, out: &Path, facts: &RunFacts) {
     );
     md.push_str("\n| stage run | seed | wall time | peak memory | data (SHA-256) |\n|---|---|---|---|---|\n");
     let mut interrupted = Vec::new();
+    let mut places = Vec::new();
     let short = |sha: &str| sha[..sha.len().min(12)].to_string();
     for r in &facts.stages {
         let summary = Stage::read(&r.stage, &out.join(&r.dir)).ok();
         let summary = summary.as_ref();
+        for (training, on) in summary.map(Stage::places).unwrap_or_default() {
+            places.push((format!("{} {training}", r.dir), on.join(", then ")));
+        }
         for (training, epochs) in summary.map(Stage::resumed).unwrap_or_default() {
             let epochs: Vec<String> = epochs.iter().map(usize::to_string).collect();
             interrupted.push((format!("{} {training}", r.dir), epochs.join(", ")));
@@ -119,6 +123,14 @@ pub fn write(md: &mut String, out: &Path, facts: &RunFacts) {
         );
     }
     md.push('\n');
+    // Where the trainings ran, when a scheduler placed them (a local run is all here).
+    if places.iter().any(|(_, on)| on.contains("slurm job")) {
+        md.push_str("| training | ran on |\n|---|---|\n");
+        for (training, on) in &places {
+            let _ = writeln!(md, "| {training} | {on} |");
+        }
+        md.push('\n');
+    }
     for (at, epoch) in &interrupted {
         let _ = writeln!(md, "> Training `{at}` was interrupted and resumed after epoch {epoch}; it continued exactly (weights, optimiser and generator state restored), so its figures are those of an unbroken run.\n");
     }

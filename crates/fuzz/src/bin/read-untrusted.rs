@@ -49,7 +49,9 @@ fn main() -> std::process::ExitCode {
         let _ = out.flush();
         let line = match fuzz::read(cli.reader, file) {
             Ok(()) => "ok".to_string(),
-            Err(e) => format!("err\t{e:#}").replace('\n', "\\n"),
+            // A line break (which a one-sentence error must not have) becomes a marker the
+            // campaign looks for; an escaped `\n` inside a quote is fine.
+            Err(e) => format!("err\t{e:#}").replace('\n', fuzz::campaign::LINE_BREAK),
         };
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
