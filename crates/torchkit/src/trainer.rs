@@ -22,8 +22,8 @@
 //! * **Divergence stops the run**: a non-finite loss is an error naming the epoch and batch,
 //!   and so are non-finite weights after an epoch; nothing of that epoch is saved.
 //! * **A broken resume point never blocks**: a manifest, state or record that cannot be read
-//!   (truncated, garbled, missing, naming files outside the run) is checked whole before
-//!   anything of it is applied; the error names the file and says that `--force` starts
+//!   (truncated, garbled, missing, naming files outside the run, a state whose SHA-256 is
+//!   not the one its manifest recorded) is checked whole before anything of it is applied; the error names the file and says that `--force` starts
 //!   afresh, and with `--force` the run does, from the weights it was given.
 //! * **Outputs are checked first**: a checkpoint or log path that is a folder or cannot be
 //!   written fails before the lock is taken or any epoch runs.
