@@ -223,40 +223,13 @@ fn sigterm_to_the_xtask_stops_the_whole_tree_and_the_rerun_continues_it() {
 
     let stopped = dir.join("stopped");
     std::fs::create_dir_all(&stopped).unwrap();
-    let log = dir.join("xtask.log");
-    let child = q3(&stopped)
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let status = faults::signals::terminate_when(child, || {
-        TRAININGS
-            .iter()
-            .all(|t| stopped.join(format!("q3/{t}.resume.json")).exists())
-    });
-    let stderr = std::fs::read_to_string(&log).unwrap();
-    faults::signals::assert_stopped_cleanly(status, &stopped, &stderr);
-    let unfinished: Vec<&str> = TRAININGS
-        .into_iter()
-        .filter(|t| stopped.join(format!("q3/{t}.resume.json")).exists())
-        .collect();
-    assert!(
-        !unfinished.is_empty(),
-        "both trainings finished before the signal"
+    faults::signals::stop_and_rerun(
+        || q3(&stopped),
+        &stopped,
+        &stopped.join("q3"),
+        &TRAININGS,
+        2,
     );
-
-    let rerun = q3(&stopped)
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(
-        rerun.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rerun.stderr)
-    );
-    for t in unfinished {
-        let log = std::fs::read_to_string(stopped.join(format!("q3/{t}.log"))).unwrap();
-        assert!(log.contains("resuming after epoch"), "{t}: {log}");
-    }
     assert_eq!(
         faults::signals::trainings(&stopped.join("q3"), &TRAININGS, 6),
         want,

@@ -4,7 +4,7 @@
 //! and the rerun continues where they stopped.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Sends SIGTERM to `child` once `ready()` holds, and waits for it; panics if it ends first
@@ -86,4 +86,53 @@ pub fn trainings(dir: &Path, stems: &[&str], columns: usize) -> Vec<(Vec<String>
             (rows, bytes)
         })
         .collect()
+}
+
+/// The stop check of a parent writing into `out` whose trainings keep their files in `dir`
+/// (`<t>.resume.json`, `<t>.log`): runs `command()`, sends it SIGTERM once `ready` of the
+/// `trainings` have committed an epoch, asserts it stopped cleanly, runs it again, and
+/// asserts that the rerun succeeded and each training it interrupted resumed after its last
+/// epoch. The caller then compares the results with an uninterrupted run's.
+pub fn stop_and_rerun(
+    command: impl Fn() -> Command,
+    out: &Path,
+    dir: &Path,
+    trainings: &[&str],
+    ready: usize,
+) {
+    let resume_point = |t: &str| dir.join(format!("{t}.resume.json"));
+    let log = out.with_extension("log");
+    let child = command()
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let status = terminate_when(child, || {
+        trainings
+            .iter()
+            .filter(|t| resume_point(t).exists())
+            .count()
+            >= ready
+    });
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_stopped_cleanly(status, out, &stderr);
+    // (A training may have finished in the moment before the signal.)
+    let unfinished: Vec<&str> = trainings
+        .iter()
+        .copied()
+        .filter(|t| resume_point(t).exists())
+        .collect();
+    assert!(
+        !unfinished.is_empty(),
+        "every training finished before the signal"
+    );
+    let rerun = command().stderr(Stdio::piped()).output().unwrap();
+    assert!(
+        rerun.status.success(),
+        "the rerun failed: {}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    for t in unfinished {
+        let log = std::fs::read_to_string(dir.join(format!("{t}.log"))).unwrap();
+        assert!(log.contains("resuming after epoch"), "{t}: {log}");
+    }
 }

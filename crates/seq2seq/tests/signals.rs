@@ -44,46 +44,14 @@ fn sigterm_stops_the_stage_and_its_trainings_and_the_rerun_continues_them() {
 
     let stopped = dir.join("stopped");
     std::fs::create_dir_all(&stopped).unwrap();
-    let log = stopped.join("parent.log");
-    let child = reproduce(&data, &stopped)
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    // Both trainings have committed an epoch and are at work on the next.
-    let status = signals::terminate_when(child, || {
-        TRAININGS
-            .iter()
-            .all(|t| stopped.join(format!("{t}.resume.json")).exists())
-    });
-    let stderr = std::fs::read_to_string(&log).unwrap();
-    signals::assert_stopped_cleanly(status, &stopped, &stderr);
-    assert!(
-        !stopped.join("summary.json").exists(),
-        "stopped before it finished"
+    // Stopped once both trainings have committed an epoch and are at work on the next.
+    signals::stop_and_rerun(
+        || reproduce(&data, &stopped),
+        &stopped,
+        &stopped,
+        &TRAININGS,
+        2,
     );
-    // (One training may have finished in the moment before the signal.)
-    let unfinished: Vec<&str> = TRAININGS
-        .into_iter()
-        .filter(|t| !stopped.join(format!("{t}.run.json")).exists())
-        .collect();
-    assert!(
-        !unfinished.is_empty(),
-        "both trainings finished before the signal"
-    );
-
-    let rerun = reproduce(&data, &stopped)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(
-        rerun.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rerun.stderr)
-    );
-    for t in unfinished {
-        let log = std::fs::read_to_string(stopped.join(format!("{t}.log"))).unwrap();
-        assert!(log.contains("resuming after epoch"), "{t}: {log}");
-    }
     assert_eq!(
         signals::trainings(&stopped, &TRAININGS, 6),
         want,

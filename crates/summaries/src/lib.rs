@@ -101,47 +101,41 @@ impl Stage {
         }
     }
 
-    /// (which training, epochs after which it was interrupted and resumed), for those that were.
-    pub fn resumed(&self) -> Vec<(String, Vec<usize>)> {
-        let all: Vec<(String, Vec<usize>)> = match self {
-            Self::Q1(_) => Vec::new(),
-            Self::Q2(s) => s
-                .runs
-                .iter()
-                .map(|r| {
-                    (
-                        format!("{} at lr {}", r.model, r.learning_rate),
-                        r.resumed_after_epochs.clone(),
-                    )
-                })
-                .collect(),
-            Self::Q3(s) => vec![
-                ("(a)".into(), s.no_attention.resumed_after_epochs.clone()),
-                ("(b)".into(), s.attention.resumed_after_epochs.clone()),
-            ],
-        };
-        all.into_iter().filter(|(_, e)| !e.is_empty()).collect()
-    }
-
-    /// Where each training of the stage ran, as [`Stage::resumed`] names them.
-    pub fn places(&self) -> Vec<(String, Vec<String>)> {
+    /// Each training of the stage, named (`2.1 at lr 0.01`, `(a)`), with what `of_q2` or
+    /// `of_q3` takes from its record.
+    fn per_training<T>(
+        &self,
+        of_q2: impl Fn(&q2::Run) -> T,
+        of_q3: impl Fn(&q3::ModelReport) -> T,
+    ) -> Vec<(String, T)> {
         match self {
             Self::Q1(_) => Vec::new(),
             Self::Q2(s) => s
                 .runs
                 .iter()
-                .map(|r| {
-                    (
-                        format!("{} at lr {}", r.model, r.learning_rate),
-                        r.places.clone(),
-                    )
-                })
+                .map(|r| (format!("{} at lr {}", r.model, r.learning_rate), of_q2(r)))
                 .collect(),
             Self::Q3(s) => vec![
-                ("(a)".into(), s.no_attention.places.clone()),
-                ("(b)".into(), s.attention.places.clone()),
+                ("(a)".into(), of_q3(&s.no_attention)),
+                ("(b)".into(), of_q3(&s.attention)),
             ],
         }
+    }
+
+    /// (which training, epochs after which it was interrupted and resumed), for those that were.
+    pub fn resumed(&self) -> Vec<(String, Vec<usize>)> {
+        self.per_training(
+            |r| r.resumed_after_epochs.clone(),
+            |m| m.resumed_after_epochs.clone(),
+        )
+        .into_iter()
+        .filter(|(_, e)| !e.is_empty())
+        .collect()
+    }
+
+    /// Where each training of the stage ran (`host`, `host, slurm job 12_1`), in order.
+    pub fn places(&self) -> Vec<(String, Vec<String>)> {
+        self.per_training(|r| r.places.clone(), |m| m.places.clone())
     }
 
     /// Whether the stage ran on generated quick-run data.

@@ -45,43 +45,8 @@ fn sigterm_stops_the_sweep_and_the_rerun_continues_it() {
 
     let stopped = dir.join("stopped");
     std::fs::create_dir_all(&stopped).unwrap();
-    let log = stopped.join("parent.log");
-    let child = reproduce(&npz, &stopped)
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    // Two sweep runs have each committed an epoch.
-    let status = signals::terminate_when(child, || {
-        SWEEP
-            .iter()
-            .filter(|t| stopped.join(format!("{t}.resume.json")).exists())
-            .count()
-            >= 2
-    });
-    let stderr = std::fs::read_to_string(&log).unwrap();
-    signals::assert_stopped_cleanly(status, &stopped, &stderr);
-    let unfinished: Vec<&str> = SWEEP
-        .into_iter()
-        .filter(|t| stopped.join(format!("{t}.resume.json")).exists())
-        .collect();
-    assert!(
-        !unfinished.is_empty(),
-        "the sweep finished before the signal"
-    );
-
-    let rerun = reproduce(&npz, &stopped)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(
-        rerun.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rerun.stderr)
-    );
-    for t in unfinished {
-        let log = std::fs::read_to_string(stopped.join(format!("{t}.log"))).unwrap();
-        assert!(log.contains("resuming after epoch"), "{t}: {log}");
-    }
+    // Stopped once two sweep runs have each committed an epoch.
+    signals::stop_and_rerun(|| reproduce(&npz, &stopped), &stopped, &stopped, &SWEEP, 2);
     assert_eq!(
         signals::trainings(&stopped, &stems, 5),
         want,
