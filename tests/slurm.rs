@@ -144,6 +144,12 @@ fn the_slurm_executor_gives_the_local_executors_results() {
             panic!("the executors' results differ at {at}");
         }
     }
+    // Q1 ran as a job of its own.
+    let q1 = std::fs::read_to_string(dir.join("slurm/q1/q1.log")).unwrap();
+    assert!(
+        q1.contains("== slurm job ") && q1.contains("Q1 checks"),
+        "{q1}"
+    );
     // Every training says where it ran: its log, and the report's table of places.
     let q3 = std::fs::read_to_string(dir.join("slurm/q3/attention.log")).unwrap();
     assert!(q3.contains("== slurm job ") && q3.contains(" on "), "{q3}");
@@ -162,6 +168,77 @@ fn the_slurm_executor_gives_the_local_executors_results() {
         "reproduce --quick --seeds 2: local {local:.1} s, slurm {slurm:.1} s ({:.2}×)",
         slurm / local
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Polls until Slurm no longer lists job `id`.
+fn wait_for_job(id: &str, limit: Duration) {
+    let t = Instant::now();
+    loop {
+        let q = Command::new("squeue")
+            .args(["-h", "-j", id, "-o", "%i"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&q.stdout).trim().is_empty() {
+            return;
+        }
+        assert!(
+            t.elapsed() < limit,
+            "slurm job {id} still queued after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn no_wait_submits_the_whole_run_as_a_job_and_returns_at_once() {
+    require_cluster();
+    let dir = std::env::temp_dir().join(format!("slurm-no-wait-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.join("slurm");
+    let flags = ["--only", "q1,q3", "--executor", "slurm", "--no-wait"];
+    let (o, _) = run(&flags, &out);
+    let said = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !out.join("q3/summary.json").exists(),
+        "returned before the run did"
+    );
+    let id = said
+        .split("== submitted: slurm job ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no job id said:\n{said}"))
+        .to_string();
+    // A second submission into the same folder is refused while the first is queued.
+    let again = reproduce(&flags, &out).output().unwrap();
+    let why = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !again.status.success()
+            && why.contains(&format!("already being reproduced by slurm job {id}")),
+        "{why}"
+    );
+    wait_for_job(&id, Duration::from_secs(900));
+    let log = std::fs::read_to_string(out.join("reproduce.log")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.join("reproduce.status"))
+            .unwrap()
+            .trim(),
+        "0",
+        "{log}"
+    );
+    // Q1 and Q3's trainings went to Slurm from the job, and it wrote the report.
+    assert!(log.matches("== slurm job ").count() >= 3, "{log}");
+    assert!(out.join("REPORT.md").exists(), "{log}");
+    run(&["--only", "q1,q3"], &dir.join("local"));
+    for stage in ["q1", "q3"] {
+        let (a, b) = (
+            results(&dir.join("local").join(stage).join("summary.json")),
+            results(&out.join(stage).join("summary.json")),
+        );
+        if let Some(at) = first_difference(&a, &b, stage) {
+            panic!("the --no-wait run's results differ at {at}");
+        }
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -14,7 +14,7 @@
 //! workspace's artifacts by their path relative to the workspace, so a shared folder would
 //! let the clone's test binaries stand in for this checkout's.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -49,10 +49,7 @@ pub fn run(root: &Path, torch: &Libtorch) -> Result<()> {
         "== fresh clone of HEAD in {} (no ../shared, no data/, downloads off)",
         clone.display()
     );
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("fresh-clone");
+    let target = crate::target_dir(root).join("fresh-clone");
     let cargo = |args: &[&str]| {
         let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         c.current_dir(&clone)

@@ -176,7 +176,15 @@ pub fn cargo(torch: &Libtorch, args: &[&str]) -> Result<()> {
 
 /// A `cargo` command with the libtorch environment.
 pub fn cargo_command(torch: &Libtorch) -> Command {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    runtime_command(
+        torch,
+        Path::new(&std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())),
+    )
+}
+
+/// `program` with LIBTORCH set and libtorch first on the loader path.
+pub fn runtime_command(torch: &Libtorch, program: &Path) -> Command {
+    let mut cmd = Command::new(program);
     let lib = torch.dir.join("lib");
     let ld = match std::env::var_os("LD_LIBRARY_PATH") {
         Some(old) if !old.is_empty() => {

@@ -150,10 +150,7 @@ fn run(cli: Cli) -> Result<()> {
                 &torch,
                 &["build", "--profile", "fuzz", "-p", "fuzz", "--bins"],
             )?;
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|| root.join("target"));
-            let mut cmd = std::process::Command::new(target.join("fuzz").join("fuzz"));
+            let mut cmd = std::process::Command::new(target_dir(&root).join("fuzz").join("fuzz"));
             cmd.args(["--count", &count.to_string()]);
             if let Some(seed) = seed {
                 cmd.args(["--seed", &seed.to_string()]);
@@ -180,6 +177,13 @@ fn workspace_root() -> std::path::PathBuf {
         .parent()
         .expect("xtask sits in the workspace")
         .to_path_buf()
+}
+
+/// Where cargo puts what it builds (`CARGO_TARGET_DIR`, else `target/`).
+fn target_dir(root: &std::path::Path) -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
 }
 
 /// Whether `cmd args` runs and succeeds.

@@ -115,6 +115,11 @@ pub struct Args {
     /// With Slurm: CPUs per training task (its libtorch threads; Q3's trainings run best on one).
     #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     slurm_cpus: usize,
+    /// With Slurm: submit the whole run as one job (it builds nothing there: the binaries
+    /// are built here first) and return at once; its log is OUT/reproduce.log, and its report
+    /// OUT/REPORT.md when it has finished.
+    #[arg(long, requires = "executor")]
+    no_wait: bool,
 }
 
 /// Where the trainings run.
@@ -142,6 +147,22 @@ impl Args {
     }
 }
 
+impl Args {
+    /// The Slurm executor these options describe (`None` for the local one).
+    fn slurm(&self) -> Option<executors::slurm::Slurm> {
+        (self.executor == Executor::Slurm).then(|| executors::slurm::Slurm {
+            extra_args: self.slurm_args.clone(),
+            retries: self.retries,
+            cpus_per_task: self.slurm_cpus,
+            mem_mib: executors::slurm::DEFAULT_MEM_MIB,
+        })
+    }
+}
+
+/// Set in the job that `--no-wait` submits: the stage binaries were built on the submitting
+/// machine, and the compute nodes may have no Rust, so nothing is built.
+const PREBUILT_ENV: &str = "HW2_PREBUILT";
+
 /// A count of at least 1 (`--epochs`, `--jobs`).
 fn at_least_one(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
@@ -154,6 +175,9 @@ fn at_least_one(s: &str) -> Result<usize, String> {
 impl Args {
     /// What the parser cannot check one flag at a time; refused (exit 2) before any work.
     pub fn check(&self) -> Result<(), String> {
+        if self.no_wait && self.executor != Executor::Slurm {
+            return Err("--no-wait submits the run to Slurm: add --executor slurm".into());
+        }
         if self.seed.checked_add(self.seeds - 1).is_none() {
             return Err(format!(
                 "--seed {} with --seeds {} runs past the largest seed, {}; choose a smaller --seed",
@@ -197,6 +221,49 @@ struct StageCommand {
     args: Vec<String>,
     /// Data files with their SHA-256, hashed once per command.
     inputs: Vec<(PathBuf, String)>,
+}
+
+impl StageCommand {
+    fn separator(&self) -> usize {
+        self.args
+            .iter()
+            .position(|a| a == "--")
+            .expect("stage commands have their binary's arguments after --")
+    }
+
+    /// What `cargo build` needs for the binary (`-p seq2seq --bin p2g [--features cuda]`).
+    fn build_args(&self) -> &[String] {
+        &self.args[..self.separator()]
+    }
+
+    /// The binary's own arguments.
+    fn binary_args(&self) -> &[String] {
+        &self.args[self.separator() + 1..]
+    }
+
+    /// The binary, built in release mode (unless the run is a `--no-wait` job, whose
+    /// submitting machine built it): `target/release/p2g`.
+    fn binary(&self, root: &Path, torch: &libtorch::Libtorch) -> Result<PathBuf> {
+        let build = self.build_args();
+        let name = build
+            .iter()
+            .skip_while(|a| *a != "--bin")
+            .nth(1)
+            .expect("stage commands name their binary");
+        if std::env::var_os(PREBUILT_ENV).is_none() {
+            let mut args = vec!["build", "--release", "--quiet"];
+            args.extend(build.iter().map(String::as_str));
+            libtorch::cargo(torch, &args)?;
+        }
+        let exe = crate::target_dir(root).join("release").join(name);
+        anyhow::ensure!(
+            exe.is_file(),
+            "{} is missing: build it with `cargo build --release {}` on a machine with Rust and the same filesystem",
+            exe.display(),
+            build.join(" ")
+        );
+        Ok(exe)
+    }
 }
 
 fn hashed(file: PathBuf) -> Result<(PathBuf, String)> {
@@ -348,6 +415,12 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         },
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    if args.no_wait {
+        if args.out.is_none() {
+            point_latest(root, &out)?;
+        }
+        return submit_run(root, &torch, args, &out);
+    }
     // One reproduce per folder at a time; the stages lock their own folders too, so an
     // orphaned stage of a killed run keeps a new run out of its folder.
     let _lock = artifacts::Lock::acquire(
@@ -454,21 +527,36 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         }
         artifacts::write_atomic(&pending, fp.as_bytes())?;
         eprintln!("== {name}: running");
-        let mut cmd = libtorch::cargo_command(&torch);
-        cmd.args(["run", "--release", "--quiet"])
-            .args(&command.args)
-            .envs(args.executor_env());
+        let mut cmd = libtorch::runtime_command(&torch, &command.binary(root, &torch)?);
+        cmd.args(command.binary_args()).envs(args.executor_env());
         if args.exact {
             // The reference runs of the homework's code used one thread; Q2's convolutions
             // round differently with more.
             cmd.env("OMP_NUM_THREADS", "1");
         }
-        // Supervised: SIGTERM to the xtask stops the stage's whole tree and waits for it.
-        if !supervise::status(&mut cmd)
-            .context("running cargo")?
-            .success()
-        {
-            bail!("stage {name} failed (see its output above)");
+        match args.slurm().filter(|_| stage == "q1") {
+            // Q1 has no trainings to hand out: with Slurm, the whole stage is one job.
+            Some(slurm) => {
+                std::fs::create_dir_all(&dir)?;
+                let log = dir.join("q1.log");
+                let job = executors::Job {
+                    name: name.clone(),
+                    command: cmd,
+                    log: log.clone(),
+                };
+                let ran = slurm.run_all(std::slice::from_ref(&job));
+                eprint!("{}", std::fs::read_to_string(&log).unwrap_or_default());
+                ran.with_context(|| format!("stage {name} failed"))?;
+            }
+            // Supervised: SIGTERM to the xtask stops the stage's whole tree and waits for it.
+            None => {
+                if !supervise::status(&mut cmd)
+                    .context("running the stage")?
+                    .success()
+                {
+                    bail!("stage {name} failed (see its output above)");
+                }
+            }
         }
         anyhow::ensure!(
             dir.join("summary.json").exists(),
@@ -533,6 +621,89 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         let names = skipped.iter().map(|s| s.0.clone()).collect();
         return Err(StagesSkipped(names).into());
     }
+    Ok(())
+}
+
+/// `--no-wait`: builds here every stage binary the run needs (and fetches its data), then
+/// submits the run itself — this command without `--no-wait`, into `out` — as one Slurm job,
+/// and returns. The job's log is `OUT/reproduce.log`, its exit code `OUT/reproduce.status`.
+fn submit_run(root: &Path, torch: &libtorch::Libtorch, args: &Args, out: &Path) -> Result<()> {
+    let slurm = args.slurm().context("--no-wait needs --executor slurm")?;
+    let record = out.join(".slurm-run");
+    if let Ok(id) = std::fs::read_to_string(&record) {
+        let id = id.trim();
+        if executors::slurm::in_queue(id)? {
+            bail!(
+                "{} is already being reproduced by slurm job {id} (squeue -j {id}): wait for it, cancel it (scancel {id}), or choose another --out",
+                out.display()
+            );
+        }
+    }
+    // Not while a reproduce works in this folder.
+    drop(artifacts::Lock::acquire(
+        out.join(".lock"),
+        &format!("the results in {}", out.display()),
+    )?);
+    let mut built: Vec<Vec<String>> = Vec::new();
+    for (stage, seed) in stage_runs(args) {
+        let dir = out.join(report::stage_dir_name(stage, seed, args.seed));
+        // Data that cannot be had here skips its stage in the job too, saying why there.
+        let Ok(command) = stage_command(root, stage, args, seed, &dir) else {
+            continue;
+        };
+        if !built.iter().any(|b| b == command.build_args()) {
+            command.binary(root, torch)?;
+            built.push(command.build_args().to_vec());
+        }
+    }
+    // This command as typed, less what made it return at once and where it wrote.
+    let mut words = Vec::new();
+    let mut typed = std::env::args().skip(1);
+    while let Some(word) = typed.next() {
+        match word.as_str() {
+            "--no-wait" => {}
+            "--out" => {
+                typed.next();
+            }
+            w if w.starts_with("--out=") => {}
+            _ => words.push(word),
+        }
+    }
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command
+        .current_dir(root)
+        .args(&words)
+        .arg("--out")
+        .arg(out)
+        .env(PREBUILT_ENV, "1");
+    let log = out.join("reproduce.log");
+    let job = executors::Job {
+        name: "reproduce".into(),
+        command,
+        log: log.clone(),
+    };
+    // The run itself only waits on its stages' jobs: one CPU.
+    let run = executors::slurm::Slurm {
+        cpus_per_task: 1,
+        ..slurm
+    };
+    let id = run.submit_detached(&job)?;
+    artifacts::write_atomic(&record, id.as_bytes())?;
+    eprintln!(
+        "== submitted: slurm job {id} runs `xtask {}` (log: {})",
+        words.join(" "),
+        log.display()
+    );
+    eprintln!(
+        "   watch it with `squeue -j {id}` and `tail -f {}`; cancel it with `scancel {id}`, and the same command continues it",
+        log.display()
+    );
+    eprintln!(
+        "   when it ends, its exit code is in {} and the report in {} (`cargo xtask report --out {}` assembles it again)",
+        executors::slurm::status_file(&log).display(),
+        out.join("REPORT.md").display(),
+        out.display()
+    );
     Ok(())
 }
 
@@ -692,6 +863,18 @@ mod tests {
             .args;
         let why = args.check().unwrap_err();
         assert!(why.contains("runs past the largest seed"), "{why}");
+        assert_eq!(parse(&["--no-wait"]).err().expect("refused").exit_code(), 2);
+        let why = parse(&["--no-wait", "--executor", "local"])
+            .unwrap()
+            .args
+            .check()
+            .unwrap_err();
+        assert!(why.contains("--executor slurm"), "{why}");
+        parse(&["--no-wait", "--executor", "slurm"])
+            .unwrap()
+            .args
+            .check()
+            .unwrap();
         let args = parse(&["--seed", "18446744073709551614", "--seeds", "2"])
             .unwrap()
             .args;

@@ -24,5 +24,4 @@ pub mod pytorch;
 pub mod rng;
 pub mod runlog;
 pub mod shim;
-pub mod slurm;
 pub mod trainer;

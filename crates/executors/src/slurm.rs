@@ -1,4 +1,4 @@
-//! The Slurm executor: the jobs of [`crate::jobs::run_all`] submitted as one Slurm job array
+//! The Slurm executor: the jobs of [`crate::run_all`] submitted as one Slurm job array
 //! instead of run here, for clusters (`cargo xtask reproduce --executor slurm`).
 //!
 //! Chosen once, from the environment the xtask gives the stage process ([`Slurm::from_env`]).
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::jobs::Job;
+use crate::Job;
 
 /// `slurm` selects this executor.
 pub const EXECUTOR_ENV: &str = "HW2_EXECUTOR";
@@ -31,7 +31,7 @@ pub const CPUS_ENV: &str = "HW2_SLURM_CPUS";
 pub const MEM_ENV: &str = "HW2_SLURM_MEM_MIB";
 
 /// Measured peaks: a Q3 training 300–480 MiB, a Q2 one 310–390 MB; four times the larger.
-const DEFAULT_MEM_MIB: u64 = 2048;
+pub const DEFAULT_MEM_MIB: u64 = 2048;
 
 /// How the trainings go to Slurm.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +142,18 @@ impl Slurm {
         Ok(())
     }
 
+    /// Submits `job` as a one-task array and returns its job id at once, without waiting: for
+    /// a job that outlives this process (`reproduce --no-wait` hands the whole run to one).
+    /// Its exit code lands in `<log>.status` as every task's does; see [`in_queue`].
+    pub fn submit_detached(&self, job: &Job) -> Result<String> {
+        let _ = std::fs::remove_file(status_file(&job.log));
+        let script = self.write_script(std::slice::from_ref(job), &[0])?;
+        // sbatch keeps its own copy of the script.
+        let id = self.submit(&script, 1, false, &job.name);
+        let _ = std::fs::remove_file(&script);
+        id
+    }
+
     /// The array's script: task `k` runs job `todo[k]`.
     fn write_script(&self, jobs: &[Job], todo: &[usize]) -> Result<PathBuf> {
         let mut s = String::from(
@@ -157,7 +169,7 @@ impl Slurm {
             let mut env = vec![format!("OMP_NUM_THREADS={}", self.cpus_per_task)];
             for (k, v) in cmd.get_envs() {
                 let k = k.to_string_lossy();
-                if k == "OMP_NUM_THREADS" || k == crate::jobs::THREADS_FILE_ENV {
+                if k == "OMP_NUM_THREADS" || k == crate::THREADS_FILE_ENV {
                     continue;
                 }
                 if let Some(v) = v {
@@ -231,7 +243,13 @@ enum End {
     Vanished,
 }
 
-fn status_file(log: &Path) -> PathBuf {
+/// Whether Slurm still lists job `id` (pending, running or ending).
+pub fn in_queue(id: &str) -> Result<bool> {
+    Ok(!queued(id)?.is_empty())
+}
+
+/// Where the task that logs to `log` writes its exit code.
+pub fn status_file(log: &Path) -> PathBuf {
     log.with_extension("status")
 }
 
