@@ -171,6 +171,33 @@ fn the_slurm_executor_gives_the_local_executors_results() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+#[test]
+fn a_submission_slurm_refuses_fails_with_slurms_reason_in_one_sentence() {
+    require_cluster();
+    let out = std::env::temp_dir().join(format!("slurm-refused-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let o = reproduce(
+        &[
+            "--only",
+            "q1",
+            "--executor",
+            "slurm",
+            "--slurm-arg=--partition=no-such-partition",
+        ],
+        &out,
+    )
+    .output()
+    .unwrap();
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{said}");
+    let line = said
+        .lines()
+        .find(|l| l.contains("Slurm refused the submission"))
+        .unwrap_or_else(|| panic!("no refusal said:\n{said}"));
+    assert!(line.to_lowercase().contains("partition"), "{line}");
+    std::fs::remove_dir_all(out).unwrap();
+}
+
 /// Polls until Slurm no longer lists job `id`.
 fn wait_for_job(id: &str, limit: Duration) {
     let t = Instant::now();
