@@ -13,114 +13,30 @@
 //! (its multiply-adds at the rate this machine's sgemm reaches, measured by the bench). The
 //! result goes to `reports/bench/latest.json`, which the report's speed section shows.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
-use serde::{Deserialize, Serialize};
 
 use crate::libtorch::Libtorch;
+use crate::measuring::{cpu_model, crate_bench, homework, Common, HomeworkCode};
+use summaries::bench::{ratios, spread, Bench, Measure};
 
 /// Options of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// What to time (q2, q3).
-    #[arg(long, value_delimiter = ',', default_value = "q2,q3")]
-    only: Vec<String>,
-    /// A folder outside the repository holding the homework's code as published
-    /// (`hw2-q2/{hw2-q2.py,utils.py}`, `hw2-q3/{hw2-q3.py,models.py,data.py}`): times it too.
-    #[arg(long, requires = "python")]
-    homework: Option<PathBuf>,
-    /// A Python with torch 2.11.0, numpy and matplotlib, to run the homework's code.
-    #[arg(long, requires = "homework")]
-    python: Option<PathBuf>,
+    #[command(flatten)]
+    common: Common,
     /// Rounds of the alternation (each times ours, then theirs).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     repeat: u64,
-    /// Q2's npz (the Fashion-MNIST substitute or the Intel file).
-    #[arg(long, default_value = "data/fashion6.npz")]
-    npz: PathBuf,
     /// Epochs of the longer Q2 process (the shorter runs one).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..))]
     q2_epochs: u64,
-    /// Folder with the Q3 TSV files.
-    #[arg(long, default_value = "data/p2g")]
-    p2g: PathBuf,
     /// Epochs of each Q3 training (the homework's 20 by default).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     q3_epochs: u64,
-    /// Instead: how an epoch's cost grows with the training set (¼, ½, 1, 2×; Q2 and Q3) and
-    /// with Q3's hidden size (64, 128, 256), ours and, with --homework, the homework's code's;
-    /// writes reports/bench/growth.{json,png}.
-    #[arg(long)]
-    growth: bool,
-}
-
-/// One comparison: seconds of ours and of the homework's code, per round.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Measure {
-    /// What was timed.
-    pub what: String,
-    /// The unit of the figures ("s per epoch", "s").
-    pub unit: String,
-    /// Ours, one figure per round.
-    pub ours: Vec<f64>,
-    /// The homework's, one figure per round (empty when not run).
-    pub theirs: Vec<f64>,
-    /// What the figures cannot go below on this machine, when known (Q2: the multiply-adds at
-    /// the sgemm rate).
-    pub floor: Option<f64>,
-    /// The commands, ours then theirs.
-    pub commands: Vec<String>,
-    /// UTC time it was measured.
-    #[serde(default)]
-    pub date: String,
-}
-
-/// `reports/bench/latest.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Bench {
-    /// UTC time of the bench.
-    pub date: String,
-    /// The CPU, its cores and libtorch's threads.
-    pub machine: String,
-    /// sgemm (2048², float32) on this machine, GFLOP/s.
-    pub sgemm_gflops: f64,
-    /// The comparisons.
-    pub measures: Vec<Measure>,
-}
-
-/// min, median, max.
-pub fn spread(v: &[f64]) -> Option<(f64, f64, f64)> {
-    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    if s.is_empty() {
-        return None;
-    }
-    s.sort_by(f64::total_cmp);
-    let mid = if s.len() % 2 == 1 {
-        s[s.len() / 2]
-    } else {
-        (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0
-    };
-    Some((s[0], mid, s[s.len() - 1]))
-}
-
-/// The ratios ours/theirs of the rounds (paired).
-pub fn ratios(m: &Measure) -> Vec<f64> {
-    m.ours.iter().zip(&m.theirs).map(|(a, b)| a / b).collect()
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 /// Wall seconds of a command that must succeed; its output goes to `log`.
@@ -145,32 +61,6 @@ fn show(cmd: &Command) -> String {
         .map(|a| a.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// What `cargo bench -p <krate> --bench train_step -- <mode>` printed; an error with its
-/// output when it fails.
-pub fn crate_bench(torch: &Libtorch, root: &Path, krate: &str, mode: &str) -> Result<String> {
-    let out = crate::libtorch::cargo_command(torch)
-        .current_dir(root)
-        .args([
-            "bench",
-            "-q",
-            "-p",
-            krate,
-            "--bench",
-            "train_step",
-            "--",
-            mode,
-        ])
-        .output()
-        .with_context(|| format!("running {krate}'s bench"))?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    ensure!(
-        out.status.success(),
-        "{krate}'s bench failed:\n{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(text)
 }
 
 /// The sgemm rate and the libtorch thread count, from the `sgemm` example of vision's bench.
@@ -210,61 +100,9 @@ pub fn q2_epoch_flops(model: &str, images: f64) -> f64 {
     (conv + fc) * 2.0 * 3.0 * images
 }
 
-/// The homework's folder (checked to hold its files and to lie outside the repository) and
-/// the Python to run it with, when given.
-fn homework(root: &Path, args: &Args) -> Result<Option<(PathBuf, PathBuf)>> {
-    Ok(match (&args.homework, &args.python) {
-        (Some(dir), Some(py)) => {
-            for f in [
-                "hw2-q2/hw2-q2.py",
-                "hw2-q2/utils.py",
-                "hw2-q3/hw2-q3.py",
-                "hw2-q3/models.py",
-                "hw2-q3/data.py",
-            ] {
-                ensure!(dir.join(f).is_file(), "--homework {}: no {f} (write the homework's files there, outside the repository)", dir.display());
-            }
-            ensure!(
-                !dir.canonicalize()?.starts_with(root.canonicalize()?),
-                "--homework {} lies inside the repository: keep the homework's code outside it",
-                dir.display()
-            );
-            Some((dir.canonicalize()?, py.clone()))
-        }
-        _ => None,
-    })
-}
-
 /// Runs the bench and writes `reports/bench/<date>.json` and `latest.json`.
 pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
-    for s in &args.only {
-        ensure!(
-            s == "q2" || s == "q3",
-            "--only {s}: the bench times q2 and q3"
-        );
-    }
-    let homework = homework(root, args)?;
-    if args.growth {
-        let hw = match &homework {
-            Some((dir, py)) => {
-                let (npz, p2g) = (root.join(&args.npz), root.join(&args.p2g));
-                ensure!(npz.is_file(), "--npz {}: no such file (build the substitute with the workplace's make-fashion6.sh, or pass the Intel file)", npz.display());
-                ensure!(
-                    p2g.join("train.tsv").is_file(),
-                    "--p2g {}: no train.tsv (`cargo xtask fixtures` puts the homework's TSVs in data/p2g)",
-                    p2g.display()
-                );
-                Some(crate::growth::Homework {
-                    dir,
-                    python: py,
-                    npz,
-                    p2g,
-                })
-            }
-            None => None,
-        };
-        return crate::growth::run(root, torch, cpu_model(), hw);
-    }
+    let homework = homework(root, &args.common)?;
     eprintln!("== building the release binaries");
     let ok = crate::libtorch::cargo_command(torch)
         .current_dir(root)
@@ -281,7 +119,7 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
         .status()?
         .success();
     ensure!(ok, "building the release binaries failed");
-    let bin = root.join("target/release");
+    let bin = crate::target_dir(root).join("release");
     let work = std::env::temp_dir().join(format!("hw2-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
@@ -289,8 +127,8 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
     eprintln!("== sgemm: {sgemm_gflops:.1} GFLOP/s with {threads} threads");
     let mut measures = Vec::new();
 
-    if args.only.iter().any(|s| s == "q2") {
-        let npz = root.join(&args.npz);
+    if args.common.times("q2") {
+        let npz = root.join(&args.common.npz);
         ensure!(npz.is_file(), "--npz {}: no such file (build the substitute with the workplace's make-fashion6.sh, or pass the Intel file)", npz.display());
         let images = 12_630.0;
         for model in ["2.2", "2.1"] {
@@ -341,7 +179,7 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
                 commands: vec![show(&ours_cmd(args.q2_epochs, Path::new("OUT")))],
                 date: crate::clock::stamp(),
             };
-            if let Some((dir, py)) = &homework {
+            if let Some(HomeworkCode { dir, python: py }) = &homework {
                 m.commands.push(show(&theirs_cmd(args.q2_epochs, dir, py)));
             }
             let per_epoch = |long: f64, short: f64| (long - short) / (args.q2_epochs - 1) as f64;
@@ -351,7 +189,7 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
                 let short = timed(ours_cmd(1, &out), &work.join("ours.log"))?;
                 let long = timed(ours_cmd(args.q2_epochs, &out), &work.join("ours.log"))?;
                 m.ours.push(per_epoch(long, short));
-                if let Some((dir, py)) = &homework {
+                if let Some(HomeworkCode { dir, python: py }) = &homework {
                     eprintln!("== Q2 {model}, round {}: the homework's", round + 1);
                     let short = timed(theirs_cmd(1, dir, py), &work.join("theirs.log"))?;
                     let long = timed(
@@ -366,8 +204,8 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
         }
     }
 
-    if args.only.iter().any(|s| s == "q3") {
-        let data = root.join(&args.p2g);
+    if args.common.times("q3") {
+        let data = root.join(&args.common.p2g);
         ensure!(
             data.join("train.tsv").is_file(),
             "--p2g {}: no train.tsv (`cargo xtask fixtures` puts the homework's in data/p2g)",
@@ -425,14 +263,14 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
             commands: vec![show(&ours_cmd(Path::new("OUT")))],
             date: crate::clock::stamp(),
         };
-        if let Some((dir, py)) = &homework {
+        if let Some(HomeworkCode { dir, python: py }) = &homework {
             m.commands.extend(theirs_cmds(dir, py).iter().map(show));
         }
         for round in 0..args.repeat {
             eprintln!("== Q3 stage, round {}: ours", round + 1);
             let out = work.join(format!("q3-{round}"));
             m.ours.push(timed(ours_cmd(&out), &work.join("ours.log"))?);
-            if let Some((dir, py)) = &homework {
+            if let Some(HomeworkCode { dir, python: py }) = &homework {
                 eprintln!(
                     "== Q3 stage, round {}: the homework's (five commands)",
                     round + 1
@@ -455,7 +293,7 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
     );
     // What this bench did not time, an earlier one on this same machine did: kept, with
     // its own date.
-    if let Some(earlier) = latest(root).filter(|b| b.machine == machine) {
+    if let Some(earlier) = summaries::bench::latest(root).filter(|b| b.machine == machine) {
         for m in earlier.measures {
             let question = &m.what[..2];
             if !measures
@@ -480,7 +318,7 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
         }
         println!("  {}", line(m));
     }
-    let dir = root.join("reports/bench");
+    let dir = root.join(summaries::bench::DIR);
     artifacts::write_json(dir.join(format!("{}.json", bench.date)), &bench)?;
     artifacts::write_json(dir.join("latest.json"), &bench)?;
     eprintln!("written to {}", dir.join("latest.json").display());
@@ -511,20 +349,12 @@ pub fn line(m: &Measure) -> String {
     s
 }
 
-/// The latest bench, if one was run here.
-pub fn latest(root: &Path) -> Option<Bench> {
-    artifacts::read_json(root.join("reports/bench/latest.json")).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn spread_ratio_and_floor() {
-        assert_eq!(spread(&[3.0, 1.0, 2.0]), Some((1.0, 2.0, 3.0)));
-        assert_eq!(spread(&[4.0, 1.0]), Some((1.0, 2.5, 4.0)));
-        assert_eq!(spread(&[]), None);
+    fn a_line_gives_the_ratio_and_the_floor() {
         let m = Measure {
             what: "x".into(),
             unit: "s".into(),
@@ -534,7 +364,6 @@ mod tests {
             commands: Vec::new(),
             date: String::new(),
         };
-        assert_eq!(ratios(&m), [0.5, 0.6]);
         let l = line(&m);
         assert!(
             l.contains("ratio 0.55×") && l.contains("floor 5.0 s"),

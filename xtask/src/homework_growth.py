@@ -1,4 +1,4 @@
-"""The homework's side of `cargo xtask bench --growth --homework DIR --python PY`.
+"""The homework's side of `cargo xtask growth --homework DIR --python PY`.
 
 Imports the homework's own modules from DIR (the published files, kept outside this
 repository; nothing of them is copied here) and times one epoch of training steps, as its

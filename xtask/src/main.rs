@@ -20,6 +20,7 @@ mod clock;
 mod fresh_clone;
 mod growth;
 mod libtorch;
+mod measuring;
 mod obtain;
 mod report;
 mod reproduce;
@@ -65,6 +66,10 @@ enum Command {
     /// --python PY`), alternating, on this machine; writes reports/bench/latest.json, which
     /// the report's speed section shows.
     Bench(bench::Args),
+    /// How an epoch's cost grows with the training set (¼, ½, 1, 2×; Q2 and Q3) and with
+    /// Q3's hidden size (64, 128, 256), ours and, with --homework, the homework's code's;
+    /// writes reports/bench/growth.{json,png}, which the report's speed section shows.
+    Growth(growth::Args),
     /// Check OUT/report.html in headless Chromium at a laptop's and a phone's width (every
     /// figure loads, the maths is drawn, nothing overflows) and write report-laptop.png and
     /// report-phone.png.
@@ -142,6 +147,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Reproduce(args) => reproduce::run(&root, &args),
         Command::Bench(args) => bench::run(&root, &libtorch::ensure(&root)?, &args),
+        Command::Growth(args) => growth::run(&root, &libtorch::ensure(&root)?, &args),
         Command::Report { out } => reproduce::report_only(&root, &out),
         Command::Fuzz { count, seed, only } => {
             let torch = libtorch::ensure(&root)?;

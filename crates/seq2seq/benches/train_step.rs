@@ -10,8 +10,8 @@
 //! `-- --growth`: seconds of one training epoch of (b) (training batches only: the validation
 //! decoding does not depend on the training set) with ¼, ½, 1 and 2× the training set (a
 //! seeded sample, or the set repeated), and with hidden sizes 64, 128 and 256; one
-//! `growth q3 <size|hidden> <x> <examples> <seconds>` line each, which `cargo xtask bench
-//! --growth` reads.
+//! `growth q3 <size|hidden> <x> <examples> <seconds>` line each, which `cargo xtask
+//! growth` reads.
 
 use std::path::PathBuf;
 use std::time::Instant;

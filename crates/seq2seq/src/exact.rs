@@ -21,11 +21,8 @@
 use tch::{Device, Kind, Tensor};
 
 use crate::attention::Attention;
-use crate::batch::batches;
 use crate::batch::{Batch, Encoded};
-use crate::config::{TrainConfig, TrainData};
-use crate::model::{Model, Seq2Seq};
-use crate::train::Homework;
+use crate::model::Seq2Seq;
 use crate::vocab::{Vocab, EOS, PAD, SOS};
 
 /// `self.v(tanh(self.W_s(query_expanded) + self.W_h(encoder_expanded)))` and the rest of the
@@ -238,25 +235,4 @@ pub fn generate_words(
             })
             .collect()
     })
-}
-/// The loss of each of the first `n` training batches of a fresh run (seeded by the
-/// caller), as the homework's `criterion` returns them: what `tests/exact.rs` compares with
-/// a run of the homework's own code.
-pub fn first_losses(
-    model: &mut Model,
-    data: &TrainData,
-    config: &TrainConfig,
-    device: Device,
-    n: usize,
-) -> anyhow::Result<Vec<f64>> {
-    let mut homework = Homework::new(model, data, config, device);
-    let order = homework.order();
-    let mut losses = Vec::with_capacity(n);
-    for (i, batch) in batches(data.train, &order, config.batch_size, device)
-        .take(n)
-        .enumerate()
-    {
-        losses.push(homework.step(&batch, None, i + 1)?);
-    }
-    Ok(losses)
 }

@@ -6,6 +6,8 @@
 //! for a renamed field. [`seeds::Seeds`] is the statistics over repeated seeds, and [`Run`]
 //! the merged `OUT/summary.json`.
 
+pub mod bench;
+pub mod growth;
 pub mod q1;
 pub mod q2;
 pub mod q3;

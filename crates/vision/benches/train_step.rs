@@ -6,7 +6,7 @@
 //! of a training step and an epoch goes, with each block's tail as libtorch's ops and as
 //! `vision::norm_pool`'s fused node (`-- --tail`: only that table). `-- --growth`: seconds of one epoch of model 2.2's
 //! training steps (batch 8, channels-last) with ¼, ½, 1 and 2× the 12,630 training images;
-//! one `growth q2 size <x> <images> <seconds>` line each, which `cargo xtask bench --growth`
+//! one `growth q2 size <x> <images> <seconds>` line each, which `cargo xtask growth`
 //! reads.
 
 use std::time::Instant;

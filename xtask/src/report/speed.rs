@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::bench::{ratios, spread};
+use summaries::bench::{ratios, spread};
 
 /// Appends the section to `md`; figures go to `OUT/figures/`.
 pub fn write(md: &mut String, root: &Path, out: &Path) {
@@ -14,12 +14,12 @@ pub fn write(md: &mut String, root: &Path, out: &Path) {
     growth(md, root, out);
 }
 
-/// How an epoch's cost grows (`cargo xtask bench --growth`), if measured here.
+/// How an epoch's cost grows (`cargo xtask growth`), if measured here.
 fn growth(md: &mut String, root: &Path, out: &Path) {
-    let Some(g) = crate::growth::latest(root) else {
+    let Some(g) = summaries::growth::latest(root) else {
         return;
     };
-    use crate::growth::Side;
+    use summaries::growth::Side;
     let sides: Vec<Side> = [Side::Ours, Side::Homework]
         .into_iter()
         .filter(|&s| g.points.iter().any(|p| p.side == s))
@@ -31,7 +31,7 @@ fn growth(md: &mut String, root: &Path, out: &Path) {
         .join(" and ");
     let _ = writeln!(
         md,
-        "How an epoch's cost grows (`cargo xtask bench --growth`, {} on {}; training steps only, {whose}): it should be a straight line through the origin.\n",
+        "How an epoch's cost grows (`cargo xtask growth`, {} on {}; training steps only, {whose}): it should be a straight line through the origin.\n",
         crate::clock::readable(&g.date),
         g.machine
     );
@@ -73,7 +73,7 @@ fn growth(md: &mut String, root: &Path, out: &Path) {
 
 /// The latest side-by-side bench.
 fn side_by_side(md: &mut String, root: &Path) {
-    let Some(bench) = crate::bench::latest(root) else {
+    let Some(bench) = summaries::bench::latest(root) else {
         md.push_str("No side-by-side bench on record here: `cargo xtask bench --homework DIR --python PY` times our Q2 epochs and Q3 stage beside the homework's own code on this machine (these machines differ from one session to the next, so only a side-by-side ratio means anything).\n\n");
         return;
     };
@@ -112,7 +112,7 @@ fn side_by_side(md: &mut String, root: &Path) {
 
 #[cfg(test)]
 mod tests {
-    use crate::growth::{Growth, Point, Side};
+    use summaries::growth::{Growth, Point, Side};
 
     /// Both sides measured: the section names both and gives each its verdict.
     #[test]
