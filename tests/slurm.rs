@@ -113,18 +113,7 @@ fn the_slurm_executor_gives_the_local_executors_results() {
     // Built first, so that neither wall time below includes a build.
     let built = Command::new(env!("CARGO"))
         .current_dir(root())
-        .args([
-            "build",
-            "--release",
-            "-q",
-            "--bin",
-            "q1",
-            "--bin",
-            "cnn",
-            "--bin",
-            "p2g",
-        ])
-        .args(["-p", "hopfield", "-p", "vision", "-p", "seq2seq"])
+        .args(["xtask", "build"])
         .status()
         .unwrap();
     assert!(built.success());

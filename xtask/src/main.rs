@@ -62,6 +62,13 @@ enum Command {
     FreshClone,
     /// Set-up, then run the homework's stages and write the results and REPORT.md.
     Reproduce(reproduce::Args),
+    /// Build the stage binaries `reproduce` runs (release, all three in one cargo run), e.g.
+    /// once on a cluster's submitting machine.
+    Build {
+        /// With libtorch's CUDA backend (the `cuda` feature), as `reproduce --device cuda` runs.
+        #[arg(long)]
+        cuda: bool,
+    },
     /// Time our Q2 epochs and Q3 stage beside the homework's own code (`--homework DIR
     /// --python PY`), alternating, on this machine; writes reports/bench/latest.json, which
     /// the report's speed section shows.
@@ -146,6 +153,10 @@ fn run(cli: Cli) -> Result<()> {
             fresh_clone::run(&root, &libtorch::ensure(&root)?)
         }
         Command::Reproduce(args) => reproduce::run(&root, &args),
+        Command::Build { cuda } => {
+            let torch = libtorch::setup(&root, &libtorch::SetupArgs { cuda, force: false })?;
+            reproduce::build_stages(&torch, cuda)
+        }
         Command::Bench(args) => bench::run(&root, &libtorch::ensure(&root)?, &args),
         Command::Growth(args) => growth::run(&root, &libtorch::ensure(&root)?, &args),
         Command::Report { out } => reproduce::report_only(&root, &out),

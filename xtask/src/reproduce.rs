@@ -241,29 +241,44 @@ impl StageCommand {
         &self.args[self.separator() + 1..]
     }
 
-    /// The binary, built in release mode (unless the run is a `--no-wait` job, whose
-    /// submitting machine built it): `target/release/p2g`.
-    fn binary(&self, root: &Path, torch: &libtorch::Libtorch) -> Result<PathBuf> {
-        let build = self.build_args();
-        let name = build
+    /// The binary [`build_stages`] built: `target/release/p2g`.
+    fn binary(&self, root: &Path) -> Result<PathBuf> {
+        let name = self
+            .build_args()
             .iter()
             .skip_while(|a| *a != "--bin")
             .nth(1)
             .expect("stage commands name their binary");
-        if std::env::var_os(PREBUILT_ENV).is_none() {
-            let mut args = vec!["build", "--release", "--quiet"];
-            args.extend(build.iter().map(String::as_str));
-            libtorch::cargo(torch, &args)?;
-        }
         let exe = crate::target_dir(root).join("release").join(name);
         anyhow::ensure!(
             exe.is_file(),
-            "{} is missing: build it with `cargo build --release {}` on a machine with Rust and the same filesystem",
-            exe.display(),
-            build.join(" ")
+            "{} is missing: build the stage binaries with `cargo xtask build` on a machine with Rust and the same filesystem",
+            exe.display()
         );
         Ok(exe)
     }
+}
+
+/// The stage binaries: (package, binary).
+const STAGE_BINARIES: [(&str, &str); 3] =
+    [("hopfield", "q1"), ("vision", "cnn"), ("seq2seq", "p2g")];
+
+/// Builds every stage binary in release mode, in one cargo run (so that every selection of
+/// stages, and the tests that build first, share one set of artifacts), with the `cuda`
+/// feature for `cuda`. Nothing is built in a `--no-wait` job: its submitting machine built
+/// them, and the compute nodes may have no Rust.
+pub fn build_stages(torch: &libtorch::Libtorch, cuda: bool) -> Result<()> {
+    if std::env::var_os(PREBUILT_ENV).is_some() {
+        return Ok(());
+    }
+    let mut args = vec!["build", "--release", "--quiet"];
+    for (package, bin) in STAGE_BINARIES {
+        args.extend(["-p", package, "--bin", bin]);
+    }
+    if cuda {
+        args.extend(["--features", "cuda"]);
+    }
+    libtorch::cargo(torch, &args)
 }
 
 fn hashed(file: PathBuf) -> Result<(PathBuf, String)> {
@@ -334,14 +349,16 @@ fn stage_command(
     };
     let cmd: Vec<String> = match stage {
         "q1" => {
-            let mut c = run_args("hopfield", "q1", &["--out", &out, "--seed", &seed]);
+            let (package, bin) = STAGE_BINARIES[0];
+            let mut c = run_args(package, bin, &["--out", &out, "--seed", &seed]);
             if args.quick {
                 c.push("--quick".into());
             }
             c
         }
         "q2" => {
-            let mut c = training("vision", "cnn", 3);
+            let (package, bin) = STAGE_BINARIES[1];
+            let mut c = training(package, bin, 3);
             if !args.quick {
                 let npz = obtain::ensure_intel(&args.data_dir, args.npz.as_deref())?;
                 c.extend(["--npz".into(), npz.display().to_string()]);
@@ -350,7 +367,8 @@ fn stage_command(
             c
         }
         "q3" => {
-            let mut c = training("seq2seq", "p2g", 5);
+            let (package, bin) = STAGE_BINARIES[2];
+            let mut c = training(package, bin, 5);
             if !args.quick {
                 let data = obtain::ensure_p2g(root, &args.data_dir)?;
                 for f in &datasets::P2G {
@@ -432,6 +450,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     if args.out.is_none() {
         point_latest(root, &out)?;
     }
+    build_stages(&torch, args.device == DeviceArg::Cuda)?;
     let mut table: Vec<report::StageRecord> = Vec::new();
     let mut skipped: Vec<(String, String)> = Vec::new();
     // Q1 has no training: one seed is enough.
@@ -527,7 +546,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         }
         artifacts::write_atomic(&pending, fp.as_bytes())?;
         eprintln!("== {name}: running");
-        let mut cmd = libtorch::runtime_command(&torch, &command.binary(root, &torch)?);
+        let mut cmd = libtorch::runtime_command(&torch, &command.binary(root)?);
         cmd.args(command.binary_args()).envs(args.executor_env());
         if args.exact {
             // The reference runs of the homework's code used one thread; Q2's convolutions
@@ -624,7 +643,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// `--no-wait`: builds here every stage binary the run needs (and fetches its data), then
+/// `--no-wait`: builds the stage binaries here (and fetches the data), then
 /// submits the run itself — this command without `--no-wait`, into `out` — as one Slurm job,
 /// and returns. The job's log is `OUT/reproduce.log`, its exit code `OUT/reproduce.status`.
 fn submit_run(root: &Path, torch: &libtorch::Libtorch, args: &Args, out: &Path) -> Result<()> {
@@ -644,17 +663,12 @@ fn submit_run(root: &Path, torch: &libtorch::Libtorch, args: &Args, out: &Path) 
         out.join(".lock"),
         &format!("the results in {}", out.display()),
     )?);
-    let mut built: Vec<Vec<String>> = Vec::new();
+    build_stages(torch, args.device == DeviceArg::Cuda)?;
+    // The data too: compute nodes often have no internet. What cannot be had here skips its
+    // stage in the job as well, saying why there.
     for (stage, seed) in stage_runs(args) {
         let dir = out.join(report::stage_dir_name(stage, seed, args.seed));
-        // Data that cannot be had here skips its stage in the job too, saying why there.
-        let Ok(command) = stage_command(root, stage, args, seed, &dir) else {
-            continue;
-        };
-        if !built.iter().any(|b| b == command.build_args()) {
-            command.binary(root, torch)?;
-            built.push(command.build_args().to_vec());
-        }
+        let _ = stage_command(root, stage, args, seed, &dir);
     }
     // This command as typed, less what made it return at once and where it wrote.
     let mut words = Vec::new();

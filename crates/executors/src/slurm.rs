@@ -234,6 +234,10 @@ impl Slurm {
     }
 }
 
+/// How often the waiting parent asks `squeue`, and looks for status files.
+const QUEUE_EVERY: Duration = Duration::from_secs(2);
+const STATUS_EVERY: Duration = Duration::from_millis(200);
+
 /// How a task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
@@ -302,6 +306,8 @@ fn wait(
     let mut gone_since: Vec<Option<Instant>> = vec![None; todo.len()];
     let mut shown = String::new();
     let mut failures = 0;
+    let mut queue = BTreeMap::new();
+    let mut asked: Option<Instant> = None;
     loop {
         if let Some(signal) = supervision.received() {
             let _ = Command::new("scancel").arg(id).status();
@@ -316,20 +322,25 @@ fn wait(
             );
             return Err(supervise::Interrupted { signal }.into());
         }
-        let queue = match queued(id) {
-            Ok(q) => {
-                failures = 0;
-                q
-            }
-            Err(e) => {
-                failures += 1;
-                if failures > 30 {
-                    return Err(e.context(format!("watching slurm job {id}")));
+        // The queue is asked every couple of seconds (clusters frown on busier polling); a
+        // task's end shows sooner, in its status file.
+        if asked.is_none_or(|t| t.elapsed() >= QUEUE_EVERY) {
+            match queued(id) {
+                Ok(q) => {
+                    failures = 0;
+                    queue = q;
+                    asked = Some(Instant::now());
                 }
-                std::thread::sleep(Duration::from_secs(1));
-                continue;
+                Err(e) => {
+                    failures += 1;
+                    if failures > 30 {
+                        return Err(e.context(format!("watching slurm job {id}")));
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
             }
-        };
+        }
         for (k, &j) in todo.iter().enumerate() {
             if ends[k].is_some() {
                 continue;
@@ -361,7 +372,7 @@ fn wait(
         if ends.iter().all(Option::is_some) {
             return Ok(ends.into_iter().flatten().collect());
         }
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(STATUS_EVERY);
     }
 }
 
