@@ -29,28 +29,6 @@ impl Stage {
     }
 }
 
-/// Where the training stages run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DeviceArg {
-    /// CUDA when available, else the CPU.
-    Auto,
-    /// The CPU.
-    Cpu,
-    /// The first GPU.
-    Cuda,
-}
-
-impl DeviceArg {
-    /// As the stage binaries spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeviceArg::Auto => "auto",
-            DeviceArg::Cpu => "cpu",
-            DeviceArg::Cuda => "cuda",
-        }
-    }
-}
-
 /// Options of `cargo xtask reproduce`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -64,8 +42,8 @@ pub struct Args {
     out: Option<PathBuf>,
     /// Folder holding (or receiving) the datasets: p2g/{train,valid,test}.tsv and
     /// intel_landscapes.v2.npz.
-    #[arg(long, default_value = "data")]
-    data_dir: PathBuf,
+    #[arg(long, alias = "data-dir", default_value = "data")]
+    data: PathBuf,
     /// Run Q2 on this npz (same layout as the Intel file, e.g. a substitute) instead.
     #[arg(long)]
     npz: Option<PathBuf>,
@@ -73,11 +51,6 @@ pub struct Args {
     /// 2,400 made-up words) with short runs; labelled as such, never the homework numbers.
     #[arg(long)]
     quick: bool,
-    /// Where the training stages run: auto (CUDA when available), cpu or cuda. With cuda
-    /// the stages are built with their `cuda` feature, and the repo's libtorch install
-    /// gets every CUDA library (`cargo xtask setup --cuda`) unless LIBTORCH names another.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-    device: DeviceArg,
     /// Trainings a stage runs at the same time, each in its own process with its share of
     /// the cores: Q2's three 2.1 learning rates, Q3's (a) and (b). Default: each stage's
     /// own (Q3: 2; Q2: 1, as three runs do not share two cores evenly).
@@ -86,9 +59,12 @@ pub struct Args {
     /// Epochs per training run (default: the homework's).
     #[arg(long, value_parser = at_least_one)]
     epochs: Option<usize>,
-    /// Seed of every stage (the first seed with --seeds).
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    /// `--seed` (the first seed with --seeds), `--device` (with cuda the stages are built
+    /// with their `cuda` feature, and the repository's libtorch gets every CUDA library
+    /// unless LIBTORCH names another), `--exact` (one thread per training, as the reference
+    /// runs).
+    #[command(flatten)]
+    run: cli::Run,
     /// Repeat every training stage with this many seeds (seed, seed+1, ...); the report then
     /// gives mean ± standard deviation and per-epoch bands. Extra seeds go to OUT/<stage>-seed<S>/.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
@@ -96,11 +72,6 @@ pub struct Args {
     /// Rerun stages whose results in --out came from other inputs (they are replaced).
     #[arg(long)]
     force: bool,
-    /// Train and test as the homework's own code does, op for op and draw for draw, one
-    /// thread per training (as the reference runs): the homework's printed numbers digit
-    /// for digit on this machine kind, several times slower.
-    #[arg(long)]
-    exact: bool,
     /// Where the trainings run: here (child processes), or as tasks of Slurm job arrays
     /// (`sbatch`; needs a filesystem the nodes share for the repository, data/ and --out).
     #[arg(long, value_enum, default_value_t = Executor::Local)]
@@ -178,10 +149,10 @@ impl Args {
         if self.no_wait && self.executor != Executor::Slurm {
             return Err("--no-wait submits the run to Slurm: add --executor slurm".into());
         }
-        if self.seed.checked_add(self.seeds - 1).is_none() {
+        if self.run.seed.checked_add(self.seeds - 1).is_none() {
             return Err(format!(
                 "--seed {} with --seeds {} runs past the largest seed, {}; choose a smaller --seed",
-                self.seed,
+                self.run.seed,
                 self.seeds,
                 u64::MAX
             ));
@@ -298,7 +269,7 @@ fn stage_command(
     let out = dir.display().to_string();
     // `cargo run` arguments: the package's binary, then the binary's own arguments. A CUDA
     // run links libtorch_cuda (the `cuda` feature), without which libtorch sees no GPU.
-    let features: &[&str] = if args.device == DeviceArg::Cuda {
+    let features: &[&str] = if args.run.device == cli::Device::Cuda {
         &["--features", "cuda"]
     } else {
         &[]
@@ -325,7 +296,7 @@ fn stage_command(
                 "--seed",
                 &seed,
                 "--device",
-                args.device.as_str(),
+                args.run.device.as_arg(),
             ],
         );
         // With Slurm, every training of a stage is a task at once (a local --jobs 1 would
@@ -340,9 +311,9 @@ fn stage_command(
             c.extend(["--epochs".into(), e.to_string()]);
         }
         if args.quick {
-            c.push("--synthetic".into());
+            c.push("--quick".into());
         }
-        if args.exact {
+        if args.run.exact {
             c.push("--exact".into());
         }
         c
@@ -360,8 +331,8 @@ fn stage_command(
             let (package, bin) = STAGE_BINARIES[1];
             let mut c = training(package, bin, 3);
             if !args.quick {
-                let npz = obtain::ensure_intel(&args.data_dir, args.npz.as_deref())?;
-                c.extend(["--npz".into(), npz.display().to_string()]);
+                let npz = obtain::ensure_intel(&args.data, args.npz.as_deref())?;
+                c.extend(["--data".into(), npz.display().to_string()]);
                 inputs.push(hashed(npz)?);
             }
             c
@@ -370,11 +341,11 @@ fn stage_command(
             let (package, bin) = STAGE_BINARIES[2];
             let mut c = training(package, bin, 5);
             if !args.quick {
-                let data = obtain::ensure_p2g(root, &args.data_dir)?;
+                let data = obtain::ensure_p2g(root, &args.data)?;
                 for f in &datasets::P2G {
                     inputs.push(hashed(data.join(f.name))?);
                 }
-                c.extend(["--data-dir".into(), data.display().to_string()]);
+                c.extend(["--data".into(), data.display().to_string()]);
             }
             c
         }
@@ -415,7 +386,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     let torch = libtorch::setup(
         root,
         &libtorch::SetupArgs {
-            cuda: args.device == DeviceArg::Cuda,
+            cuda: args.run.device == cli::Device::Cuda,
             force: false,
         },
     )?;
@@ -450,12 +421,12 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     if args.out.is_none() {
         point_latest(root, &out)?;
     }
-    build_stages(&torch, args.device == DeviceArg::Cuda)?;
+    build_stages(&torch, args.run.device == cli::Device::Cuda)?;
     let mut table: Vec<report::StageRecord> = Vec::new();
     let mut skipped: Vec<(String, String)> = Vec::new();
     // Q1 has no training: one seed is enough.
     for (stage, seed) in stage_runs(args) {
-        let name = report::stage_dir_name(stage, seed, args.seed);
+        let name = report::stage_dir_name(stage, seed, args.run.seed);
         if skipped.iter().any(|(s, _)| s == stage) {
             continue;
         }
@@ -548,7 +519,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         eprintln!("== {name}: running");
         let mut cmd = libtorch::runtime_command(&torch, &command.binary(root)?);
         cmd.args(command.binary_args()).envs(args.executor_env());
-        if args.exact {
+        if args.run.exact {
             // The reference runs of the homework's code used one thread; Q2's convolutions
             // round differently with more.
             cmd.env("OMP_NUM_THREADS", "1");
@@ -608,7 +579,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
     }
     let ran: Vec<&str> = table
         .iter()
-        .filter(|r| r.seed == args.seed)
+        .filter(|r| r.seed == args.run.seed)
         .map(|r| r.stage.as_str())
         .collect();
     let mut merged = report::stage_summaries(&out, &ran, args.quick)?;
@@ -620,7 +591,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         date: crate::clock::stamp(),
         commit: git_commit(root),
         libtorch: torch.version.clone(),
-        device: args.device.as_str().to_string(),
+        device: args.run.device.as_arg().to_string(),
         stages: table.clone(),
         skipped: skipped.clone(),
         quick: args.quick,
@@ -663,11 +634,11 @@ fn submit_run(root: &Path, torch: &libtorch::Libtorch, args: &Args, out: &Path) 
         out.join(".lock"),
         &format!("the results in {}", out.display()),
     )?);
-    build_stages(torch, args.device == DeviceArg::Cuda)?;
+    build_stages(torch, args.run.device == cli::Device::Cuda)?;
     // The data too: compute nodes often have no internet. What cannot be had here skips its
     // stage in the job as well, saying why there.
     for (stage, seed) in stage_runs(args) {
-        let dir = out.join(report::stage_dir_name(stage, seed, args.seed));
+        let dir = out.join(report::stage_dir_name(stage, seed, args.run.seed));
         let _ = stage_command(root, stage, args, seed, &dir);
     }
     // This command as typed, less what made it return at once and where it wrote.
@@ -743,7 +714,7 @@ fn stage_runs(args: &Args) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         .filter(|s| args.only.iter().any(|o| o.as_str() == **s))
         .flat_map(move |s| {
             let n = if *s == "q1" { 1 } else { args.seeds };
-            (0..n).map(move |i| (*s, args.seed + i))
+            (0..n).map(move |i| (*s, args.run.seed + i))
         })
 }
 
@@ -753,7 +724,7 @@ fn stage_runs(args: &Args) -> impl Iterator<Item = (&'static str, u64)> + '_ {
 fn latest_with_same_inputs(root: &Path, args: &Args) -> Option<PathBuf> {
     let latest = std::fs::canonicalize(root.join("reports").join("latest")).ok()?;
     let same = stage_runs(args).all(|(stage, seed)| {
-        let dir = latest.join(report::stage_dir_name(stage, seed, args.seed));
+        let dir = latest.join(report::stage_dir_name(stage, seed, args.run.seed));
         let Ok(command) = stage_command(root, stage, args, seed, &dir) else {
             return true; // skipped again either way
         };

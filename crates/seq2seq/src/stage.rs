@@ -18,7 +18,6 @@ use crate::train::{TrainConfig, TrainOutcome};
 pub use summaries::q3::{
     BeamReport, ModelReport, NucleusReport, NucleusScores, Q3Options, Q3Summary,
 };
-use torchkit::device::DeviceChoice;
 use torchkit::jobs::Job;
 
 /// Options of the stage.
@@ -83,14 +82,14 @@ fn training_job(exe: &Path, c: &StageConfig, attention: bool, dir: &Path, device
     let log = dir.join(format!("{name}.log"));
     Job::new(format!("Q3 ({letter}) training {name}"), exe, log)
         .arg("train")
-        .flag("--data-dir", &c.data_dir)
-        .flag("--n-epochs", c.train.epochs.to_string())
+        .flag("--data", &c.data_dir)
+        .flag("--epochs", c.train.epochs.to_string())
         .flag("--seed", c.seed.to_string())
-        .flag("--lr", c.train.lr.to_string())
+        .flag("--learning-rate", c.train.lr.to_string())
         .flag("--batch-size", c.train.batch_size.to_string())
         .flag("--hidden-size", c.hidden.to_string())
         .flag("--dropout", c.dropout.to_string())
-        .flag("--device", DeviceChoice::of(device).as_arg())
+        .flag("--device", torchkit::device::choice_of(device).as_arg())
         .flag("--checkpoint", dir.join(format!("{name}.safetensors")))
         .flag("--outcome", dir.join(format!("{name}_outcome.json")))
         .switch("--use-attn", attention)

@@ -1,50 +1,27 @@
-//! Choosing where tensors live, from a command-line flag.
+//! From the `--device` flag (`cli::Device`, the one device enum) to a libtorch device.
 
 use anyhow::{bail, Result};
+use cli::Device as Choice;
 use tch::Device;
 
-/// `--device auto|cpu|cuda`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceChoice {
-    /// CUDA when libtorch sees a GPU, else CPU.
-    #[default]
-    Auto,
-    /// The CPU.
-    Cpu,
-    /// The first CUDA GPU; an error when there is none.
-    Cuda,
+/// The libtorch device `choice` names: an error for `cuda` where libtorch sees no GPU.
+pub fn resolve(choice: Choice) -> Result<Device> {
+    match choice {
+        Choice::Auto => Ok(Device::cuda_if_available()),
+        Choice::Cpu => Ok(Device::Cpu),
+        Choice::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+        Choice::Cuda => bail!(
+            "--device cuda: libtorch sees no CUDA GPU (build with --features cuda, install libtorch with `cargo xtask setup --cuda`, or use --device cpu)"
+        ),
+    }
 }
 
-impl DeviceChoice {
-    /// Resolves the choice to a libtorch device.
-    pub fn resolve(self) -> Result<Device> {
-        match self {
-            DeviceChoice::Auto => Ok(Device::cuda_if_available()),
-            DeviceChoice::Cpu => Ok(Device::Cpu),
-            DeviceChoice::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
-            DeviceChoice::Cuda => bail!(
-                "--device cuda: libtorch sees no CUDA GPU (build with --features cuda, install libtorch with `cargo xtask setup --cuda`, or use --device cpu)"
-            ),
-        }
-    }
-
-    /// The choice that names `device` exactly, to hand a resolved device to a child process
-    /// (whose own `auto` could resolve differently).
-    pub fn of(device: Device) -> Self {
-        match device {
-            Device::Cpu => DeviceChoice::Cpu,
-            _ => DeviceChoice::Cuda,
-        }
-    }
-
-    /// The flag's value, to pass the choice on to a child process.
-    pub fn as_arg(self) -> &'static str {
-        match self {
-            DeviceChoice::Auto => "auto",
-            DeviceChoice::Cpu => "cpu",
-            DeviceChoice::Cuda => "cuda",
-        }
+/// The choice that names `device` exactly, to hand a resolved device to a child process
+/// (whose own `auto` could resolve differently).
+pub fn choice_of(device: Device) -> Choice {
+    match device {
+        Device::Cpu => Choice::Cpu,
+        _ => Choice::Cuda,
     }
 }
 

@@ -13,7 +13,6 @@ use crate::dataset::{Dataset, Layout};
 use crate::model::CnnConfig;
 use crate::train::{confusion, evaluate, train, RunFiles, TrainConfig};
 pub use summaries::q2::{DatasetInfo, Q2Options, Q2Summary, Run};
-use torchkit::device::DeviceChoice;
 use torchkit::jobs::Job;
 
 /// Options of the stage.
@@ -193,15 +192,15 @@ fn sweep_job(exe: &Path, c: &StageConfig, model: &str, lr: f64, out: &Path, devi
     let log = out.join(format!("{}.log", tag(model, lr)));
     Job::new(format!("Q2 model {model}, learning rate {lr}"), exe, log)
         .arg("sweep-run")
-        .flag("--npz", &c.npz)
+        .flag("--data", &c.npz)
         .flag("--out", out)
         .flag("--model", model)
         .flag("--learning-rate", lr.to_string())
         .flag("--epochs", c.epochs.to_string())
         .flag("--seed", c.seed.to_string())
-        .flag("--device", DeviceChoice::of(device).as_arg())
+        .flag("--device", torchkit::device::choice_of(device).as_arg())
         .switch("--channels-last", c.layout == Layout::ChannelsLast)
-        .switch("--synthetic", c.synthetic)
+        .switch("--quick", c.synthetic)
         .switch("--exact", c.exact)
 }
 

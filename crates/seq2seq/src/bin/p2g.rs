@@ -13,7 +13,6 @@ use seq2seq::model::Model;
 use seq2seq::stage::{self, StageConfig};
 use seq2seq::train::RunFiles;
 use seq2seq::train::{train, TrainConfig};
-use torchkit::device::DeviceChoice;
 use torchkit::options;
 
 /// Phoneme-to-grapheme seq2seq (homework 2, Q3) on libtorch.
@@ -43,92 +42,86 @@ enum Command {
         #[command(flatten)]
         common: Common,
         /// Nucleus sampling with this p instead of greedy decoding.
-        #[arg(long, value_parser = options::top_p)]
+        #[arg(long, value_parser = cli::values::top_p)]
         topp: Option<f64>,
         /// Samples per example for WER@k (with --topp).
-        #[arg(long, default_value_t = 3, value_parser = options::positive_usize)]
+        #[arg(long, default_value_t = 3, value_parser = cli::values::positive_usize)]
         k: usize,
         /// Beam search of this width instead of greedy decoding.
-        #[arg(long, conflicts_with = "topp", value_parser = options::positive_usize)]
+        #[arg(long, conflicts_with = "topp", value_parser = cli::values::positive_usize)]
         beam: Option<usize>,
     },
     /// The report's Q3 stage: (a), (b), (c) and beam search, with figures and summary.json.
     Reproduce {
         /// Folder with train.tsv, valid.tsv, test.tsv.
-        #[arg(long, default_value = "data/p2g")]
-        data_dir: PathBuf,
+        #[arg(
+            long,
+            visible_alias = "data_dir",
+            alias = "data-dir",
+            default_value = "data/p2g"
+        )]
+        data: PathBuf,
         /// Train on a small generated corpus (written to OUT/quick_data/) instead: the quick
         /// run's data, not the homework's.
-        #[arg(long, visible_alias = "quick", conflicts_with = "data_dir")]
-        synthetic: bool,
+        #[arg(long, alias = "synthetic", conflicts_with = "data")]
+        quick: bool,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
         /// Epochs per model.
-        #[arg(long, default_value_t = 20, value_parser = options::positive_usize)]
+        #[arg(long, default_value_t = 20, value_parser = cli::values::positive_usize)]
         epochs: usize,
-        /// Seed.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
+        #[command(flatten)]
+        run: cli::Run,
         /// Beam widths to compare with greedy.
-        #[arg(long, value_delimiter = ',', default_value = "5", value_parser = options::positive_usize)]
+        #[arg(long, value_delimiter = ',', default_value = "5", value_parser = cli::values::positive_usize)]
         beam_widths: Vec<usize>,
-        /// Where to run.
-        #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-        device: DeviceChoice,
         /// Trainings at once, each a child process with its share of the cores (1: (a)
         /// then (b), each with every core).
-        #[arg(long, default_value_t = 2, value_parser = options::positive_usize)]
+        #[arg(long, default_value_t = 2, value_parser = cli::values::positive_usize)]
         jobs: usize,
-        /// Train and test as the homework's code does, op for op and draw for draw (see
-        /// `p2g train --help`).
-        #[arg(long)]
-        exact: bool,
     },
 }
 
-/// The homework's options.
+/// The homework's options, with its spellings (`--n_epochs`, `--lr`, `--use_attn`, …) as
+/// aliases.
 #[derive(Args)]
 struct Common {
     /// Adam learning rate.
-    #[arg(long, visible_alias = "learning-rate", default_value_t = 0.003, value_parser = options::positive_f64)]
-    lr: f64,
+    #[arg(long, visible_alias = "lr", alias = "learning_rate", default_value_t = 0.003, value_parser = cli::values::positive_f64)]
+    learning_rate: f64,
     /// Dropout on embeddings and outputs.
-    #[arg(long, default_value_t = 0.3, value_parser = options::dropout)]
+    #[arg(long, default_value_t = 0.3, value_parser = cli::values::dropout)]
     dropout: f64,
     /// Training epochs.
-    #[arg(long, visible_alias = "epochs", default_value_t = 20, value_parser = options::positive_usize)]
-    n_epochs: usize,
+    #[arg(long, visible_alias = "n_epochs", alias = "n-epochs", default_value_t = 20, value_parser = cli::values::positive_usize)]
+    epochs: usize,
     /// Examples per training batch.
-    #[arg(long, default_value_t = 64, value_parser = options::positive_usize)]
+    #[arg(long, visible_alias = "batch_size", default_value_t = 64, value_parser = cli::values::positive_usize)]
     batch_size: usize,
     /// Hidden size: even (each encoder direction has half), at most 65536.
-    #[arg(long, default_value_t = 128, value_parser = hidden_size)]
+    #[arg(long, visible_alias = "hidden_size", default_value_t = 128, value_parser = hidden_size)]
     hidden_size: i64,
-    /// Seed of libtorch's generator (init, shuffling, dropout, sampling).
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    #[command(flatten)]
+    run: cli::Run,
     /// Bahdanau attention in the decoder.
-    #[arg(long)]
+    #[arg(long, visible_alias = "use_attn")]
     use_attn: bool,
     /// Folder with train.tsv, valid.tsv, test.tsv.
-    #[arg(long, default_value = "data/p2g")]
-    data_dir: PathBuf,
+    #[arg(
+        long,
+        visible_alias = "data_dir",
+        alias = "data-dir",
+        default_value = "data/p2g"
+    )]
+    data: PathBuf,
     /// Checkpoint file: safetensors (what training writes; default model.safetensors /
     /// model-attn.safetensors), or for testing also the homework's PyTorch `.pt` file.
-    #[arg(long)]
+    #[arg(long, visible_alias = "checkpoint_name")]
     checkpoint: Option<PathBuf>,
     /// Longest decoded output.
-    #[arg(long, default_value_t = 50, value_parser = options::positive_usize)]
+    #[arg(long, visible_alias = "max_len", default_value_t = 50, value_parser = cli::values::positive_usize)]
     max_len: usize,
-    /// Where to run.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
-    /// Follow the homework's PyTorch code op for op and draw for draw (its DataLoader's
-    /// draws, step-by-step decoder, autograd LSTM, batch-of-one decoding): with the same seed
-    /// and one thread, the homework's printed numbers digit for digit; several times slower.
-    #[arg(long)]
-    exact: bool,
 }
 
 /// An even hidden size from 2 to 65536 (each encoder direction gets half).
@@ -145,9 +138,9 @@ impl Common {
     /// that order, so initialisation draws come right after the seed. A model too large for
     /// the machine is refused before it is allocated.
     fn setup(&self) -> Result<(tch::Device, Corpus, Model)> {
-        let device = self.device.resolve()?;
-        torchkit::rng::seed(self.seed);
-        let corpus = Corpus::read(&self.data_dir)?;
+        let device = torchkit::device::resolve(self.run.device)?;
+        torchkit::rng::seed(self.run.seed);
+        let corpus = Corpus::read(&self.data)?;
         let config = corpus.model_config(self.hidden_size, self.dropout, self.use_attn);
         // Weights, gradients and Adam's two moments, 4 bytes each.
         let bytes = (config.parameters() as u64).saturating_mul(16);
@@ -197,12 +190,12 @@ fn run(cli: Cli) -> Result<()> {
             };
             let data = corpus.train_data();
             let tc = TrainConfig {
-                lr: c.lr,
-                epochs: c.n_epochs,
+                lr: c.learning_rate,
+                epochs: c.epochs,
                 batch_size: c.batch_size,
                 max_len: c.max_len,
-                seed: c.seed,
-                exact: c.exact,
+                seed: c.run.seed,
+                exact: c.run.exact,
                 ..TrainConfig::default()
             };
             let out = train(&mut model, &data, &tc, &files, device)?;
@@ -241,12 +234,12 @@ fn run(cli: Cli) -> Result<()> {
                 _ => Strategy::Greedy,
             };
             anyhow::ensure!(
-                !(c.exact && beam.is_some()),
+                !(c.run.exact && beam.is_some()),
                 "--beam has no --exact form: the homework's code has no beam search"
             );
             let t = Instant::now();
             let run = || {
-                if c.exact {
+                if c.run.exact {
                     exact::generate_words(
                         &model.net,
                         &corpus.test,
@@ -281,17 +274,20 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("decoded in {:.2} s", t.elapsed().as_secs_f64());
         }
         Command::Reproduce {
-            data_dir,
-            synthetic,
+            data,
+            quick,
             out,
             epochs,
-            seed,
+            run,
             beam_widths,
-            device,
             jobs,
-            exact,
         } => {
-            let data_dir = if synthetic {
+            let cli::Run {
+                seed,
+                device,
+                exact,
+            } = run;
+            let data_dir = if quick {
                 let dir = out.join("quick_data");
                 seq2seq::synthetic::write_quick_corpus(
                     &dir,
@@ -300,11 +296,11 @@ fn run(cli: Cli) -> Result<()> {
                 )?;
                 dir
             } else {
-                data_dir
+                data
             };
             let config = StageConfig {
                 data_dir,
-                synthetic,
+                synthetic: quick,
                 seed,
                 train: TrainConfig {
                     epochs,
@@ -319,7 +315,12 @@ fn run(cli: Cli) -> Result<()> {
                 beam_widths,
                 jobs,
             };
-            let s = stage::run(&config, &out, device.resolve()?, &std::env::current_exe()?)?;
+            let s = stage::run(
+                &config,
+                &out,
+                torchkit::device::resolve(device)?,
+                &std::env::current_exe()?,
+            )?;
             eprintln!(
                 "Q3 done in {:.1} s: training {:.1} s wall ((a) {:.1} s, (b) {:.1} s), testing {:.1} s; peak memory (a) {:.0} MiB, (b) {:.0} MiB, testing {:.0} MiB; results in {}",
                 s.total_seconds,
@@ -335,4 +336,107 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(std::iter::once("p2g").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .command
+    }
+
+    /// The homework's own command lines (`python hw2-q3.py train --use_attn …`) run as
+    /// they are, and mean what the canonical names mean.
+    #[test]
+    fn the_homeworks_spellings_are_aliases_of_ours() {
+        let theirs = parse(&[
+            "train",
+            "--use_attn",
+            "--n_epochs",
+            "7",
+            "--lr",
+            "0.001",
+            "--batch_size",
+            "32",
+            "--hidden_size",
+            "64",
+            "--dropout",
+            "0.2",
+            "--seed",
+            "3",
+            "--data_dir",
+            "d",
+            "--checkpoint_name",
+            "m.pt",
+            "--max_len",
+            "40",
+        ]);
+        let ours = parse(&[
+            "train",
+            "--use-attn",
+            "--epochs",
+            "7",
+            "--learning-rate",
+            "0.001",
+            "--batch-size",
+            "32",
+            "--hidden-size",
+            "64",
+            "--dropout",
+            "0.2",
+            "--seed",
+            "3",
+            "--data",
+            "d",
+            "--checkpoint",
+            "m.pt",
+            "--max-len",
+            "40",
+        ]);
+        let (Command::Train { common: a, .. }, Command::Train { common: b, .. }) = (theirs, ours)
+        else {
+            panic!("train")
+        };
+        assert_eq!(
+            (
+                a.use_attn,
+                a.epochs,
+                a.learning_rate,
+                a.batch_size,
+                a.hidden_size
+            ),
+            (true, 7, 0.001, 32, 64)
+        );
+        assert_eq!(
+            (
+                b.use_attn,
+                b.epochs,
+                b.learning_rate,
+                b.batch_size,
+                b.hidden_size
+            ),
+            (true, 7, 0.001, 32, 64)
+        );
+        assert_eq!(
+            (a.data, a.checkpoint, a.max_len),
+            (b.data, b.checkpoint, b.max_len)
+        );
+        assert_eq!(a.run, b.run);
+        let Command::Test { topp, k, .. } =
+            parse(&["test", "--use_attn", "--topp", "0.8", "--k", "3"])
+        else {
+            panic!("test")
+        };
+        assert_eq!((topp, k), (Some(0.8), 3));
+        // The stage's own earlier spellings still parse.
+        let Command::Reproduce { quick, data, .. } =
+            parse(&["reproduce", "--synthetic", "--out", "o"])
+        else {
+            panic!("reproduce")
+        };
+        assert!(quick && data == std::path::Path::new("data/p2g"));
+    }
 }

@@ -4,8 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use torchkit::device::DeviceChoice;
-use torchkit::options;
 use vision::dataset::{Dataset, Layout};
 use vision::model::CnnConfig;
 use vision::stage::{run_stage, StageConfig};
@@ -28,35 +26,35 @@ enum Command {
         /// The npz file (Intel layout).
         #[arg(
             long,
-            visible_alias = "data-path",
-            required_unless_present = "synthetic"
+            aliases = ["npz", "data-path", "data_path"],
+            required_unless_present = "quick"
         )]
-        npz: Option<PathBuf>,
+        data: Option<PathBuf>,
         /// Train on a small generated image set (written to OUT/quick_images.npz) instead:
         /// the quick run's data, not the homework's.
-        #[arg(long, visible_alias = "quick", conflicts_with = "npz")]
-        synthetic: bool,
+        #[arg(long, alias = "synthetic", conflicts_with = "data")]
+        quick: bool,
         #[command(flatten)]
         stage: StageArgs,
         /// 2.1 learning rates trained at once, each in a child process with its share of
         /// the cores (1: one after the other, here, with every core).
-        #[arg(long, default_value_t = 1, value_parser = options::positive_usize)]
+        #[arg(long, default_value_t = 1, value_parser = cli::values::positive_usize)]
         jobs: usize,
     },
     /// One run of the stage into OUT (what `reproduce --jobs N` starts in child processes);
     /// a finished run with the same options is kept.
     SweepRun {
         /// The npz file.
-        #[arg(long)]
-        npz: PathBuf,
+        #[arg(long, alias = "npz")]
+        data: PathBuf,
         /// The npz is the generated quick-run set.
-        #[arg(long)]
-        synthetic: bool,
+        #[arg(long, alias = "synthetic")]
+        quick: bool,
         /// Model: 2.1 or 2.2.
         #[arg(long)]
         model: String,
         /// Learning rate.
-        #[arg(long, value_parser = options::positive_f64)]
+        #[arg(long, value_parser = cli::values::positive_f64)]
         learning_rate: f64,
         #[command(flatten)]
         stage: StageArgs,
@@ -70,21 +68,13 @@ struct StageArgs {
     #[arg(long)]
     out: PathBuf,
     /// Epochs per run.
-    #[arg(long, default_value_t = 40, value_parser = options::positive_usize)]
+    #[arg(long, default_value_t = 40, value_parser = cli::values::positive_usize)]
     epochs: usize,
-    /// Seed.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    #[command(flatten)]
+    run: cli::Run,
     /// Read pixels as (48, 48, 3) and move channels first, instead of the skeleton's view.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "exact")]
     channels_last: bool,
-    /// Where to run.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
-    /// Every run as the skeleton's code runs it, op for op and draw for draw (see
-    /// `cnn --help`).
-    #[arg(long, conflicts_with = "channels_last")]
-    exact: bool,
 }
 
 impl StageArgs {
@@ -100,61 +90,59 @@ impl StageArgs {
             synthetic,
             epochs: self.epochs,
             learning_rates,
-            seed: self.seed,
+            seed: self.run.seed,
             layout: layout(self.channels_last),
             jobs,
-            exact: self.exact,
+            exact: self.run.exact,
         }
     }
 }
 
-/// The skeleton's options (train one model, then test it).
+/// The skeleton's options (train one model, then test it), with its one-dash spellings
+/// (`-learning_rate 0.1 -no_batch_norm`) as aliases.
 #[derive(clap::Args)]
 struct TrainArgs {
     /// Epochs.
-    #[arg(long, default_value_t = 40, value_parser = options::positive_usize)]
+    #[arg(long, default_value_t = 40, value_parser = cli::values::positive_usize)]
     epochs: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 8, value_parser = options::positive_usize)]
+    #[arg(long, visible_alias = "batch_size", default_value_t = 8, value_parser = cli::values::positive_usize)]
     batch_size: usize,
     /// Learning rate.
-    #[arg(long, visible_alias = "lr", default_value_t = 0.01, value_parser = options::positive_f64)]
+    #[arg(long, visible_alias = "learning_rate", alias = "lr", default_value_t = 0.01, value_parser = cli::values::positive_f64)]
     learning_rate: f64,
     /// L2 weight decay.
-    #[arg(long, default_value_t = 0.0, value_parser = options::non_negative_f64)]
+    #[arg(long, visible_alias = "l2_decay", default_value_t = 0.0, value_parser = cli::values::non_negative_f64)]
     l2_decay: f64,
     /// Dropout probability.
-    #[arg(long, default_value_t = 0.1, value_parser = options::dropout)]
+    #[arg(long, default_value_t = 0.1, value_parser = cli::values::dropout)]
     dropout: f64,
     /// Optimiser.
     #[arg(long, value_enum, default_value_t = Optimizer::Sgd)]
     optimizer: Optimizer,
     /// Without max-pooling in the blocks.
-    #[arg(long)]
+    #[arg(long, visible_alias = "no_maxpool")]
     no_maxpool: bool,
     /// Model 2.1: no batch norm, flatten instead of global average pooling.
-    #[arg(long)]
+    #[arg(long, visible_alias = "no_batch_norm")]
     no_batch_norm: bool,
     /// The npz file.
     #[arg(
         long,
-        visible_alias = "npz",
+        visible_alias = "data_path",
+        aliases = ["data-path", "npz"],
         default_value = "data/intel_landscapes.v2.npz"
     )]
-    data_path: PathBuf,
-    /// Where to run.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
+    data: PathBuf,
+    #[command(flatten)]
+    run: cli::Run,
     /// Read pixels as (48, 48, 3) and move channels first, instead of the skeleton's view.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "exact")]
     channels_last: bool,
     /// Compute on PyTorch's default NCHW memory layout (slower; the same kernels as the
     /// PyTorch skeleton) instead of channels-last.
     #[arg(long)]
     nchw: bool,
-    /// Seed.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
     /// Folder for the per-epoch CSV and the final checkpoint.
     #[arg(long, default_value = ".")]
     out: PathBuf,
@@ -162,11 +150,6 @@ struct TrainArgs {
     /// other options or data in --out, instead of refusing.
     #[arg(long)]
     force: bool,
-    /// Follow the skeleton's PyTorch code op for op and draw for draw (its DataLoader's
-    /// draws, NCHW, plain SGD, the dev split in one pass, float32 loss means): with the same
-    /// seed and one thread, its printed numbers digit for digit; slower.
-    #[arg(long, conflicts_with_all = ["channels_last"])]
-    exact: bool,
 }
 
 fn layout(channels_last: bool) -> Layout {
@@ -178,36 +161,37 @@ fn layout(channels_last: bool) -> Layout {
 }
 
 fn main() -> std::process::ExitCode {
-    artifacts::exit_code(run(Cli::parse()))
+    let args = cli::homework_spellings(std::env::args_os(), cli::Q2_SCRIPT_OPTIONS);
+    artifacts::exit_code(run(Cli::parse_from(args)))
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Reproduce {
-            npz,
-            synthetic,
+            data,
+            quick,
             stage,
             jobs,
         }) => {
             let out = &stage.out;
-            let npz = match npz {
+            let npz = match data {
                 Some(npz) => npz,
                 None => {
                     std::fs::create_dir_all(out)?;
                     let path = out.join("quick_images.npz");
                     vision::synthetic::write_quick_npz(
                         &path,
-                        stage.seed,
+                        stage.run.seed,
                         vision::synthetic::QUICK_SIZES,
                     )?;
                     path
                 }
             };
-            let config = stage.config(npz, synthetic, vec![0.1, 0.01, 0.001], jobs);
+            let config = stage.config(npz, quick, vec![0.1, 0.01, 0.001], jobs);
             let s = run_stage(
                 &config,
                 out,
-                stage.device.resolve()?,
+                torchkit::device::resolve(stage.run.device)?,
                 &std::env::current_exe()?,
             )?;
             for r in &s.runs {
@@ -223,19 +207,19 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Some(Command::SweepRun {
-            npz,
-            synthetic,
+            data,
+            quick,
             model,
             learning_rate,
             stage,
         }) => {
-            let config = stage.config(npz, synthetic, vec![learning_rate], 1);
+            let config = stage.config(data, quick, vec![learning_rate], 1);
             let r = vision::stage::run_one(
                 &config,
                 &model,
                 learning_rate,
                 &stage.out,
-                stage.device.resolve()?,
+                torchkit::device::resolve(stage.run.device)?,
             )?;
             eprintln!(
                 "model {} lr {}: test accuracy {:.4}",
@@ -244,18 +228,19 @@ fn run(cli: Cli) -> Result<()> {
         }
         None => {
             let a = cli.train;
-            let device = a.device.resolve()?;
+            let device = torchkit::device::resolve(a.run.device)?;
+            let exact = a.run.exact;
             // Before the data loads: an unwritable --out fails now, naming it.
             artifacts::check_writable(a.out.join("cnn.safetensors"))?;
-            torchkit::rng::seed(a.seed);
-            let data = Dataset::load(&a.data_path, layout(a.channels_last))?;
+            torchkit::rng::seed(a.run.seed);
+            let data = Dataset::load(&a.data, layout(a.channels_last))?;
             let model = CnnConfig {
                 dropout: a.dropout,
                 maxpool: !a.no_maxpool,
                 batch_norm: !a.no_batch_norm,
-                channels_last_memory: !a.nchw && !a.exact,
-                pytorch_draws: a.exact,
-                fused_kernels: !a.exact,
+                channels_last_memory: !a.nchw && !exact,
+                pytorch_draws: exact,
+                fused_kernels: !exact,
             };
             let tc = TrainConfig {
                 epochs: a.epochs,
@@ -263,8 +248,8 @@ fn run(cli: Cli) -> Result<()> {
                 learning_rate: a.learning_rate,
                 l2_decay: a.l2_decay,
                 optimizer: a.optimizer,
-                seed: a.seed,
-                exact: a.exact,
+                seed: a.run.seed,
+                exact,
                 ..TrainConfig::default()
             };
             let files = RunFiles {
@@ -273,7 +258,7 @@ fn run(cli: Cli) -> Result<()> {
                 replace: a.force,
             };
             let trained = train(&model, &tc, &data, &files, device)?;
-            let acc = if a.exact {
+            let acc = if exact {
                 vision::train::evaluate_whole(&trained.net, &data.test).1
             } else {
                 evaluate(&trained.net, &data.test, tc.eval_chunk).1
@@ -286,4 +271,87 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        let args = cli::homework_spellings(
+            std::iter::once("cnn").chain(args.iter().copied()),
+            cli::Q2_SCRIPT_OPTIONS,
+        );
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The skeleton's own command line (`python hw2-q2.py -learning_rate 0.1 …`, one dash)
+    /// runs as it is, and means what the canonical names mean.
+    #[test]
+    fn the_skeletons_spellings_are_aliases_of_ours() {
+        let theirs = parse(&[
+            "-epochs",
+            "5",
+            "-batch_size",
+            "16",
+            "-learning_rate",
+            "0.1",
+            "-l2_decay",
+            "0.01",
+            "-dropout",
+            "0.2",
+            "-optimizer",
+            "adam",
+            "-no_maxpool",
+            "-no_batch_norm",
+            "-data_path",
+            "x.npz",
+            "-device",
+            "cpu",
+        ])
+        .train;
+        let ours = parse(&[
+            "--epochs",
+            "5",
+            "--batch-size",
+            "16",
+            "--learning-rate",
+            "0.1",
+            "--l2-decay",
+            "0.01",
+            "--dropout",
+            "0.2",
+            "--optimizer",
+            "adam",
+            "--no-maxpool",
+            "--no-batch-norm",
+            "--data",
+            "x.npz",
+            "--device",
+            "cpu",
+        ])
+        .train;
+        for a in [&theirs, &ours] {
+            assert_eq!(
+                (
+                    a.epochs,
+                    a.batch_size,
+                    a.learning_rate,
+                    a.l2_decay,
+                    a.dropout
+                ),
+                (5, 16, 0.1, 0.01, 0.2)
+            );
+            assert!(a.optimizer == Optimizer::Adam && a.no_maxpool && a.no_batch_norm);
+            assert_eq!(a.data, PathBuf::from("x.npz"));
+            assert_eq!(a.run.device, cli::Device::Cpu);
+        }
+        // The stage's earlier spellings still parse.
+        let Some(Command::Reproduce { data, quick, .. }) =
+            parse(&["reproduce", "--npz", "y.npz", "--out", "o"]).command
+        else {
+            panic!("reproduce")
+        };
+        assert_eq!((data, quick), (Some(PathBuf::from("y.npz")), false));
+    }
 }
