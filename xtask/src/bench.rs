@@ -140,7 +140,7 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
                     "--learning-rate",
                     "0.01",
                     "--force",
-                    "--data-path",
+                    "--data",
                 ])
                 .arg(&npz)
                 .arg("--out")
@@ -214,7 +214,7 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
         let epochs = args.q3_epochs.to_string();
         let ours_cmd = |out: &Path| {
             let mut c = Command::new(bin.join("p2g"));
-            c.args(["reproduce", "--epochs", &epochs, "--data-dir"])
+            c.args(["reproduce", "--epochs", &epochs, "--data"])
                 .arg(&data)
                 .arg("--out")
                 .arg(out);

@@ -21,7 +21,7 @@ fn a_bad_flag_exits_2_and_a_skipped_stage_3() {
     let dir = std::env::temp_dir().join(format!("xtask-skip-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let o = Command::new(xtask)
-        .args(["reproduce", "--only", "q2", "--data-dir"])
+        .args(["reproduce", "--only", "q2", "--data"])
         .arg(dir.join("no-data"))
         .arg("--out")
         .arg(dir.join("out"))

@@ -27,9 +27,9 @@ pub enum Reader {
     Pt,
     /// Safetensors checkpoints, loaded into a model.
     Safetensors,
-    /// npz image sets (`cnn --data-path`).
+    /// npz image sets (`cnn --data`).
     Npz,
-    /// The homework's TSV files (`p2g --data-dir`).
+    /// The homework's TSV files (`p2g --data`).
     Tsv,
     /// A training's resume point: manifest and state files (`torchkit::trainer`).
     Resume,

@@ -11,12 +11,12 @@ fn p2g_train(data: &Path, out: &Path) -> Command {
     cmd.args([
         "train",
         "--use-attn",
-        "--n-epochs",
+        "--epochs",
         "3",
         "--hidden-size",
         "32",
     ])
-    .args(["--batch-size", "32", "--data-dir"])
+    .args(["--batch-size", "32", "--data"])
     .arg(data)
     .arg("--checkpoint")
     .arg(out.join("m.safetensors"))

@@ -12,7 +12,7 @@ fn killed_training_resumes_after_the_last_finished_epoch() {
     seq2seq::synthetic::write_quick_corpus(&data, 5, [400, 60, 60]).unwrap();
     let p2g_train = |out: &Path| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_p2g"));
-        cmd.args(["train", "--use-attn", "--n-epochs", "4", "--data-dir"])
+        cmd.args(["train", "--use-attn", "--epochs", "4", "--data"])
             .arg(&data)
             .arg("--checkpoint")
             .arg(out.join("m.safetensors"))

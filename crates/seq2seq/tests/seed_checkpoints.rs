@@ -58,7 +58,7 @@ fn attention_checkpoint_reproduces_the_seed_report() {
 #[test]
 fn p2g_test_reads_the_homeworks_pt_file() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_p2g"))
-        .args(["test", "--use-attn", "--data-dir"])
+        .args(["test", "--use-attn", "--data"])
         .arg(common::data_dir())
         .arg("--checkpoint")
         .arg(common::seed_checkpoint("seed-attn"))

@@ -18,7 +18,7 @@ fn reproduce(data: &Path, out: &Path) -> Command {
         "--beam-widths",
         "2",
     ])
-    .arg("--data-dir")
+    .arg("--data")
     .arg(data)
     .arg("--out")
     .arg(out)

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 fn cnn(args: &[&str], npz: &Path, out: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cnn"))
         .args(args)
-        .arg("--data-path")
+        .arg("--data")
         .arg(npz)
         .arg("--out")
         .arg(out)

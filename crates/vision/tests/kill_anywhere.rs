@@ -8,7 +8,7 @@ use std::process::Command;
 
 fn cnn(npz: &Path, out: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cnn"));
-    cmd.args(["--epochs", "3", "--learning-rate", "0.05", "--data-path"])
+    cmd.args(["--epochs", "3", "--learning-rate", "0.05", "--data"])
         .arg(npz)
         .arg("--out")
         .arg(out)

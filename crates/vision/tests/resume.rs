@@ -12,7 +12,7 @@ fn killed_run_resumes_after_the_last_finished_epoch() {
     vision::synthetic::write_quick_npz(&npz, 5, [240, 60, 60]).unwrap();
     let cnn = |out: &Path| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cnn"));
-        cmd.args(["--epochs", "4", "--learning-rate", "0.05", "--data-path"])
+        cmd.args(["--epochs", "4", "--learning-rate", "0.05", "--data"])
             .arg(&npz)
             .arg("--out")
             .arg(out)

@@ -9,7 +9,7 @@ use faults::signals;
 
 fn reproduce(npz: &Path, out: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cnn"));
-    cmd.args(["reproduce", "--jobs", "2", "--epochs", "4", "--npz"])
+    cmd.args(["reproduce", "--jobs", "2", "--epochs", "4", "--data"])
         .arg(npz)
         .arg("--out")
         .arg(out)
