@@ -46,7 +46,7 @@ impl Device {
 }
 
 /// The options of every command that trains or runs a stage.
-#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Run {
     /// Seed of every random draw (initialisation, shuffling, dropout, sampling).
     #[arg(long, default_value_t = 42)]
@@ -58,6 +58,37 @@ pub struct Run {
     /// same seed and one thread, its printed numbers digit for digit; several times slower.
     #[arg(long)]
     pub exact: bool,
+}
+
+/// The command line that gives back `options` when parsed: a parent's typed options for its
+/// child process, so that a renamed field fails to compile instead of at run time. Each field
+/// becomes `--field-name value` (clap's default long name for it); `true` a bare switch,
+/// `false` and `None` nothing, a list one flag per item, a `#[serde(flatten)]` group its
+/// fields. `options` must serialise to a map of such fields, and every field must be clap's
+/// `#[arg(long)]` of that name.
+pub fn to_args<T: serde::Serialize>(options: &T) -> Vec<String> {
+    use serde_json::Value;
+    let Ok(Value::Object(fields)) = serde_json::to_value(options) else {
+        panic!("options that serialise to a map of fields");
+    };
+    let mut args = Vec::new();
+    for (name, value) in fields {
+        let flag = format!("--{}", name.replace('_', "-"));
+        let items = match value {
+            Value::Array(items) => items,
+            one => vec![one],
+        };
+        for item in items {
+            match item {
+                Value::Null | Value::Bool(false) => {}
+                Value::Bool(true) => args.push(flag.clone()),
+                Value::String(s) => args.extend([flag.clone(), s]),
+                Value::Number(n) => args.extend([flag.clone(), n.to_string()]),
+                other => panic!("{flag}: a value of no command-line form: {other}"),
+            }
+        }
+    }
+    args
 }
 
 /// The Q2 script's options, which `argparse` spells with one dash (`-learning_rate 0.1`).
@@ -125,6 +156,51 @@ mod tests {
                 "-1"
             ]
         );
+    }
+
+    /// What a child parses from `to_args` is what its parent built, for every kind of field.
+    #[test]
+    fn typed_options_survive_the_command_line() {
+        #[derive(clap::Parser, serde::Serialize, Debug, PartialEq)]
+        struct Child {
+            #[arg(long)]
+            learning_rate: f64,
+            #[arg(long)]
+            epochs: usize,
+            #[arg(long)]
+            data: std::path::PathBuf,
+            #[arg(long)]
+            use_attn: bool,
+            #[arg(long)]
+            checkpoint: Option<std::path::PathBuf>,
+            #[arg(long)]
+            outcome: Option<std::path::PathBuf>,
+            #[arg(long)]
+            widths: Vec<usize>,
+            #[command(flatten)]
+            #[serde(flatten)]
+            run: Run,
+        }
+        let child = Child {
+            learning_rate: 1e-5,
+            epochs: 20,
+            data: "data dir/p2g".into(),
+            use_attn: true,
+            checkpoint: Some("m.safetensors".into()),
+            outcome: None,
+            widths: vec![1, 5],
+            run: Run {
+                seed: u64::MAX,
+                device: Device::Cuda,
+                exact: false,
+            },
+        };
+        let args = to_args(&child);
+        assert!(args.contains(&"--learning-rate".to_string()), "{args:?}");
+        let parsed =
+            <Child as clap::Parser>::try_parse_from(std::iter::once("child".into()).chain(args))
+                .unwrap();
+        assert_eq!(parsed, child);
     }
 
     #[test]

@@ -41,6 +41,12 @@ impl Job {
         self
     }
 
+    /// Adds arguments (a child's typed options, `cli::to_args`).
+    pub fn args<S: AsRef<std::ffi::OsStr>>(mut self, values: impl IntoIterator<Item = S>) -> Self {
+        self.command.args(values);
+        self
+    }
+
     /// Adds `--name value`.
     pub fn flag(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
         self.command.arg(name).arg(value);

@@ -25,6 +25,7 @@ pub mod evaluate;
 pub mod exact;
 pub mod lstm;
 pub mod model;
+pub mod options;
 pub mod outcome;
 pub mod stage;
 pub mod synthetic;

@@ -14,6 +14,7 @@ use crate::decode::Strategy;
 use crate::evaluate::{predict, score, wer_at_k};
 use crate::exact;
 use crate::model::Model;
+use crate::options::{ModelOptions, TrainArgs};
 use crate::train::{TrainConfig, TrainOutcome};
 pub use summaries::q3::{
     BeamReport, ModelReport, NucleusReport, NucleusScores, Q3Options, Q3Summary,
@@ -76,24 +77,39 @@ fn names(attention: bool) -> (&'static str, &'static str) {
     }
 }
 
-/// The `exe train …` job of one model; its output goes to `<name>.log` in `dir`.
+/// The `exe train …` job of one model, handed its options typed ([`training_options`]); its
+/// output goes to `<name>.log` in `dir`.
 fn training_job(exe: &Path, c: &StageConfig, attention: bool, dir: &Path, device: Device) -> Job {
     let (name, letter) = names(attention);
     let log = dir.join(format!("{name}.log"));
     Job::new(format!("Q3 ({letter}) training {name}"), exe, log)
         .arg("train")
-        .flag("--data", &c.data_dir)
-        .flag("--epochs", c.train.epochs.to_string())
-        .flag("--seed", c.seed.to_string())
-        .flag("--learning-rate", c.train.lr.to_string())
-        .flag("--batch-size", c.train.batch_size.to_string())
-        .flag("--hidden-size", c.hidden.to_string())
-        .flag("--dropout", c.dropout.to_string())
-        .flag("--device", torchkit::device::choice_of(device).as_arg())
-        .flag("--checkpoint", dir.join(format!("{name}.safetensors")))
-        .flag("--outcome", dir.join(format!("{name}_outcome.json")))
-        .switch("--use-attn", attention)
-        .switch("--exact", c.train.exact)
+        .args(cli::to_args(&training_options(c, attention, dir, device)))
+}
+
+/// What `p2g train` is given to train one model of the stage into `dir`.
+fn training_options(c: &StageConfig, attention: bool, dir: &Path, device: Device) -> TrainArgs {
+    let (name, _) = names(attention);
+    TrainArgs {
+        model: ModelOptions {
+            learning_rate: c.train.lr,
+            dropout: c.dropout,
+            epochs: c.train.epochs,
+            batch_size: c.train.batch_size,
+            hidden_size: c.hidden,
+            run: cli::Run {
+                seed: c.seed,
+                device: torchkit::device::choice_of(device),
+                exact: c.train.exact,
+            },
+            use_attn: attention,
+            data: c.data_dir.clone(),
+            checkpoint: Some(dir.join(format!("{name}.safetensors"))),
+            max_len: c.train.max_len,
+        },
+        outcome: Some(dir.join(format!("{name}_outcome.json"))),
+        force: false,
+    }
 }
 
 /// The outcome the training of one model wrote in `dir`; it must be of these options.
@@ -363,5 +379,51 @@ mod tests {
             ..c.clone()
         };
         assert!(has_exact(&exact));
+    }
+
+    /// The child parses back exactly the options its stage built.
+    #[test]
+    fn training_children_get_their_options_typed() {
+        #[derive(clap::Parser)]
+        struct Train {
+            #[command(flatten)]
+            args: TrainArgs,
+        }
+        let c = StageConfig {
+            data_dir: PathBuf::from("data dir/p2g"),
+            synthetic: false,
+            seed: 7,
+            train: TrainConfig {
+                epochs: 3,
+                lr: 0.001,
+                exact: true,
+                ..TrainConfig::default()
+            },
+            hidden: 64,
+            dropout: 0.25,
+            top_p: 0.8,
+            k: 3,
+            beam_widths: vec![5],
+            jobs: 2,
+        };
+        for attention in [false, true] {
+            let want = training_options(&c, attention, Path::new("out"), Device::Cpu);
+            let job = training_job(
+                Path::new("p2g"),
+                &c,
+                attention,
+                Path::new("out"),
+                Device::Cpu,
+            );
+            let args: Vec<_> = job.command.get_args().collect();
+            assert_eq!(args[0], "train");
+            let got = <Train as clap::Parser>::try_parse_from(
+                std::iter::once("p2g".as_ref()).chain(args[1..].iter().copied()),
+            )
+            .unwrap()
+            .args;
+            assert_eq!(got, want);
+            assert_eq!(got.model.use_attn, attention);
+        }
     }
 }

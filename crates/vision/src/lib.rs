@@ -18,6 +18,7 @@ pub mod model;
 pub mod norm_pool;
 pub mod npy;
 pub mod npz;
+pub mod options;
 pub mod stage;
 pub mod step;
 pub mod synthetic;

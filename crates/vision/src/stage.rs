@@ -11,6 +11,7 @@ use tch::Device;
 
 use crate::dataset::{Dataset, Layout};
 use crate::model::CnnConfig;
+use crate::options::{StageArgs, SweepRunArgs};
 use crate::train::{confusion, evaluate, train, RunFiles, TrainConfig};
 pub use summaries::q2::{DatasetInfo, Q2Options, Q2Summary, Run};
 use torchkit::jobs::Job;
@@ -187,21 +188,62 @@ fn run(
     Ok(run)
 }
 
-/// The `cnn sweep-run` job of one model at one learning rate.
+impl StageConfig {
+    /// The configuration a stage command's options give, with the data, learning rates and
+    /// parallel runs the command adds.
+    pub fn from_args(
+        args: &StageArgs,
+        npz: PathBuf,
+        synthetic: bool,
+        learning_rates: Vec<f64>,
+        jobs: usize,
+    ) -> Self {
+        StageConfig {
+            npz,
+            synthetic,
+            epochs: args.epochs,
+            learning_rates,
+            seed: args.run.seed,
+            layout: crate::options::layout(args.channels_last),
+            jobs,
+            exact: args.run.exact,
+        }
+    }
+}
+
+/// The `cnn sweep-run` job of one model at one learning rate, handed its options typed
+/// ([`sweep_options`]).
 fn sweep_job(exe: &Path, c: &StageConfig, model: &str, lr: f64, out: &Path, device: Device) -> Job {
     let log = out.join(format!("{}.log", tag(model, lr)));
     Job::new(format!("Q2 model {model}, learning rate {lr}"), exe, log)
         .arg("sweep-run")
-        .flag("--data", &c.npz)
-        .flag("--out", out)
-        .flag("--model", model)
-        .flag("--learning-rate", lr.to_string())
-        .flag("--epochs", c.epochs.to_string())
-        .flag("--seed", c.seed.to_string())
-        .flag("--device", torchkit::device::choice_of(device).as_arg())
-        .switch("--channels-last", c.layout == Layout::ChannelsLast)
-        .switch("--quick", c.synthetic)
-        .switch("--exact", c.exact)
+        .args(cli::to_args(&sweep_options(c, model, lr, out, device)))
+}
+
+/// What `cnn sweep-run` is given to train `model` at `lr` into `out`.
+fn sweep_options(
+    c: &StageConfig,
+    model: &str,
+    lr: f64,
+    out: &Path,
+    device: Device,
+) -> SweepRunArgs {
+    SweepRunArgs {
+        data: c.npz.clone(),
+        quick: c.synthetic,
+        model: model.to_string(),
+        learning_rate: lr,
+        stage: StageArgs {
+            out: out.to_path_buf(),
+            epochs: c.epochs,
+            run: cli::Run {
+                seed: c.seed,
+                device: torchkit::device::choice_of(device),
+                exact: c.exact,
+            },
+            channels_last: c.layout == Layout::ChannelsLast,
+        },
+    }
 }
 
 /// Runs the stage into `out` (summary last). With `c.jobs` > 1 the 2.1 sweep runs as
@@ -374,6 +416,56 @@ mod tests {
         assert!(
             !c.model("2.1").unwrap().channels_last_memory,
             "exact runs on NCHW"
+        );
+    }
+
+    /// The child parses back exactly the options its stage built, from a config to the
+    /// stage's own `StageConfig` again.
+    #[test]
+    fn sweep_children_get_their_options_typed() {
+        #[derive(clap::Parser)]
+        struct SweepRun {
+            #[command(flatten)]
+            args: SweepRunArgs,
+        }
+        let c = StageConfig {
+            npz: PathBuf::from("my data/x.npz"),
+            synthetic: true,
+            epochs: 3,
+            learning_rates: vec![0.01],
+            seed: 9,
+            layout: Layout::ChannelsLast,
+            jobs: 3,
+            exact: false,
+        };
+        let want = sweep_options(&c, "2.2", 0.01, Path::new("out"), Device::Cpu);
+        let job = sweep_job(
+            Path::new("cnn"),
+            &c,
+            "2.2",
+            0.01,
+            Path::new("out"),
+            Device::Cpu,
+        );
+        let args: Vec<_> = job.command.get_args().collect();
+        assert_eq!(args[0], "sweep-run");
+        let got = <SweepRun as clap::Parser>::try_parse_from(
+            std::iter::once("cnn".as_ref()).chain(args[1..].iter().copied()),
+        )
+        .unwrap()
+        .args;
+        assert_eq!(got, want);
+        let again = StageConfig::from_args(&got.stage, got.data.clone(), got.quick, vec![0.01], 3);
+        assert_eq!(again.npz, c.npz);
+        assert_eq!(
+            (
+                again.epochs,
+                again.seed,
+                again.layout,
+                again.synthetic,
+                again.exact
+            ),
+            (3, 9, Layout::ChannelsLast, true, false)
         );
     }
 }

@@ -4,16 +4,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
-use seq2seq::corpus::Corpus;
+use clap::{Parser, Subcommand};
 use seq2seq::decode::Strategy;
 use seq2seq::evaluate::{predict, score, wer_at_k};
 use seq2seq::exact;
-use seq2seq::model::Model;
+use seq2seq::options::{ModelOptions, TrainArgs};
 use seq2seq::stage::{self, StageConfig};
 use seq2seq::train::RunFiles;
 use seq2seq::train::{train, TrainConfig};
-use torchkit::options;
 
 /// Phoneme-to-grapheme seq2seq (homework 2, Q3) on libtorch.
 #[derive(Parser)]
@@ -26,21 +24,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train, keeping the checkpoint with the lowest validation CER.
-    Train {
-        #[command(flatten)]
-        common: Common,
-        /// Also write the run's outcome (per-epoch figures, best epoch) as JSON here.
-        #[arg(long)]
-        outcome: Option<PathBuf>,
-        /// Train again in place of a finished run (or a checkpoint, or a resume point) of
-        /// other options or data, instead of refusing.
-        #[arg(long)]
-        force: bool,
-    },
+    Train(TrainArgs),
     /// Decode the test set with a checkpoint and print CER / WER (and WER@k with --topp).
     Test {
         #[command(flatten)]
-        common: Common,
+        common: ModelOptions,
         /// Nucleus sampling with this p instead of greedy decoding.
         #[arg(long, value_parser = cli::values::top_p)]
         topp: Option<f64>,
@@ -83,101 +71,17 @@ enum Command {
     },
 }
 
-/// The homework's options, with its spellings (`--n_epochs`, `--lr`, `--use_attn`, …) as
-/// aliases.
-#[derive(Args)]
-struct Common {
-    /// Adam learning rate.
-    #[arg(long, visible_alias = "lr", alias = "learning_rate", default_value_t = 0.003, value_parser = cli::values::positive_f64)]
-    learning_rate: f64,
-    /// Dropout on embeddings and outputs.
-    #[arg(long, default_value_t = 0.3, value_parser = cli::values::dropout)]
-    dropout: f64,
-    /// Training epochs.
-    #[arg(long, visible_alias = "n_epochs", alias = "n-epochs", default_value_t = 20, value_parser = cli::values::positive_usize)]
-    epochs: usize,
-    /// Examples per training batch.
-    #[arg(long, visible_alias = "batch_size", default_value_t = 64, value_parser = cli::values::positive_usize)]
-    batch_size: usize,
-    /// Hidden size: even (each encoder direction has half), at most 65536.
-    #[arg(long, visible_alias = "hidden_size", default_value_t = 128, value_parser = hidden_size)]
-    hidden_size: i64,
-    #[command(flatten)]
-    run: cli::Run,
-    /// Bahdanau attention in the decoder.
-    #[arg(long, visible_alias = "use_attn")]
-    use_attn: bool,
-    /// Folder with train.tsv, valid.tsv, test.tsv.
-    #[arg(
-        long,
-        visible_alias = "data_dir",
-        alias = "data-dir",
-        default_value = "data/p2g"
-    )]
-    data: PathBuf,
-    /// Checkpoint file: safetensors (what training writes; default model.safetensors /
-    /// model-attn.safetensors), or for testing also the homework's PyTorch `.pt` file.
-    #[arg(long, visible_alias = "checkpoint_name")]
-    checkpoint: Option<PathBuf>,
-    /// Longest decoded output.
-    #[arg(long, visible_alias = "max_len", default_value_t = 50, value_parser = cli::values::positive_usize)]
-    max_len: usize,
-}
-
-/// An even hidden size from 2 to 65536 (each encoder direction gets half).
-fn hidden_size(s: &str) -> Result<i64, String> {
-    match s.parse::<i64>() {
-        Ok(v) if (2..=65536).contains(&v) && v % 2 == 0 => Ok(v),
-        Ok(_) => Err("must be even, from 2 to 65536 (each encoder direction gets half)".into()),
-        Err(e) => Err(format!("{e}")),
-    }
-}
-
-impl Common {
-    /// Resolves the device, seeds libtorch, reads the data and builds a fresh model — in
-    /// that order, so initialisation draws come right after the seed. A model too large for
-    /// the machine is refused before it is allocated.
-    fn setup(&self) -> Result<(tch::Device, Corpus, Model)> {
-        let device = torchkit::device::resolve(self.run.device)?;
-        torchkit::rng::seed(self.run.seed);
-        let corpus = Corpus::read(&self.data)?;
-        let config = corpus.model_config(self.hidden_size, self.dropout, self.use_attn);
-        // Weights, gradients and Adam's two moments, 4 bytes each.
-        let bytes = (config.parameters() as u64).saturating_mul(16);
-        options::check_fits_in_memory(
-            bytes,
-            &format!(
-                "--hidden-size {} ({} parameters)",
-                self.hidden_size,
-                config.parameters()
-            ),
-        )?;
-        let model = corpus.model(self.hidden_size, self.dropout, self.use_attn, device);
-        Ok((device, corpus, model))
-    }
-
-    fn checkpoint(&self) -> PathBuf {
-        self.checkpoint.clone().unwrap_or_else(|| {
-            PathBuf::from(if self.use_attn {
-                "model-attn.safetensors"
-            } else {
-                "model.safetensors"
-            })
-        })
-    }
-}
-
 fn main() -> std::process::ExitCode {
     artifacts::exit_code(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train {
-            common: c,
+        Command::Train(TrainArgs {
+            model: c,
             outcome,
             force,
-        } => {
+        }) => {
             if let Some(path) = &outcome {
                 artifacts::check_writable(path)?;
             }
@@ -396,7 +300,10 @@ mod tests {
             "--max-len",
             "40",
         ]);
-        let (Command::Train { common: a, .. }, Command::Train { common: b, .. }) = (theirs, ours)
+        let (
+            Command::Train(TrainArgs { model: a, .. }),
+            Command::Train(TrainArgs { model: b, .. }),
+        ) = (theirs, ours)
         else {
             panic!("train")
         };

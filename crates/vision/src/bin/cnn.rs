@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use vision::dataset::{Dataset, Layout};
+use vision::dataset::Dataset;
 use vision::model::CnnConfig;
+use vision::options::{StageArgs, SweepRunArgs};
 use vision::stage::{run_stage, StageConfig};
 use vision::train::{evaluate, train, Optimizer, RunFiles, TrainConfig};
 
@@ -43,59 +44,7 @@ enum Command {
     },
     /// One run of the stage into OUT (what `reproduce --jobs N` starts in child processes);
     /// a finished run with the same options is kept.
-    SweepRun {
-        /// The npz file.
-        #[arg(long, alias = "npz")]
-        data: PathBuf,
-        /// The npz is the generated quick-run set.
-        #[arg(long, alias = "synthetic")]
-        quick: bool,
-        /// Model: 2.1 or 2.2.
-        #[arg(long)]
-        model: String,
-        /// Learning rate.
-        #[arg(long, value_parser = cli::values::positive_f64)]
-        learning_rate: f64,
-        #[command(flatten)]
-        stage: StageArgs,
-    },
-}
-
-/// Options shared by `reproduce` and `sweep-run` (a sweep run gets its stage's).
-#[derive(clap::Args)]
-struct StageArgs {
-    /// The stage's output folder.
-    #[arg(long)]
-    out: PathBuf,
-    /// Epochs per run.
-    #[arg(long, default_value_t = 40, value_parser = cli::values::positive_usize)]
-    epochs: usize,
-    #[command(flatten)]
-    run: cli::Run,
-    /// Read pixels as (48, 48, 3) and move channels first, instead of the skeleton's view.
-    #[arg(long, conflicts_with = "exact")]
-    channels_last: bool,
-}
-
-impl StageArgs {
-    fn config(
-        &self,
-        npz: PathBuf,
-        synthetic: bool,
-        learning_rates: Vec<f64>,
-        jobs: usize,
-    ) -> StageConfig {
-        StageConfig {
-            npz,
-            synthetic,
-            epochs: self.epochs,
-            learning_rates,
-            seed: self.run.seed,
-            layout: layout(self.channels_last),
-            jobs,
-            exact: self.run.exact,
-        }
-    }
+    SweepRun(SweepRunArgs),
 }
 
 /// The skeleton's options (train one model, then test it), with its one-dash spellings
@@ -152,14 +101,6 @@ struct TrainArgs {
     force: bool,
 }
 
-fn layout(channels_last: bool) -> Layout {
-    if channels_last {
-        Layout::ChannelsLast
-    } else {
-        Layout::Skeleton
-    }
-}
-
 fn main() -> std::process::ExitCode {
     let args = cli::homework_spellings(std::env::args_os(), cli::Q2_SCRIPT_OPTIONS);
     artifacts::exit_code(run(Cli::parse_from(args)))
@@ -187,7 +128,7 @@ fn run(cli: Cli) -> Result<()> {
                     path
                 }
             };
-            let config = stage.config(npz, quick, vec![0.1, 0.01, 0.001], jobs);
+            let config = StageConfig::from_args(&stage, npz, quick, vec![0.1, 0.01, 0.001], jobs);
             let s = run_stage(
                 &config,
                 out,
@@ -206,14 +147,14 @@ fn run(cli: Cli) -> Result<()> {
                 out.display()
             );
         }
-        Some(Command::SweepRun {
+        Some(Command::SweepRun(SweepRunArgs {
             data,
             quick,
             model,
             learning_rate,
             stage,
-        }) => {
-            let config = stage.config(data, quick, vec![learning_rate], 1);
+        })) => {
+            let config = StageConfig::from_args(&stage, data, quick, vec![learning_rate], 1);
             let r = vision::stage::run_one(
                 &config,
                 &model,
@@ -233,7 +174,7 @@ fn run(cli: Cli) -> Result<()> {
             // Before the data loads: an unwritable --out fails now, naming it.
             artifacts::check_writable(a.out.join("cnn.safetensors"))?;
             torchkit::rng::seed(a.run.seed);
-            let data = Dataset::load(&a.data, layout(a.channels_last))?;
+            let data = Dataset::load(&a.data, vision::options::layout(a.channels_last))?;
             let model = CnnConfig {
                 dropout: a.dropout,
                 maxpool: !a.no_maxpool,

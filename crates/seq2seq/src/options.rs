@@ -1,0 +1,112 @@
+//! The options of `p2g train` and `p2g test`, typed: the binary parses them, and the stage
+//! builds them for its training children and hands them over with [`cli::to_args`], so that a
+//! renamed option fails to compile rather than at run time.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use torchkit::options;
+
+use crate::corpus::Corpus;
+use crate::model::Model;
+
+/// The homework's options, with its spellings (`--n_epochs`, `--lr`, `--use_attn`, …) as
+/// aliases.
+#[derive(clap::Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelOptions {
+    /// Adam learning rate.
+    #[arg(long, visible_alias = "lr", alias = "learning_rate", default_value_t = 0.003, value_parser = cli::values::positive_f64)]
+    pub learning_rate: f64,
+    /// Dropout on embeddings and outputs.
+    #[arg(long, default_value_t = 0.3, value_parser = cli::values::dropout)]
+    pub dropout: f64,
+    /// Training epochs.
+    #[arg(long, visible_alias = "n_epochs", alias = "n-epochs", default_value_t = 20, value_parser = cli::values::positive_usize)]
+    pub epochs: usize,
+    /// Examples per training batch.
+    #[arg(long, visible_alias = "batch_size", default_value_t = 64, value_parser = cli::values::positive_usize)]
+    pub batch_size: usize,
+    /// Hidden size: even (each encoder direction has half), at most 65536.
+    #[arg(long, visible_alias = "hidden_size", default_value_t = 128, value_parser = hidden_size)]
+    pub hidden_size: i64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub run: cli::Run,
+    /// Bahdanau attention in the decoder.
+    #[arg(long, visible_alias = "use_attn")]
+    pub use_attn: bool,
+    /// Folder with train.tsv, valid.tsv, test.tsv.
+    #[arg(
+        long,
+        visible_alias = "data_dir",
+        alias = "data-dir",
+        default_value = "data/p2g"
+    )]
+    pub data: PathBuf,
+    /// Checkpoint file: safetensors (what training writes; default model.safetensors /
+    /// model-attn.safetensors), or for testing also the homework's PyTorch `.pt` file.
+    #[arg(long, visible_alias = "checkpoint_name")]
+    pub checkpoint: Option<PathBuf>,
+    /// Longest decoded output.
+    #[arg(long, visible_alias = "max_len", default_value_t = 50, value_parser = cli::values::positive_usize)]
+    pub max_len: usize,
+}
+
+/// An even hidden size from 2 to 65536 (each encoder direction gets half).
+fn hidden_size(s: &str) -> Result<i64, String> {
+    match s.parse::<i64>() {
+        Ok(v) if (2..=65536).contains(&v) && v % 2 == 0 => Ok(v),
+        Ok(_) => Err("must be even, from 2 to 65536 (each encoder direction gets half)".into()),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
+impl ModelOptions {
+    /// Resolves the device, seeds libtorch, reads the data and builds a fresh model — in
+    /// that order, so initialisation draws come right after the seed. A model too large for
+    /// the machine is refused before it is allocated.
+    pub fn setup(&self) -> Result<(tch::Device, Corpus, Model)> {
+        let device = torchkit::device::resolve(self.run.device)?;
+        torchkit::rng::seed(self.run.seed);
+        let corpus = Corpus::read(&self.data)?;
+        let config = corpus.model_config(self.hidden_size, self.dropout, self.use_attn);
+        // Weights, gradients and Adam's two moments, 4 bytes each.
+        let bytes = (config.parameters() as u64).saturating_mul(16);
+        options::check_fits_in_memory(
+            bytes,
+            &format!(
+                "--hidden-size {} ({} parameters)",
+                self.hidden_size,
+                config.parameters()
+            ),
+        )?;
+        let model = corpus.model(self.hidden_size, self.dropout, self.use_attn, device);
+        Ok((device, corpus, model))
+    }
+
+    pub fn checkpoint(&self) -> PathBuf {
+        self.checkpoint.clone().unwrap_or_else(|| {
+            PathBuf::from(if self.use_attn {
+                "model-attn.safetensors"
+            } else {
+                "model.safetensors"
+            })
+        })
+    }
+}
+
+/// `p2g train`'s options: the model's and where the outcome goes.
+#[derive(clap::Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub model: ModelOptions,
+    /// Also write the run's outcome (per-epoch figures, best epoch) as JSON here.
+    #[arg(long)]
+    pub outcome: Option<PathBuf>,
+    /// Train again in place of a finished run (or a checkpoint, or a resume point) of
+    /// other options or data, instead of refusing.
+    #[arg(long)]
+    pub force: bool,
+}

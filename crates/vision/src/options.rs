@@ -1,0 +1,56 @@
+//! The options of `cnn`'s stage commands, typed: the binary parses them, and the stage builds
+//! [`SweepRunArgs`] for its children and hands them over with [`cli::to_args`], so that a
+//! renamed option fails to compile rather than at run time.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Layout;
+
+/// `cnn sweep-run`: one run of the stage into OUT (what `reproduce --jobs N` starts in child
+/// processes); a finished run with the same options is kept.
+#[derive(clap::Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepRunArgs {
+    /// The npz file.
+    #[arg(long, alias = "npz")]
+    pub data: PathBuf,
+    /// The npz is the generated quick-run set.
+    #[arg(long, alias = "synthetic")]
+    pub quick: bool,
+    /// Model: 2.1 or 2.2.
+    #[arg(long)]
+    pub model: String,
+    /// Learning rate.
+    #[arg(long, value_parser = cli::values::positive_f64)]
+    pub learning_rate: f64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub stage: StageArgs,
+}
+
+/// Options shared by `reproduce` and `sweep-run` (a sweep run gets its stage's).
+#[derive(clap::Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageArgs {
+    /// The stage's output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Epochs per run.
+    #[arg(long, default_value_t = 40, value_parser = cli::values::positive_usize)]
+    pub epochs: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub run: cli::Run,
+    /// Read pixels as (48, 48, 3) and move channels first, instead of the skeleton's view.
+    #[arg(long, conflicts_with = "exact")]
+    pub channels_last: bool,
+}
+
+/// The pixel reading order `--channels-last` asks for.
+pub fn layout(channels_last: bool) -> Layout {
+    if channels_last {
+        Layout::ChannelsLast
+    } else {
+        Layout::Skeleton
+    }
+}
