@@ -265,8 +265,6 @@ fn stage_command(
     dir: &Path,
 ) -> Result<StageCommand> {
     let mut inputs = Vec::new();
-    let seed = seed.to_string();
-    let out = dir.display().to_string();
     // `cargo run` arguments: the package's binary, then the binary's own arguments. A CUDA
     // run links libtorch_cuda (the `cuda` feature), without which libtorch sees no GPU.
     let features: &[&str] = if args.run.device == cli::Device::Cuda {
@@ -274,80 +272,91 @@ fn stage_command(
     } else {
         &[]
     };
-    let run_args = |package: &str, bin: &str, rest: &[&str]| -> Vec<String> {
+    let run_args = |package: &str, bin: &str, rest: &[String]| -> Vec<String> {
         ["-p", package, "--bin", bin]
             .iter()
             .chain(features)
             .chain(&["--"])
-            .chain(rest)
             .map(|s| s.to_string())
+            .chain(rest.iter().cloned())
             .collect()
     };
-    // The training stages: `<bin> reproduce` with the shared options; --epochs is the
-    // user's, or a short run for --quick, which trains on generated data.
-    let training = |package: &str, bin: &str, quick_epochs: usize| {
-        let mut c = run_args(
-            package,
-            bin,
-            &[
-                "reproduce",
-                "--out",
-                &out,
-                "--seed",
-                &seed,
-                "--device",
-                args.run.device.as_arg(),
-            ],
-        );
-        // With Slurm, every training of a stage is a task at once (a local --jobs 1 would
-        // keep Q2's sweep in the stage's own process).
-        let jobs = args
-            .jobs
-            .or((args.executor == Executor::Slurm).then_some(4));
-        if let Some(j) = jobs {
-            c.extend(["--jobs".into(), j.to_string()]);
-        }
-        if let Some(e) = args.epochs.or(args.quick.then_some(quick_epochs)) {
-            c.extend(["--epochs".into(), e.to_string()]);
-        }
-        if args.quick {
-            c.push("--quick".into());
-        }
-        if args.run.exact {
-            c.push("--exact".into());
-        }
-        c
+    // The stages' own options, typed (`cli::stages`): --epochs is the user's, or a short
+    // run for --quick, which trains on generated data.
+    let epochs = |quick: usize, homework: usize| {
+        args.epochs
+            .unwrap_or(if args.quick { quick } else { homework })
+    };
+    // With Slurm, every training of a stage is a task at once (a local --jobs 1 would keep
+    // Q2's sweep in the stage's own process).
+    let jobs = |own: usize| {
+        args.jobs
+            .or((args.executor == Executor::Slurm).then_some(4))
+            .unwrap_or(own)
+    };
+    let run = cli::Run {
+        seed,
+        ..args.run.clone()
     };
     let cmd: Vec<String> = match stage {
         "q1" => {
             let (package, bin) = STAGE_BINARIES[0];
-            let mut c = run_args(package, bin, &["--out", &out, "--seed", &seed]);
-            if args.quick {
-                c.push("--quick".into());
-            }
-            c
+            let q1 = cli::stages::Q1Stage {
+                out: dir.to_path_buf(),
+                seed,
+                quick: args.quick,
+            };
+            run_args(package, bin, &cli::to_args(&q1))
         }
         "q2" => {
             let (package, bin) = STAGE_BINARIES[1];
-            let mut c = training(package, bin, 3);
-            if !args.quick {
-                let npz = obtain::ensure_intel(&args.data, args.npz.as_deref())?;
-                c.extend(["--data".into(), npz.display().to_string()]);
-                inputs.push(hashed(npz)?);
-            }
-            c
+            let data = match args.quick {
+                true => None,
+                false => {
+                    let npz = obtain::ensure_intel(&args.data, args.npz.as_deref())?;
+                    inputs.push(hashed(npz.clone())?);
+                    Some(npz)
+                }
+            };
+            let q2 = cli::stages::Q2Stage {
+                data,
+                quick: args.quick,
+                stage: cli::stages::Q2Run {
+                    out: dir.to_path_buf(),
+                    epochs: epochs(3, cli::stages::Q2_EPOCHS),
+                    run,
+                    channels_last: false,
+                },
+                jobs: jobs(1),
+            };
+            let mut c = vec!["reproduce".to_string()];
+            c.extend(cli::to_args(&q2));
+            run_args(package, bin, &c)
         }
         "q3" => {
             let (package, bin) = STAGE_BINARIES[2];
-            let mut c = training(package, bin, 5);
-            if !args.quick {
-                let data = obtain::ensure_p2g(root, &args.data)?;
-                for f in &datasets::P2G {
-                    inputs.push(hashed(data.join(f.name))?);
+            let data = match args.quick {
+                true => None,
+                false => {
+                    let data = obtain::ensure_p2g(root, &args.data)?;
+                    for f in &datasets::P2G {
+                        inputs.push(hashed(data.join(f.name))?);
+                    }
+                    Some(data)
                 }
-                c.extend(["--data".into(), data.display().to_string()]);
-            }
-            c
+            };
+            let q3 = cli::stages::Q3Stage {
+                data,
+                quick: args.quick,
+                out: dir.to_path_buf(),
+                epochs: epochs(5, cli::stages::Q3_EPOCHS),
+                run,
+                beam_widths: vec![5],
+                jobs: jobs(2),
+            };
+            let mut c = vec!["reproduce".to_string()];
+            c.extend(cli::to_args(&q3));
+            run_args(package, bin, &c)
         }
         other => bail!("unknown stage '{other}'"),
     };

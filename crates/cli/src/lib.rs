@@ -9,6 +9,7 @@
 //! (`--n_epochs`, `--lr`, `--use_attn`, `--data_dir`, `-learning_rate`, `-data_path`, …)
 //! are aliases of them.
 
+pub mod stages;
 pub mod values;
 
 /// `--device`: where the tensors live.

@@ -1,5 +1,6 @@
-//! The options of `cnn`'s stage commands, typed: the binary parses them, and the stage builds
-//! [`SweepRunArgs`] for its children and hands them over with [`cli::to_args`], so that a
+//! The options of `cnn sweep-run`, typed (those of `cnn reproduce` are
+//! `cli::stages::Q2Stage`): the binary parses them, and the stage builds [`SweepRunArgs`] for
+//! its children and hands them over with [`cli::to_args`], so that a
 //! renamed option fails to compile rather than at run time.
 
 use std::path::PathBuf;
@@ -26,24 +27,7 @@ pub struct SweepRunArgs {
     pub learning_rate: f64,
     #[command(flatten)]
     #[serde(flatten)]
-    pub stage: StageArgs,
-}
-
-/// Options shared by `reproduce` and `sweep-run` (a sweep run gets its stage's).
-#[derive(clap::Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageArgs {
-    /// The stage's output folder.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Epochs per run.
-    #[arg(long, default_value_t = 40, value_parser = cli::values::positive_usize)]
-    pub epochs: usize,
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub run: cli::Run,
-    /// Read pixels as (48, 48, 3) and move channels first, instead of the skeleton's view.
-    #[arg(long, conflicts_with = "exact")]
-    pub channels_last: bool,
+    pub stage: cli::stages::Q2Run,
 }
 
 /// The pixel reading order `--channels-last` asks for.

@@ -11,7 +11,7 @@ use tch::Device;
 
 use crate::dataset::{Dataset, Layout};
 use crate::model::CnnConfig;
-use crate::options::{StageArgs, SweepRunArgs};
+use crate::options::SweepRunArgs;
 use crate::train::{confusion, evaluate, train, RunFiles, TrainConfig};
 pub use summaries::q2::{DatasetInfo, Q2Options, Q2Summary, Run};
 use torchkit::jobs::Job;
@@ -192,7 +192,7 @@ impl StageConfig {
     /// The configuration a stage command's options give, with the data, learning rates and
     /// parallel runs the command adds.
     pub fn from_args(
-        args: &StageArgs,
+        args: &cli::stages::Q2Run,
         npz: PathBuf,
         synthetic: bool,
         learning_rates: Vec<f64>,
@@ -233,7 +233,7 @@ fn sweep_options(
         quick: c.synthetic,
         model: model.to_string(),
         learning_rate: lr,
-        stage: StageArgs {
+        stage: cli::stages::Q2Run {
             out: out.to_path_buf(),
             epochs: c.epochs,
             run: cli::Run {

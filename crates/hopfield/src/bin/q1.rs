@@ -1,7 +1,5 @@
 //! `q1`: runs the Q1 checks and retrieval experiments, writing figures and `summary.json`.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Parser;
 
@@ -9,22 +7,15 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// Folder for summary.json and the figures (created if missing).
-    #[arg(long)]
-    out: PathBuf,
-    /// Seed of every random draw.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Smaller experiments (seconds, for tests and `reproduce --quick`).
-    #[arg(long, visible_alias = "synthetic")]
-    quick: bool,
+    #[command(flatten)]
+    stage: cli::stages::Q1Stage,
 }
 
 fn main() -> std::process::ExitCode {
     artifacts::exit_code(run(Args::parse()))
 }
 
-fn run(args: Args) -> Result<()> {
+fn run(Args { stage: args }: Args) -> Result<()> {
     let config = if args.quick {
         hopfield::Q1Config::quick(args.seed)
     } else {

@@ -1,6 +1,5 @@
 //! `p2g`: train and test the phoneme-to-grapheme model, or run the whole Q3 stage.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -40,35 +39,7 @@ enum Command {
         beam: Option<usize>,
     },
     /// The report's Q3 stage: (a), (b), (c) and beam search, with figures and summary.json.
-    Reproduce {
-        /// Folder with train.tsv, valid.tsv, test.tsv.
-        #[arg(
-            long,
-            visible_alias = "data_dir",
-            alias = "data-dir",
-            default_value = "data/p2g"
-        )]
-        data: PathBuf,
-        /// Train on a small generated corpus (written to OUT/quick_data/) instead: the quick
-        /// run's data, not the homework's.
-        #[arg(long, alias = "synthetic", conflicts_with = "data")]
-        quick: bool,
-        /// Output folder.
-        #[arg(long)]
-        out: PathBuf,
-        /// Epochs per model.
-        #[arg(long, default_value_t = 20, value_parser = cli::values::positive_usize)]
-        epochs: usize,
-        #[command(flatten)]
-        run: cli::Run,
-        /// Beam widths to compare with greedy.
-        #[arg(long, value_delimiter = ',', default_value = "5", value_parser = cli::values::positive_usize)]
-        beam_widths: Vec<usize>,
-        /// Trainings at once, each a child process with its share of the cores (1: (a)
-        /// then (b), each with every core).
-        #[arg(long, default_value_t = 2, value_parser = cli::values::positive_usize)]
-        jobs: usize,
-    },
+    Reproduce(cli::stages::Q3Stage),
 }
 
 fn main() -> std::process::ExitCode {
@@ -177,7 +148,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             eprintln!("decoded in {:.2} s", t.elapsed().as_secs_f64());
         }
-        Command::Reproduce {
+        Command::Reproduce(cli::stages::Q3Stage {
             data,
             quick,
             out,
@@ -185,7 +156,7 @@ fn run(cli: Cli) -> Result<()> {
             run,
             beam_widths,
             jobs,
-        } => {
+        }) => {
             let cli::Run {
                 seed,
                 device,
@@ -200,7 +171,7 @@ fn run(cli: Cli) -> Result<()> {
                 )?;
                 dir
             } else {
-                data
+                data.unwrap_or_else(|| "data/p2g".into())
             };
             let config = StageConfig {
                 data_dir,
@@ -339,11 +310,11 @@ mod tests {
         };
         assert_eq!((topp, k), (Some(0.8), 3));
         // The stage's own earlier spellings still parse.
-        let Command::Reproduce { quick, data, .. } =
+        let Command::Reproduce(cli::stages::Q3Stage { quick, data, .. }) =
             parse(&["reproduce", "--synthetic", "--out", "o"])
         else {
             panic!("reproduce")
         };
-        assert!(quick && data == std::path::Path::new("data/p2g"));
+        assert!(quick && data.is_none());
     }
 }

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use vision::dataset::Dataset;
 use vision::model::CnnConfig;
-use vision::options::{StageArgs, SweepRunArgs};
+use vision::options::SweepRunArgs;
 use vision::stage::{run_stage, StageConfig};
 use vision::train::{evaluate, train, Optimizer, RunFiles, TrainConfig};
 
@@ -23,25 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The report's Q2 stage: 2.1 at lr 0.1, 0.01, 0.001, then 2.2 at the best; plots and summary.json.
-    Reproduce {
-        /// The npz file (Intel layout).
-        #[arg(
-            long,
-            aliases = ["npz", "data-path", "data_path"],
-            required_unless_present = "quick"
-        )]
-        data: Option<PathBuf>,
-        /// Train on a small generated image set (written to OUT/quick_images.npz) instead:
-        /// the quick run's data, not the homework's.
-        #[arg(long, alias = "synthetic", conflicts_with = "data")]
-        quick: bool,
-        #[command(flatten)]
-        stage: StageArgs,
-        /// 2.1 learning rates trained at once, each in a child process with its share of
-        /// the cores (1: one after the other, here, with every core).
-        #[arg(long, default_value_t = 1, value_parser = cli::values::positive_usize)]
-        jobs: usize,
-    },
+    Reproduce(cli::stages::Q2Stage),
     /// One run of the stage into OUT (what `reproduce --jobs N` starts in child processes);
     /// a finished run with the same options is kept.
     SweepRun(SweepRunArgs),
@@ -108,12 +90,12 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Some(Command::Reproduce {
+        Some(Command::Reproduce(cli::stages::Q2Stage {
             data,
             quick,
             stage,
             jobs,
-        }) => {
+        })) => {
             let out = &stage.out;
             let npz = match data {
                 Some(npz) => npz,
@@ -288,7 +270,7 @@ mod tests {
             assert_eq!(a.run.device, cli::Device::Cpu);
         }
         // The stage's earlier spellings still parse.
-        let Some(Command::Reproduce { data, quick, .. }) =
+        let Some(Command::Reproduce(cli::stages::Q2Stage { data, quick, .. })) =
             parse(&["reproduce", "--npz", "y.npz", "--out", "o"]).command
         else {
             panic!("reproduce")
