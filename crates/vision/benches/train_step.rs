@@ -129,8 +129,10 @@ fn layers(sgemm_gflops: f64) {
             .enumerate()
         {
             let config = CnnConfig {
-                channels_last_memory: nhwc,
-                fused_kernels: fused,
+                kernels: vision::kernels::Kernels::Fast {
+                    channels_last: nhwc,
+                    fused,
+                },
                 ..config
             };
             let vs = nn::VarStore::new(Device::Cpu);
@@ -193,7 +195,10 @@ fn main() {
             (
                 tag,
                 CnnConfig {
-                    channels_last_memory: nhwc,
+                    kernels: vision::kernels::Kernels::Fast {
+                        channels_last: nhwc,
+                        fused: true,
+                    },
                     ..c
                 },
             )

@@ -6,8 +6,19 @@ use tch::{Device, Kind, Tensor};
 use crate::dataset::{Split, CLASSES};
 use crate::model::Cnn;
 
-/// Loss and accuracy of a split in eval mode.
+/// Loss, accuracy and predictions of a split in eval mode, as the model's backend evaluates
+/// it: the reference backend as the skeleton does ([`evaluate_whole`]), the fast one in
+/// chunks of `chunk` examples (memory bounded, the loss summed in float64).
 pub fn evaluate(net: &Cnn, split: &Split, chunk: usize) -> (f64, f64, Vec<i64>) {
+    if net.backend().is_reference() {
+        evaluate_whole(net, split)
+    } else {
+        evaluate_chunked(net, split, chunk)
+    }
+}
+
+/// Loss and accuracy of a split in eval mode, `chunk` examples at a time.
+fn evaluate_chunked(net: &Cnn, split: &Split, chunk: usize) -> (f64, f64, Vec<i64>) {
     tch::no_grad(|| {
         let n = split.len() as i64;
         let (mut loss_sum, mut preds) = (0.0, Vec::with_capacity(n as usize));
@@ -36,7 +47,7 @@ pub fn evaluate(net: &Cnn, split: &Split, chunk: usize) -> (f64, f64, Vec<i64>) 
 
 /// The skeleton's `evaluate`: the whole split in one forward pass in eval mode, the mean
 /// NLL as one float32 reduction, the accuracy, and the predictions.
-pub fn evaluate_whole(net: &Cnn, split: &Split) -> (f64, f64, Vec<i64>) {
+fn evaluate_whole(net: &Cnn, split: &Split) -> (f64, f64, Vec<i64>) {
     tch::no_grad(|| {
         let device = net.device();
         let scores = net.forward_t(&split.images().to_device(device), false);

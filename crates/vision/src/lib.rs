@@ -13,6 +13,7 @@
 pub mod config;
 pub mod dataset;
 pub mod evaluate;
+pub mod kernels;
 pub mod linear;
 pub mod model;
 pub mod norm_pool;

@@ -12,9 +12,9 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Tensor};
 
 use crate::dataset::{CLASSES, SIDE};
-use crate::{linear, norm_pool};
+use crate::kernels::{Backend, Kernels, Tail};
 
-/// The skeleton's switches.
+/// The skeleton's switches, and the backend that runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct CnnConfig {
     /// Dropout probability (0.1), element-wise.
@@ -23,19 +23,9 @@ pub struct CnnConfig {
     pub maxpool: bool,
     /// Model 2.2: batch norm in the blocks and the MLP, and global average pooling.
     pub batch_norm: bool,
-    /// Run the convolutional blocks on channels-last (NHWC) memory. Same maths and
-    /// parameter layout; oneDNN's convolutions and the max-pool kernels are much faster on
-    /// it on CPU (`cargo bench -p vision --bench train_step`). Off reproduces PyTorch's
-    /// default NCHW kernels bit for bit.
-    pub channels_last_memory: bool,
-    /// Draw dropout masks as PyTorch's CPU dropout does (`--exact`), instead of
-    /// [`torchkit::rng::fast_dropout`]'s stream: the same distribution, several times cheaper.
-    pub pytorch_draws: bool,
-    /// The fast modes' own kernels: each block's batch norm, max-pool, ReLU and dropout mask
-    /// as one node ([`crate::norm_pool`]) where it applies (channels-last float32 on the CPU,
-    /// max-pooling on, fast draws), and the MLP's linear layers by [`crate::linear`] for
-    /// training batches. The same function, its sums in another order: off in exact mode.
-    pub fused_kernels: bool,
+    /// Which ops run the model ([`crate::kernels`]): the reference ops for `--exact`, else
+    /// the fast ones.
+    pub kernels: Kernels,
 }
 
 impl CnnConfig {
@@ -45,36 +35,17 @@ impl CnnConfig {
             dropout: 0.1,
             maxpool: true,
             batch_norm: false,
-            channels_last_memory: true,
-            pytorch_draws: false,
-            fused_kernels: true,
+            kernels: Kernels::for_run(false, false),
         }
     }
 
     /// Model 2.2.
     pub fn model_2_2() -> Self {
         Self {
-            dropout: 0.1,
-            maxpool: true,
             batch_norm: true,
-            channels_last_memory: true,
-            pytorch_draws: false,
-            fused_kernels: true,
+            ..Self::model_2_1()
         }
     }
-}
-
-fn dropout(x: &Tensor, p: f64, train: bool, pytorch_draws: bool) -> Tensor {
-    if pytorch_draws {
-        torchkit::rng::dropout(x, p, train)
-    } else {
-        torchkit::rng::fast_dropout(x, p, train)
-    }
-}
-
-/// `t` (N, C, H, W) with channels-last (NHWC) strides: kernels follow a tensor's layout.
-fn channels_last(t: &Tensor) -> Tensor {
-    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
 /// Conv 3×3 (stride 1, padding 1) → optional BN2d → ReLU → optional max-pool 2×2 → dropout.
@@ -85,20 +56,20 @@ pub struct ConvBlock {
     bn: Option<nn::BatchNorm>,
     maxpool: bool,
     dropout: f64,
-    pytorch_draws: bool,
-    fused_kernels: bool,
+    backend: Backend,
 }
 
 impl ConvBlock {
-    /// A block from `input` to `output` channels under `path` (`conv`, `bn`).
-    pub fn new(path: &nn::Path, input: i64, output: i64, config: &CnnConfig) -> Self {
+    /// A block from `input` to `output` channels under `path` (`conv`, `bn`), run by `backend`.
+    pub fn new(
+        path: &nn::Path,
+        input: i64,
+        output: i64,
+        config: &CnnConfig,
+        backend: Backend,
+    ) -> Self {
         let (mut weight, bias) = torchkit::layers::conv2d(&(path / "conv"), input, output, 3);
-        if config.channels_last_memory {
-            // The layout oneDNN computes in: otherwise every step converts the weight twice
-            // and its gradient back (and autograd copies that gradient again to match the
-            // parameter), about 0.09 ms of a 2.2 step. The same values.
-            tch::no_grad(|| weight.set_data(&channels_last(&weight)));
-        }
+        backend.place_weight(&mut weight);
         let bn = config
             .batch_norm
             .then(|| torchkit::layers::batch_norm2d(&(path / "bnorm"), output));
@@ -108,46 +79,21 @@ impl ConvBlock {
             bn,
             maxpool: config.maxpool,
             dropout: config.dropout,
-            pytorch_draws: config.pytorch_draws,
-            fused_kernels: config.fused_kernels,
+            backend,
         }
     }
 }
 
 impl ModuleT for ConvBlock {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        // The fused node adds the bias itself (see `norm_pool`), so the convolution then
-        // runs without one; where the node turns out not to apply, the bias is added here.
-        let fused = self.fused_kernels && self.maxpool && !self.pytorch_draws;
-        let bias = (!fused).then_some(&self.bias);
-        let x = xs.conv2d(&self.weight, bias, [1, 1], [1, 1], [1, 1], 1);
-        if fused && norm_pool::applies(&x) {
-            let noise = (train && self.dropout > 0.0 && self.dropout < 1.0)
-                .then(|| norm_pool::dropout_noise(&x, self.dropout));
-            return norm_pool::norm_pool(
-                &x,
-                Some(&self.bias),
-                self.bn.as_ref(),
-                train,
-                noise.as_ref(),
-            );
-        }
-        let x = if fused {
-            x + self.bias.view([1, -1, 1, 1])
-        } else {
-            x
+        let x = self.backend.conv(xs, &self.weight, &self.bias);
+        let tail = Tail {
+            bias: &self.bias,
+            bn: self.bn.as_ref(),
+            maxpool: self.maxpool,
+            dropout: self.dropout,
         };
-        let mut x = match &self.bn {
-            Some(bn) => x.apply_t(bn, train),
-            None => x,
-        };
-        // Max-pooling before the ReLU: the same numbers forward and backward (max and ReLU
-        // commute, and both route a gradient to the same element), on a quarter of the data.
-        if self.maxpool {
-            x = x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
-        }
-        x = x.relu();
-        dropout(&x, self.dropout, train, self.pytorch_draws)
+        self.backend.block_tail(&x, &tail, train)
     }
 }
 
@@ -160,6 +106,7 @@ pub struct Cnn {
     fc2: nn::Linear,
     out: nn::Linear,
     config: CnnConfig,
+    backend: Backend,
 }
 
 impl Cnn {
@@ -167,6 +114,7 @@ impl Cnn {
     /// construction order: `conv_blocks.{0,1,2}.{conv,bnorm}`, then `fc1`, `fc2`, `fc_out`
     /// and `bnorm`.
     pub fn new(root: &nn::Path, config: &CnnConfig) -> Self {
+        let backend = Backend::new(config.kernels, config.maxpool, root.device());
         let channels = [3, 32, 64, 128];
         let blocks = (0..3)
             .map(|i| {
@@ -175,6 +123,7 @@ impl Cnn {
                     channels[i],
                     channels[i + 1],
                     config,
+                    backend,
                 )
             })
             .collect();
@@ -197,7 +146,13 @@ impl Cnn {
             fc2,
             out,
             config: *config,
+            backend,
         }
+    }
+
+    /// The backend that runs it, resolved for its device.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Where the parameters live.
@@ -223,10 +178,7 @@ impl Cnn {
 
     /// The forward pass, also returning `fc1`'s input and pre-activation.
     pub fn forward_parts(&self, xs: &Tensor, train: bool) -> (Tensor, Fc1Parts) {
-        let mut x = xs.view([-1, 3, SIDE, SIDE]);
-        if self.config.channels_last_memory {
-            x = channels_last(&x);
-        }
+        let mut x = self.backend.input(xs.view([-1, 3, SIDE, SIDE]));
         for b in &self.blocks {
             x = b.forward_t(&x, train);
         }
@@ -235,19 +187,13 @@ impl Cnn {
         } else {
             x.flatten(1, -1)
         };
-        let fc = |x: &Tensor, layer: &nn::Linear| {
-            if self.config.fused_kernels && !self.config.pytorch_draws {
-                linear::linear(x, layer)
-            } else {
-                x.apply(layer)
-            }
-        };
+        let fc = |x: &Tensor, layer: &nn::Linear| self.backend.linear(x, layer);
         let pre_activation = fc(&input, &self.fc1);
         let mut x = pre_activation.relu();
         if let Some(bn) = &self.bn {
             x = x.apply_t(bn, train);
         }
-        x = dropout(&x, self.config.dropout, train, self.config.pytorch_draws);
+        x = self.backend.dropout(&x, self.config.dropout, train);
         x = fc(&x, &self.fc2).relu().apply(&self.out);
         let out = x.log_softmax(-1, x.kind());
         (
@@ -325,31 +271,39 @@ mod tests {
         );
     }
 
+    /// Every backend computes the same function on the same weights: the reference ops,
+    /// NCHW and channels-last memory, with and without the fused kernels.
     #[test]
-    fn channels_last_memory_computes_the_same_function() {
+    fn every_backend_computes_the_same_function() {
         for base in [CnnConfig::model_2_1(), CnnConfig::model_2_2()] {
             tch::manual_seed(3);
-            let (vs, nhwc) = build(base);
-            let nchw = Cnn {
-                config: CnnConfig {
-                    channels_last_memory: false,
-                    ..base
-                },
-                ..Cnn::new(&vs.root().sub("copy"), &base)
-            };
-            // `nchw` reuses the blocks/MLP of a second store; copy `nhwc`'s weights into it.
-            tch::no_grad(|| {
-                let vars = vs.variables();
-                for (name, t) in &vars {
-                    if let Some(src) = name.strip_prefix("copy.") {
-                        t.shallow_clone().copy_(&vars[src]);
-                    }
-                }
-            });
+            let (vs, fast) = build(base);
             let x = Tensor::rand([4, 6912], (Kind::Float, Device::Cpu));
-            let (a, b) = (nhwc.forward_t(&x, false), nchw.forward_t(&x, false));
-            let diff = (a - b).abs().max().double_value(&[]);
-            assert!(diff < 1e-5, "{diff}");
+            let want = fast.forward_t(&x, false);
+            for kernels in [
+                Kernels::Reference,
+                Kernels::Fast {
+                    channels_last: false,
+                    fused: true,
+                },
+                Kernels::Fast {
+                    channels_last: true,
+                    fused: false,
+                },
+            ] {
+                let (other_vs, other) = build(CnnConfig { kernels, ..base });
+                tch::no_grad(|| {
+                    let mine = vs.variables();
+                    for (name, t) in other_vs.variables() {
+                        t.shallow_clone().copy_(&mine[&name]);
+                    }
+                });
+                let diff = (other.forward_t(&x, false) - &want)
+                    .abs()
+                    .max()
+                    .double_value(&[]);
+                assert!(diff < 1e-5, "{kernels:?}: {diff}");
+            }
         }
     }
 

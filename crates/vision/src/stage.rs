@@ -10,6 +10,7 @@ use serde::Serialize;
 use tch::Device;
 
 use crate::dataset::{Dataset, Layout};
+use crate::kernels::Kernels;
 use crate::model::CnnConfig;
 use crate::options::SweepRunArgs;
 use crate::train::{confusion, evaluate, train, RunFiles, TrainConfig};
@@ -53,15 +54,12 @@ impl StageConfig {
         }
     }
 
-    /// The model of a run name ("2.1" or "2.2"); in exact mode on NCHW memory, with
-    /// PyTorch's dropout draws and libtorch's ops in every block.
+    /// The model of a run name ("2.1" or "2.2"), with the backend the stage's mode asks for
+    /// (the reference ops in exact mode).
     pub fn model(&self, name: &str) -> Result<CnnConfig> {
-        let m = model_config(name)?;
         Ok(CnnConfig {
-            channels_last_memory: m.channels_last_memory && !self.exact,
-            pytorch_draws: self.exact,
-            fused_kernels: m.fused_kernels && !self.exact,
-            ..m
+            kernels: Kernels::for_run(self.exact, false),
+            ..model_config(name)?
         })
     }
 }
@@ -156,11 +154,7 @@ fn run(
     };
     let trained = train(model, &tc, data, &files, device)?;
     let start = Instant::now();
-    let (_, test_accuracy, preds) = if c.exact {
-        crate::train::evaluate_whole(&trained.net, &data.test)
-    } else {
-        evaluate(&trained.net, &data.test, tc.eval_chunk)
-    };
+    let (_, test_accuracy, preds) = evaluate(&trained.net, &data.test, tc.eval_chunk);
     println!("Final Test acc: {test_accuracy:.4}");
     let params = torchkit::layers::trainable_parameters(&trained.vs);
     println!("Number of trainable parameters: {params}");
@@ -410,12 +404,13 @@ mod tests {
             .any(|a| a == "--exact")
         };
         assert!(!has_exact(&c));
-        assert!(c.model("2.1").unwrap().channels_last_memory);
+        assert_ne!(c.model("2.1").unwrap().kernels, Kernels::Reference);
         c.exact = true;
         assert!(has_exact(&c));
-        assert!(
-            !c.model("2.1").unwrap().channels_last_memory,
-            "exact runs on NCHW"
+        assert_eq!(
+            c.model("2.1").unwrap().kernels,
+            Kernels::Reference,
+            "exact runs the reference ops"
         );
     }
 

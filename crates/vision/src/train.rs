@@ -12,7 +12,7 @@ use torchkit::trainer::{self, Epoch, Learner, Verdict};
 
 pub use crate::config::{Optimizer, RunFiles, TrainConfig};
 use crate::dataset::{Dataset, Split};
-pub use crate::evaluate::{confusion, evaluate, evaluate_whole};
+pub use crate::evaluate::{confusion, evaluate};
 use crate::model::{Cnn, CnnConfig};
 pub use crate::step::{first_losses, Stepper};
 pub use summaries::q2::EpochRow;
@@ -98,18 +98,16 @@ impl Learner for Skeleton<'_> {
         let epoch_sum: f64 = epoch_losses.iter().sum();
         sums.total += epoch_sum;
         sums.count += epoch_losses.len();
-        let (cumulative, (val_loss, val_accuracy)) = if self.config.exact {
+        let cumulative = if self.config.exact {
             // `torch.tensor(train_losses).mean()`: a float32 mean of every loss so far.
             sums.all.extend(epoch_losses.iter().map(|&l| l as f32));
-            let mean = Tensor::from_slice(&sums.all)
+            Tensor::from_slice(&sums.all)
                 .mean(Kind::Float)
-                .double_value(&[]);
-            let (loss, acc, _) = evaluate_whole(&self.net, &self.val);
-            (mean, (loss, acc))
+                .double_value(&[])
         } else {
-            let (loss, acc, _) = evaluate(&self.net, &self.val, self.config.eval_chunk);
-            (sums.total / sums.count as f64, (loss, acc))
+            sums.total / sums.count as f64
         };
+        let (val_loss, val_accuracy, _) = evaluate(&self.net, &self.val, self.config.eval_chunk);
         ctx.check_finite("the validation loss", val_loss)?;
         let row = EpochRow {
             epoch: ctx.number,

@@ -16,9 +16,7 @@ fn reference(run: &str, file: &str) -> std::path::PathBuf {
 
 fn models() -> [(CnnConfig, &'static str); 2] {
     let nchw = |c: CnnConfig| CnnConfig {
-        channels_last_memory: false,
-        pytorch_draws: true,
-        fused_kernels: false,
+        kernels: vision::kernels::Kernels::Reference,
         ..c
     };
     [

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use vision::dataset::Dataset;
+use vision::kernels::Kernels;
 use vision::model::CnnConfig;
 use vision::options::SweepRunArgs;
 use vision::stage::{run_stage, StageConfig};
@@ -161,9 +162,7 @@ fn run(cli: Cli) -> Result<()> {
                 dropout: a.dropout,
                 maxpool: !a.no_maxpool,
                 batch_norm: !a.no_batch_norm,
-                channels_last_memory: !a.nchw && !exact,
-                pytorch_draws: exact,
-                fused_kernels: !exact,
+                kernels: Kernels::for_run(exact, a.nchw),
             };
             let tc = TrainConfig {
                 epochs: a.epochs,
@@ -181,11 +180,7 @@ fn run(cli: Cli) -> Result<()> {
                 replace: a.force,
             };
             let trained = train(&model, &tc, &data, &files, device)?;
-            let acc = if exact {
-                vision::train::evaluate_whole(&trained.net, &data.test).1
-            } else {
-                evaluate(&trained.net, &data.test, tc.eval_chunk).1
-            };
+            let acc = evaluate(&trained.net, &data.test, tc.eval_chunk).1;
             println!("Final Test acc: {acc:.4}");
             println!(
                 "Number of trainable parameters: {}",
