@@ -85,27 +85,11 @@ impl Decoder {
             false,
             true,
         );
-        (self.attend(&out, memory, None, train), (h, c))
+        (self.attend(&out, memory, train), (h, c))
     }
 
     /// Teacher forcing over `input` (B, T), where `scored` (B, T) marks the positions whose
-    /// outputs are used — a prefix of every row (the loss ignores the rest). Work past a row's
-    /// last scored position is skipped: the LSTM runs over groups of rows of similar length
-    /// (see [`length_groups`]) and attention only at scored positions. Outputs (B, T, H)
-    /// elsewhere are meaningless.
-    pub fn teacher_forced(
-        &self,
-        input: &Tensor,
-        state: (&Tensor, &Tensor),
-        memory: &Memory,
-        scored: &Tensor,
-        train: bool,
-    ) -> Tensor {
-        let out = self.lstm_teacher_forced(input, state, scored, train);
-        self.attend(&out, memory, Some(scored), train)
-    }
-
-    /// [`Decoder::teacher_forced`]'s outputs at the scored positions only, (R, H) in
+    /// outputs the loss reads — a prefix of every row: the outputs there, (R, H) in
     /// row-major order of `scored` (the order of `scored.reshape([-1]).nonzero()`; `scored`
     /// is a prefix of every row): what the training loss needs. The LSTM runs packed — each
     /// row for its scored steps only — through [`crate::lstm::packed_lstm`], whose backward
@@ -151,50 +135,6 @@ impl Decoder {
         (dropout(&out, self.dropout, train), lstm.tape)
     }
 
-    /// The LSTM part of teacher forcing: outputs (B, T, H), meaningful where `scored`.
-    fn lstm_teacher_forced(
-        &self,
-        input: &Tensor,
-        state: (&Tensor, &Tensor),
-        scored: &Tensor,
-        train: bool,
-    ) -> Tensor {
-        let emb = self.embed(input, train);
-        let (b, t, _) = emb.size3().expect("(B, T, H)");
-        let lengths = Vec::<i64>::try_from(
-            scored
-                .sum_dim_intlist(1, false, Kind::Int64)
-                .to_device(Device::Cpu),
-        )
-        .expect("int64 lengths");
-        let device = emb.device();
-        let weights: Vec<&Tensor> = self.lstm.iter().collect();
-        let mut outs = Vec::new();
-        let mut order = Vec::with_capacity(b as usize);
-        for (rows, steps) in length_groups(&lengths, MAX_GROUPS, GROUP_COST, GROUP_ROWS) {
-            let idx = Tensor::from_slice(&rows).to_device(device);
-            let (out, _, _) = emb.index_select(0, &idx).narrow(1, 0, steps).lstm(
-                &[
-                    &state.0.index_select(1, &idx),
-                    &state.1.index_select(1, &idx),
-                ],
-                &weights,
-                true,
-                1,
-                0.0,
-                train,
-                false,
-                true,
-            );
-            outs.push(out.constant_pad_nd([0, 0, 0, t - steps]));
-            order.extend(rows);
-        }
-        let restore = Tensor::from_slice(&order)
-            .argsort(0, false)
-            .to_device(device);
-        Tensor::cat(&outs, 0).index_select(0, &restore)
-    }
-
     fn embed(&self, tgt: &Tensor, train: bool) -> Tensor {
         dropout(
             &Tensor::embedding(&self.embedding, tgt, PAD, false, false),
@@ -204,16 +144,10 @@ impl Decoder {
     }
 
     /// Attention (if any) on the LSTM outputs, then dropout.
-    fn attend(
-        &self,
-        out: &Tensor,
-        memory: &Memory,
-        query_mask: Option<&Tensor>,
-        train: bool,
-    ) -> Tensor {
+    fn attend(&self, out: &Tensor, memory: &Memory, train: bool) -> Tensor {
         let out = match (&self.attn, &memory.keys) {
             (Some(attn), Some(keys)) => {
-                attn.forward(out, &memory.outputs, keys, &memory.mask, query_mask)
+                attn.forward(out, &memory.outputs, keys, &memory.mask, None)
                     .0
             }
             _ => out.shallow_clone(),
@@ -268,91 +202,5 @@ impl Packing {
             rows,
             batch,
         }
-    }
-}
-
-/// At most this many LSTM runs per teacher-forced batch.
-const MAX_GROUPS: usize = 3;
-/// What one more LSTM run costs, in row-steps (a rough figure: the per-run overhead of
-/// oneDNN's LSTM against its cost per row and step).
-const GROUP_COST: i64 = 160;
-/// Groups hold multiples of this many rows. oneDNN keeps a primitive (with its scratch
-/// memory) per LSTM shape it has seen: free group sizes made ~320 shapes in a training run
-/// and +75 MiB after 3 epochs; multiples of 16 make ~27 (one group per batch made 21) and
-/// still skip most of the padding (row-steps computed: 74% real against 52%).
-const GROUP_ROWS: usize = 16;
-
-/// Splits rows by `lengths` into at most `max_groups` groups of consecutive lengths (longest
-/// first) minimising Σ rows·(longest length) + `group_cost` per group, each group but the
-/// last holding a multiple of `quantum` rows; returns each group's rows (longest first) and
-/// its length. Padding past a row's end then costs little.
-pub fn length_groups(
-    lengths: &[i64],
-    max_groups: usize,
-    group_cost: i64,
-    quantum: usize,
-) -> Vec<(Vec<i64>, i64)> {
-    let mut rows: Vec<i64> = (0..lengths.len() as i64).collect();
-    rows.sort_by_key(|&r| std::cmp::Reverse(lengths[r as usize]));
-    let sorted: Vec<i64> = rows.iter().map(|&r| lengths[r as usize].max(1)).collect();
-    let n = sorted.len();
-    if n == 0 {
-        return Vec::new();
-    }
-    // best[g][i]: cheapest cost of rows i.. in at most g groups, and where the first ends.
-    let groups = max_groups.max(1);
-    let mut best = vec![vec![(i64::MAX, n); n + 1]; groups + 1];
-    for row in best.iter_mut() {
-        row[n] = (0, n);
-    }
-    for g in 1..=groups {
-        for i in (0..n).rev() {
-            for j in (i + 1..=n).filter(|&j| j % quantum.max(1) == 0 || j == n) {
-                let rest = best[g - 1][j].0;
-                if rest == i64::MAX {
-                    continue;
-                }
-                let cost = (j - i) as i64 * sorted[i] + group_cost + rest;
-                if cost < best[g][i].0 {
-                    best[g][i] = (cost, j);
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    let (mut i, mut g) = (0, groups);
-    while i < n {
-        let j = best[g][i].1;
-        out.push((rows[i..j].to_vec(), sorted[i]));
-        i = j;
-        g -= 1;
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn length_groups_cover_every_row_once_longest_first() {
-        let lengths = [3, 17, 5, 16, 4, 9];
-        let groups = length_groups(&lengths, 3, 4, 1);
-        let mut seen: Vec<i64> = groups.iter().flat_map(|(r, _)| r.clone()).collect();
-        assert_eq!(seen[0], 1, "the longest row leads");
-        seen.sort();
-        assert_eq!(seen, vec![0, 1, 2, 3, 4, 5]);
-        for (rows, len) in &groups {
-            assert!(rows.iter().all(|&r| lengths[r as usize] <= *len));
-        }
-        assert_eq!(groups[0].1, 17);
-        assert!(groups.len() > 1, "short rows are split off: {groups:?}");
-        // Groups in multiples of 2 rows: 17, 16 | 9, 5 | 4, 3.
-        let pairs = length_groups(&lengths, 3, 4, 2);
-        assert!(pairs.iter().all(|(r, _)| r.len() % 2 == 0), "{pairs:?}");
-        // A large cost per group keeps one group; one group only when asked.
-        assert_eq!(length_groups(&lengths, 3, 1_000, 1).len(), 1);
-        assert_eq!(length_groups(&lengths, 1, 0, 1).len(), 1);
-        assert!(length_groups(&[], 3, 0, 1).is_empty());
     }
 }

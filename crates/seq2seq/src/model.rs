@@ -126,26 +126,6 @@ impl Seq2Seq {
         (self.decoder.memory(enc.outputs, mask), state, enc.tape)
     }
 
-    /// Teacher-forced decoder outputs (B, T−1, H) for `tgt[:, :-1]` and, with gradients on,
-    /// the encoder LSTM's backward pass. Outputs at unscored positions (`tgt[:, 1:]` PAD) are
-    /// not meaningful.
-    fn teacher_forced(&self, batch: &Batch, train: bool) -> (Tensor, Option<Tape>) {
-        let (memory, (h, c), tape) = self.encode(&batch.src, &batch.src_lengths, train);
-        let (input, gold) = shifted(&batch.tgt);
-        let out = self
-            .decoder
-            .teacher_forced(&input, (&h, &c), &memory, &gold.ne(PAD), train);
-        (out, tape)
-    }
-
-    /// Teacher-forced logits (B, T−1, V) for `tgt[:, :-1]`. Logits at positions whose gold
-    /// token `tgt[:, 1:]` is PAD (which the loss ignores) are not meaningful. With gradients
-    /// on, the encoder LSTM's backward pass comes along (see [`Loss::backward`]).
-    pub fn forward_t(&self, batch: &Batch, train: bool) -> (Tensor, Option<Tape>) {
-        let (out, tape) = self.teacher_forced(batch, train);
-        (self.generate(&out), tape)
-    }
-
     /// Mean cross-entropy of `tgt[:, 1:]` given the logits, ignoring PAD (the generator runs
     /// at the scored positions only).
     pub fn loss(&self, batch: &Batch, train: bool) -> Loss {
