@@ -186,41 +186,19 @@ impl std::error::Error for StagesSkipped {}
 /// Every stage, in the order they run.
 pub const STAGES: &[&str] = &["q1", "q2", "q3"];
 
-/// A stage's `cargo run` arguments (after `--`, the stage binary's own) and the data files
-/// it reads.
+/// A stage's binary, its arguments, and the data files it reads.
 struct StageCommand {
+    /// The binary's name (`p2g`), one of [`STAGE_BINARIES`].
+    binary: &'static str,
     args: Vec<String>,
     /// Data files with their SHA-256, hashed once per command.
     inputs: Vec<(PathBuf, String)>,
 }
 
 impl StageCommand {
-    fn separator(&self) -> usize {
-        self.args
-            .iter()
-            .position(|a| a == "--")
-            .expect("stage commands have their binary's arguments after --")
-    }
-
-    /// What `cargo build` needs for the binary (`-p seq2seq --bin p2g [--features cuda]`).
-    fn build_args(&self) -> &[String] {
-        &self.args[..self.separator()]
-    }
-
-    /// The binary's own arguments.
-    fn binary_args(&self) -> &[String] {
-        &self.args[self.separator() + 1..]
-    }
-
     /// The binary [`build_stages`] built: `target/release/p2g`.
     fn binary(&self, root: &Path) -> Result<PathBuf> {
-        let name = self
-            .build_args()
-            .iter()
-            .skip_while(|a| *a != "--bin")
-            .nth(1)
-            .expect("stage commands name their binary");
-        let exe = crate::target_dir(root).join("release").join(name);
+        let exe = crate::target_dir(root).join("release").join(self.binary);
         anyhow::ensure!(
             exe.is_file(),
             "{} is missing: build the stage binaries with `cargo xtask build` on a machine with Rust and the same filesystem",
@@ -242,6 +220,12 @@ pub fn build_stages(torch: &libtorch::Libtorch, cuda: bool) -> Result<()> {
     if std::env::var_os(PREBUILT_ENV).is_some() {
         return Ok(());
     }
+    libtorch::cargo(torch, &build_args(cuda))
+}
+
+/// `cargo build` of every stage binary; a CUDA run links libtorch_cuda (the `cuda`
+/// feature), without which libtorch sees no GPU.
+fn build_args(cuda: bool) -> Vec<&'static str> {
     let mut args = vec!["build", "--release", "--quiet"];
     for (package, bin) in STAGE_BINARIES {
         args.extend(["-p", package, "--bin", bin]);
@@ -249,7 +233,18 @@ pub fn build_stages(torch: &libtorch::Libtorch, cuda: bool) -> Result<()> {
     if cuda {
         args.extend(["--features", "cuda"]);
     }
-    libtorch::cargo(torch, &args)
+    args
+}
+
+/// The data file (Q2's npz) or folder (Q3's TSVs) a stage reads, put in place (fetched when
+/// missing); `None` for Q1 and quick runs, which read none.
+fn stage_data(root: &Path, stage: &str, args: &Args) -> Result<Option<PathBuf>> {
+    Ok(match stage {
+        _ if args.quick => None,
+        "q2" => Some(obtain::ensure_intel(&args.data, args.npz.as_deref())?),
+        "q3" => Some(obtain::ensure_p2g(root, &args.data)?),
+        _ => None,
+    })
 }
 
 fn hashed(file: PathBuf) -> Result<(PathBuf, String)> {
@@ -264,22 +259,14 @@ fn stage_command(
     seed: u64,
     dir: &Path,
 ) -> Result<StageCommand> {
-    let mut inputs = Vec::new();
-    // `cargo run` arguments: the package's binary, then the binary's own arguments. A CUDA
-    // run links libtorch_cuda (the `cuda` feature), without which libtorch sees no GPU.
-    let features: &[&str] = if args.run.device == cli::Device::Cuda {
-        &["--features", "cuda"]
-    } else {
-        &[]
-    };
-    let run_args = |package: &str, bin: &str, rest: &[String]| -> Vec<String> {
-        ["-p", package, "--bin", bin]
+    let data = stage_data(root, stage, args)?;
+    let inputs = match (stage, &data) {
+        ("q2", Some(npz)) => vec![hashed(npz.clone())?],
+        ("q3", Some(dir)) => datasets::P2G
             .iter()
-            .chain(features)
-            .chain(&["--"])
-            .map(|s| s.to_string())
-            .chain(rest.iter().cloned())
-            .collect()
+            .map(|f| hashed(dir.join(f.name)))
+            .collect::<Result<_>>()?,
+        _ => Vec::new(),
     };
     // The stages' own options, typed (`cli::stages`): --epochs is the user's, or a short
     // run for --quick, which trains on generated data.
@@ -298,26 +285,21 @@ fn stage_command(
         seed,
         ..args.run.clone()
     };
-    let cmd: Vec<String> = match stage {
+    let reproduce = |options: Vec<String>| {
+        std::iter::once("reproduce".to_string())
+            .chain(options)
+            .collect()
+    };
+    let (index, options) = match stage {
         "q1" => {
-            let (package, bin) = STAGE_BINARIES[0];
             let q1 = cli::stages::Q1Stage {
                 out: dir.to_path_buf(),
                 seed,
                 quick: args.quick,
             };
-            run_args(package, bin, &cli::to_args(&q1))
+            (0, cli::to_args(&q1))
         }
         "q2" => {
-            let (package, bin) = STAGE_BINARIES[1];
-            let data = match args.quick {
-                true => None,
-                false => {
-                    let npz = obtain::ensure_intel(&args.data, args.npz.as_deref())?;
-                    inputs.push(hashed(npz.clone())?);
-                    Some(npz)
-                }
-            };
             let q2 = cli::stages::Q2Stage {
                 data,
                 quick: args.quick,
@@ -329,22 +311,9 @@ fn stage_command(
                 },
                 jobs: jobs(1),
             };
-            let mut c = vec!["reproduce".to_string()];
-            c.extend(cli::to_args(&q2));
-            run_args(package, bin, &c)
+            (1, reproduce(cli::to_args(&q2)))
         }
         "q3" => {
-            let (package, bin) = STAGE_BINARIES[2];
-            let data = match args.quick {
-                true => None,
-                false => {
-                    let data = obtain::ensure_p2g(root, &args.data)?;
-                    for f in &datasets::P2G {
-                        inputs.push(hashed(data.join(f.name))?);
-                    }
-                    Some(data)
-                }
-            };
             let q3 = cli::stages::Q3Stage {
                 data,
                 quick: args.quick,
@@ -354,13 +323,15 @@ fn stage_command(
                 beam_widths: vec![5],
                 jobs: jobs(2),
             };
-            let mut c = vec!["reproduce".to_string()];
-            c.extend(cli::to_args(&q3));
-            run_args(package, bin, &c)
+            (2, reproduce(cli::to_args(&q3)))
         }
         other => bail!("unknown stage '{other}'"),
     };
-    Ok(StageCommand { args: cmd, inputs })
+    Ok(StageCommand {
+        binary: STAGE_BINARIES[index].1,
+        args: options,
+        inputs,
+    })
 }
 
 /// What a stage's results depend on: its command line (less the output folder), the
@@ -527,7 +498,7 @@ pub fn run(root: &Path, args: &Args) -> Result<()> {
         artifacts::write_atomic(&pending, fp.as_bytes())?;
         eprintln!("== {name}: running");
         let mut cmd = libtorch::runtime_command(&torch, &command.binary(root)?);
-        cmd.args(command.binary_args()).envs(args.executor_env());
+        cmd.args(&command.args).envs(args.executor_env());
         if args.run.exact {
             // The reference runs of the homework's code used one thread; Q2's convolutions
             // round differently with more.
@@ -646,9 +617,10 @@ fn submit_run(root: &Path, torch: &libtorch::Libtorch, args: &Args, out: &Path) 
     build_stages(torch, args.run.device == cli::Device::Cuda)?;
     // The data too: compute nodes often have no internet. What cannot be had here skips its
     // stage in the job as well, saying why there.
-    for (stage, seed) in stage_runs(args) {
-        let dir = out.join(report::stage_dir_name(stage, seed, args.run.seed));
-        let _ = stage_command(root, stage, args, seed, &dir);
+    for stage in STAGES {
+        if args.only.iter().any(|o| o.as_str() == *stage) {
+            let _ = stage_data(root, stage, args);
+        }
     }
     // This command as typed, less what made it return at once and where it wrote.
     let mut words = Vec::new();
@@ -882,6 +854,7 @@ mod tests {
         let data = std::env::temp_dir().join(format!("fp-data-{}", std::process::id()));
         std::fs::write(&data, b"one").unwrap();
         let cmd = |out: &str, seed: &str| StageCommand {
+            binary: "q1",
             args: vec!["--out".into(), out.into(), "--seed".into(), seed.into()],
             inputs: vec![hashed(data.clone()).unwrap()],
         };
@@ -904,22 +877,23 @@ mod tests {
             #[command(flatten)]
             args: Args,
         }
-        let cargo_args = |device: &str| {
+        let stage_args = |device: &str| {
             let cli: Cli =
                 clap::Parser::try_parse_from(["reproduce", "--quick", "--device", device]).unwrap();
             stage_command(Path::new("."), "q3", &cli.args, 42, Path::new("out"))
                 .unwrap()
                 .args
         };
-        let cuda = cargo_args("cuda");
-        let ours = cuda.iter().position(|a| a == "--").unwrap();
-        assert_eq!(
-            cuda[..ours],
-            ["-p", "seq2seq", "--bin", "p2g", "--features", "cuda"]
-        );
-        assert!(cuda[ours..].windows(2).any(|w| w == ["--device", "cuda"]));
-        let cpu = cargo_args("cpu");
-        assert!(!cpu.contains(&"--features".to_string()), "{cpu:?}");
+        let cuda = build_args(true);
+        assert!(cuda
+            .windows(4)
+            .any(|w| w == ["-p", "seq2seq", "--bin", "p2g"]));
+        assert!(cuda.ends_with(&["--features", "cuda"]), "{cuda:?}");
+        assert!(stage_args("cuda")
+            .windows(2)
+            .any(|w| w == ["--device", "cuda"]));
+        let cpu = build_args(false);
+        assert!(!cpu.contains(&"--features"), "{cpu:?}");
     }
 
     #[test]

@@ -25,8 +25,8 @@ pub struct Job {
 }
 
 impl Job {
-    /// A job that runs `exe` (its arguments added by [`Job::arg`], [`Job::flag`] and
-    /// [`Job::switch`]), logging to `log`.
+    /// A job that runs `exe` (its arguments added by [`Job::arg`] and [`Job::args`]),
+    /// logging to `log`.
     pub fn new(name: impl Into<String>, exe: &Path, log: PathBuf) -> Self {
         Self {
             name: name.into(),
@@ -44,20 +44,6 @@ impl Job {
     /// Adds arguments (a child's typed options, `cli::to_args`).
     pub fn args<S: AsRef<std::ffi::OsStr>>(mut self, values: impl IntoIterator<Item = S>) -> Self {
         self.command.args(values);
-        self
-    }
-
-    /// Adds `--name value`.
-    pub fn flag(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
-        self.command.arg(name).arg(value);
-        self
-    }
-
-    /// Adds `--name` when `on`.
-    pub fn switch(mut self, name: &str, on: bool) -> Self {
-        if on {
-            self.command.arg(name);
-        }
         self
     }
 

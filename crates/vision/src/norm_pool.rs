@@ -111,8 +111,8 @@ mod tests {
     use super::*;
     use rstest::rstest;
 
-    /// The same function from libtorch's ops, as `ConvBlock` runs it where the node does not
-    /// apply.
+    /// The same function from libtorch's ops (`kernels::block_tail_slow`'s, with the
+    /// dropout multiplier given rather than drawn, so that both sides use the same one).
     fn unfused(
         x: &Tensor,
         bias: &Tensor,
