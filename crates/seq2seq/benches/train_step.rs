@@ -20,6 +20,7 @@ use seq2seq::batch::batches;
 use seq2seq::corpus::Corpus;
 use seq2seq::decode::Strategy;
 use seq2seq::evaluate::predict;
+use seq2seq::kernels::Kernels;
 use seq2seq::model::Model;
 use tch::Device;
 use torchkit::optim::Adam;
@@ -60,7 +61,7 @@ fn main() -> anyhow::Result<()> {
         let (mut fwd, mut bwd, mut step) = (0.0, 0.0, 0.0);
         for (i, batch) in list.iter().enumerate() {
             let t0 = Instant::now();
-            let loss = model.net.loss(batch, true);
+            let loss = Kernels::Fast.loss(&model.net, batch, true);
             let t1 = Instant::now();
             opt.zero_grad();
             loss.backward();
@@ -116,7 +117,7 @@ fn epoch_seconds(corpus: &Corpus, train: &[seq2seq::batch::Encoded], hidden: i64
     let order = torchkit::rng::loader_order(train.len());
     let t = Instant::now();
     for batch in batches(train, &order, 64, Device::Cpu) {
-        let loss = model.net.loss(&batch, true);
+        let loss = Kernels::Fast.loss(&model.net, &batch, true);
         opt.zero_grad();
         loss.backward();
         opt.step();

@@ -8,6 +8,8 @@ use serde::Serialize;
 use tch::{Kind, Tensor};
 
 use crate::batch::Batch;
+use crate::fast::decoder::step;
+use crate::fast::loss::{encode, generate};
 use crate::model::Seq2Seq;
 use crate::vocab::{EOS, PAD, SOS};
 
@@ -86,14 +88,14 @@ fn step_decode(
 ) -> Vec<Vec<i64>> {
     let device = batch.src.device();
     let b = batch.len();
-    let (mut memory, (mut h, mut c), _) = model.encode(&batch.src, &batch.src_lengths, false);
+    let (mut memory, (mut h, mut c), _) = encode(model, &batch.src, &batch.src_lengths, false);
     let mut prev = Tensor::full([b as i64, 1], SOS, (Kind::Int64, device));
     // Batch rows still decoding, in order; `out[r]` collects row r's tokens.
     let mut active: Vec<i64> = (0..b as i64).collect();
     let mut out: Vec<Vec<i64>> = vec![Vec::new(); b];
     for _ in 0..max_len {
-        let (dec, (h2, c2)) = model.decoder.forward_t(&prev, (&h, &c), &memory, false);
-        let next = choose(&model.generate(&dec.squeeze_dim(1)));
+        let (dec, (h2, c2)) = step(&model.decoder, &prev, (&h, &c), &memory, false);
+        let next = choose(&generate(model, &dec.squeeze_dim(1)));
         let ids = Vec::<i64>::try_from(next.to_device(tch::Device::Cpu)).expect("int64 ids");
         let mut keep = Vec::with_capacity(active.len());
         for (k, (&row, &id)) in active.iter().zip(&ids).enumerate() {
@@ -123,7 +125,7 @@ fn step_decode(
 fn beam(model: &Seq2Seq, batch: &Batch, k: usize, max_len: usize) -> Vec<Vec<i64>> {
     let device = batch.src.device();
     let b = batch.len();
-    let (memory, (h, c), _) = model.encode(&batch.src, &batch.src_lengths, false);
+    let (memory, (h, c), _) = encode(model, &batch.src, &batch.src_lengths, false);
     // Repeat every example K times: row r = example r / K, beam r % K.
     let rep = Tensor::arange(b as i64, (Kind::Int64, device))
         .repeat_interleave_self_int(k as i64, 0, None);
@@ -139,10 +141,8 @@ fn beam(model: &Seq2Seq, batch: &Batch, k: usize, max_len: usize) -> Vec<Vec<i64
     let mut prev = Tensor::full([(b * k) as i64, 1], SOS, (Kind::Int64, device));
     let v = model.config.tgt_vocab as usize;
     for _ in 0..max_len {
-        let (out, (h2, c2)) = model.decoder.forward_t(&prev, (&h, &c), &memory, false);
-        let logp = model
-            .generate(&out.squeeze_dim(1))
-            .log_softmax(-1, Kind::Float);
+        let (out, (h2, c2)) = step(&model.decoder, &prev, (&h, &c), &memory, false);
+        let logp = generate(model, &out.squeeze_dim(1)).log_softmax(-1, Kind::Float);
         let total = logp
             + Tensor::from_slice(&scores)
                 .to_kind(Kind::Float)

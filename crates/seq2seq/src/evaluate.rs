@@ -5,7 +5,6 @@ pub use summaries::q3::Scores;
 use tch::Device;
 
 use crate::batch::{batches, Encoded};
-use crate::config::{TrainConfig, TrainData};
 use crate::decode::{decode, Strategy};
 use crate::model::Seq2Seq;
 use crate::vocab::Vocab;
@@ -76,38 +75,5 @@ pub fn wer_at_k(sample_sets: &[Vec<String>], golds: &[String]) -> WerAtK {
         k,
         wer_at_k,
         differing,
-    }
-}
-/// The greedy predictions on the validation split after an epoch: in exact mode one word at
-/// a time as the homework decodes; otherwise batched, after the draw the homework's
-/// validation DataLoader makes (so the generator stays where the homework's is).
-pub fn validation_predictions(
-    net: &Seq2Seq,
-    data: &TrainData,
-    config: &TrainConfig,
-    device: Device,
-) -> Vec<String> {
-    if config.exact {
-        crate::exact::generate_words(
-            net,
-            data.valid,
-            data.tgt_vocab,
-            None,
-            config.max_len,
-            device,
-        )
-    } else {
-        // The draw the homework's validation DataLoader makes, so that the generator
-        // stays where the homework's is.
-        let _ = torchkit::rng::loader_seed();
-        predict(
-            net,
-            data.valid,
-            data.tgt_vocab,
-            Strategy::Greedy,
-            config.max_len,
-            config.eval_batch_size,
-            device,
-        )
     }
 }

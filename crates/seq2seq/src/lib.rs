@@ -2,28 +2,26 @@
 //!
 //! * [`data`]: the TSV files; [`vocab`]: vocabularies in first-occurrence order;
 //!   [`batch`]: encoded, padded batches.
-//! * [`encoder`] (its packed BiLSTM with a hand-written backward pass in [`lstm`], whose
-//!   element-wise step is [`cell`]),
-//!   [`attention`], [`decoder`], [`model`]: the network, with PyTorch's
-//!   parameter names, shapes and initialisation (257,117 / 322,781 parameters).
-//! * [`decode`]: batched greedy, nucleus (top-p) and beam search decoding.
+//! * [`model`]: the homework's `models.py` class for class (`Encoder`, `BahdanauAttention`,
+//!   `Decoder`, `Seq2Seq`), with PyTorch's parameter names, shapes and initialisation
+//!   (257,117 / 322,781 parameters); [`generate`]: its word-by-word decoding.
+//! * [`kernels`]: which code computes the model, chosen once — the readable model
+//!   (`--exact`) or [`fast`], the same functions with faster kernels, each beside its twin.
+//! * [`decode`]: batched greedy, nucleus (top-p) and beam search decoding (fast backend).
 //! * [`train`]: the homework's training loop; [`evaluate`]: CER / WER / WER@k.
 //! * [`stage`]: the report's Q3 stage — (a) no attention, (b) attention, (c) nucleus, beam.
 //! * [`synthetic`]: a generated corpus in the same format, for `--quick` runs.
 
-pub mod additive;
-pub mod attention;
 pub mod batch;
-pub mod cell;
 pub mod config;
 pub mod corpus;
 pub mod data;
 pub mod decode;
-pub mod decoder;
-pub mod encoder;
 pub mod evaluate;
-pub mod exact;
-pub mod lstm;
+pub mod fast;
+pub mod generate;
+pub mod kernels;
+pub mod loss;
 pub mod model;
 pub mod options;
 pub mod outcome;

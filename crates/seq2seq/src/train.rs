@@ -15,7 +15,9 @@ use torchkit::trainer::{self, Epoch, Learner, Verdict};
 
 use crate::batch::{batches, Batch};
 pub use crate::config::{RunFiles, TrainConfig, TrainData};
-use crate::evaluate::{score, validation_predictions};
+use crate::decode::Strategy;
+use crate::evaluate::score;
+use crate::kernels::Kernels;
 use crate::model::Model;
 pub use crate::outcome::{EpochRow, TrainOutcome};
 
@@ -28,6 +30,7 @@ pub(crate) struct Best {
 /// The homework's epoch: shuffle, teacher-forced Adam steps, greedy validation decoding.
 pub(crate) struct Homework<'a> {
     model: &'a mut Model,
+    kernels: Kernels,
     opt: Adam,
     data: &'a TrainData<'a>,
     config: &'a TrainConfig,
@@ -42,9 +45,10 @@ impl<'a> Homework<'a> {
         config: &'a TrainConfig,
         device: Device,
     ) -> Self {
+        let kernels = Kernels::for_run(config.exact);
         Self {
-            // The fast mode updates in one pass (other rounding, 1.2 ms a batch less).
-            opt: Adam::new(&model.vs, config.lr, 0.0).fused(!config.exact),
+            opt: kernels.adam(&model.vs, config.lr),
+            kernels,
             model,
             data,
             config,
@@ -65,28 +69,13 @@ impl<'a> Homework<'a> {
         ctx: Option<&Epoch>,
         number: usize,
     ) -> Result<f64> {
-        // The fast loss backpropagates in two parts (see `model::Loss`); the exact one is
-        // plain autograd.
-        let (fast, exact) = if self.config.exact {
-            (None, Some(crate::exact::loss(&self.model.net, batch, true)))
-        } else {
-            (Some(self.model.net.loss(batch, true)), None)
-        };
-        let value = match (&fast, &exact) {
-            (Some(l), _) => l.value.double_value(&[]),
-            (_, Some(l)) => l.double_value(&[]),
-            _ => unreachable!("one of the two"),
-        };
+        self.opt.zero_grad();
+        let loss = self.kernels.loss(&self.model.net, batch, true);
+        let value = loss.value.double_value(&[]);
         if let Some(ctx) = ctx {
             ctx.check_finite(&format!("batch {number}"), value)?;
         }
-        self.opt.zero_grad();
-        if let Some(l) = fast {
-            l.backward();
-        }
-        if let Some(l) = exact {
-            l.backward();
-        }
+        loss.backward();
         self.opt.step();
         Ok(value)
     }
@@ -122,7 +111,15 @@ impl Learner for Homework<'_> {
         }
         let train_seconds = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let preds = validation_predictions(&self.model.net, data, config, self.device);
+        let preds = self.kernels.predict(
+            &self.model.net,
+            data.valid,
+            data.tgt_vocab,
+            Strategy::Greedy,
+            config.max_len,
+            config.eval_batch_size,
+            self.device,
+        )?;
         let s = score(&preds, data.valid_gold);
         println!("Epoch: [{}/{}], Loss: {last:.4}", ctx.number, ctx.of);
         println!("Validation error rate: {:.4}", s.cer);
@@ -178,6 +175,7 @@ pub fn train(
         fixed_threads: config.exact,
     };
     let mut homework = Homework::new(model, data, config, device);
+    eprintln!("{}", homework.kernels.describe(device));
     let fitted = trainer::fit(&mut homework, &run, Best::default())?;
     let best_val_cer = fitted.carry.cer.unwrap_or(f64::NAN);
     println!("Best validation error rate: {best_val_cer:.4}");

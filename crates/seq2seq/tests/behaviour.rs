@@ -1,5 +1,6 @@
 //! Properties of the model and decoders on real data: masking, packing, decoders agreeing
-//! where they must, checkpoints, and a short real training run.
+//! where they must, checkpoints, and a short real training run. (The fast backend against
+//! the readable model: `backends.rs`.)
 //!
 //! Every test draws from libtorch's global generator (initialisation at least), and the
 //! training run's outcome depends on its exact draws after seeding: each test holds
@@ -7,10 +8,11 @@
 
 mod common;
 
-use seq2seq::attention::Attention;
 use seq2seq::batch::{Batch, Encoded};
 use seq2seq::decode::{decode, Strategy};
-use seq2seq::model::Model;
+use seq2seq::fast::attention::{attend, keys};
+use seq2seq::fast::encoder::encode;
+use seq2seq::model::{BahdanauAttention, Model};
 use seq2seq::train::{train, RunFiles, TrainConfig, TrainData};
 use tch::{nn, Device, Kind, Tensor};
 use torchkit::rng::exclusive;
@@ -21,9 +23,9 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 
 /// A random attention layer (H = 16) with encoder outputs (3 × 5, source lengths 5, 2, 3),
 /// their source mask and queries (3 × 4).
-fn attention_case() -> (nn::VarStore, Attention, Tensor, Tensor, Tensor) {
+fn attention_case() -> (nn::VarStore, BahdanauAttention, Tensor, Tensor, Tensor) {
     let vs = nn::VarStore::new(Device::Cpu);
-    let attn = Attention::new(&vs.root(), 16);
+    let attn = BahdanauAttention::new(&vs.root(), 16);
     let enc = Tensor::randn([3, 5, 16], (Kind::Float, Device::Cpu));
     let query = Tensor::randn([3, 4, 16], (Kind::Float, Device::Cpu));
     let mask = seq2seq::batch::source_mask(&Tensor::from_slice(&[5i64, 2, 3]), Device::Cpu);
@@ -34,7 +36,7 @@ fn attention_case() -> (nn::VarStore, Attention, Tensor, Tensor, Tensor) {
 fn attention_gives_padding_zero_weight() {
     let _generator = exclusive();
     let (_vs, attn, enc, query, mask) = attention_case();
-    let (_, weights) = attn.forward(&query, &enc, &attn.keys(&enc), &mask, None);
+    let (_, weights) = attend(&attn, &query, &enc, &keys(&attn, &enc), &mask, None);
     let padded = weights.masked_select(&mask.logical_not().unsqueeze(1).expand([3, 4, 5], true));
     assert_eq!(padded.numel(), 4 * (3 + 2));
     assert_eq!(padded.abs().sum(Kind::Float).double_value(&[]), 0.0);
@@ -42,8 +44,8 @@ fn attention_gives_padding_zero_weight() {
     assert!(max_diff(&sums, &sums.ones_like()) < 1e-6);
     // Changing what sits at padded positions changes nothing.
     let noisy = enc.where_self(&mask.unsqueeze(-1), &(enc.randn_like() * 100.0));
-    let (a, _) = attn.forward(&query, &enc, &attn.keys(&enc), &mask, None);
-    let (b, _) = attn.forward(&query, &noisy, &attn.keys(&noisy), &mask, None);
+    let (a, _) = attend(&attn, &query, &enc, &keys(&attn, &enc), &mask, None);
+    let (b, _) = attend(&attn, &query, &noisy, &keys(&attn, &noisy), &mask, None);
     assert!(max_diff(&a, &b) < 1e-6);
 }
 
@@ -54,7 +56,7 @@ fn attention_on_real_queries_only_matches_dense_attention() {
     let query_mask = seq2seq::batch::source_mask(&Tensor::from_slice(&[2i64, 4, 1]), Device::Cpu);
     // The gradient of a loss that reads real query positions only, under both ways.
     let run = |qm: Option<&Tensor>| {
-        let (out, weights) = attn.forward(&query, &enc, &attn.keys(&enc), &mask, qm);
+        let (out, weights) = attend(&attn, &query, &enc, &keys(&attn, &enc), &mask, qm);
         let keep = query_mask.unsqueeze(-1).to_kind(Kind::Float);
         (&out * &keep).sum(Kind::Float).backward();
         let grads: Vec<Tensor> = vs
@@ -80,7 +82,14 @@ fn attention_on_real_queries_only_matches_dense_attention() {
         );
     }
     // Skipped query rows stay finite, so no NaN can reach the backward pass.
-    let (out, _) = attn.forward(&query, &enc, &attn.keys(&enc), &mask, Some(&query_mask));
+    let (out, _) = attend(
+        &attn,
+        &query,
+        &enc,
+        &keys(&attn, &enc),
+        &mask,
+        Some(&query_mask),
+    );
     assert_eq!(out.isfinite().all().int64_value(&[]), 1);
 }
 
@@ -91,25 +100,16 @@ fn packed_encoder_ignores_extra_padding_and_batch_order() {
     let model = common::seed_model(&d, true);
     let items: Vec<&Encoded> = d.test[..16].iter().collect();
     let batch = Batch::new(&items, Device::Cpu);
-    let enc = model
-        .net
-        .encoder
-        .forward_t(&batch.src, &batch.src_lengths, false);
+    let enc = encode(&model.net.encoder, &batch.src, &batch.src_lengths, false);
     let wider = Tensor::cat(&[&batch.src, &batch.src.zeros_like().narrow(1, 0, 4)], 1);
-    let enc2 = model
-        .net
-        .encoder
-        .forward_t(&wider, &batch.src_lengths, false);
+    let enc2 = encode(&model.net.encoder, &wider, &batch.src_lengths, false);
     assert_eq!(enc.outputs.size(), enc2.outputs.size());
     assert!(max_diff(&enc.outputs, &enc2.outputs) < 1e-6);
     assert!(max_diff(&enc.h, &enc2.h) < 1e-6 && max_diff(&enc.c, &enc2.c) < 1e-6);
     // Each row alone: the same states as inside the padded batch.
     for (i, item) in items.iter().enumerate().step_by(5) {
         let single = Batch::new(&[item], Device::Cpu);
-        let e = model
-            .net
-            .encoder
-            .forward_t(&single.src, &single.src_lengths, false);
+        let e = encode(&model.net.encoder, &single.src, &single.src_lengths, false);
         let len = item.src.len() as i64;
         assert!(
             max_diff(
@@ -128,107 +128,6 @@ fn packed_encoder_ignores_extra_padding_and_batch_order() {
         .get(short as i64)
         .narrow(0, items[short].src.len() as i64, 1);
     assert_eq!(pad_out.abs().sum(Kind::Float).double_value(&[]), 0.0);
-}
-
-#[test]
-fn teacher_forcing_skips_padding_without_changing_scored_outputs() {
-    let _generator = exclusive();
-    let d = common::data();
-    for attention in [false, true] {
-        let model = common::seed_model(&d, attention);
-        let items: Vec<&Encoded> = d.train[..64].iter().collect();
-        let batch = Batch::new(&items, Device::Cpu);
-        let t = batch.tgt.size()[1];
-        let input = batch.tgt.narrow(1, 0, t - 1);
-        let scored = batch.tgt.narrow(1, 1, t - 1).ne(seq2seq::vocab::PAD);
-        let keep = scored.unsqueeze(-1).to_kind(Kind::Float);
-        let vars: Vec<Tensor> = model
-            .vs
-            .variables()
-            .into_iter()
-            .filter(|(name, _)| name.starts_with("decoder."))
-            .map(|(_, t)| t)
-            .collect();
-        // Decoder outputs at scored positions and the gradients of a loss reading only them,
-        // computed plainly (one LSTM run over the padded batch, dense attention) and as
-        // training does (the scored rows alone, put back in place here to compare).
-        let rows = scored.reshape([-1]).nonzero().squeeze_dim(1);
-        let run = |way: &str| {
-            let (memory, (h, c), _) = model.net.encode(&batch.src, &batch.src_lengths, false);
-            // The initial state as leaves, to compare its gradients too.
-            let (h, c) = (
-                h.detach().set_requires_grad(true),
-                c.detach().set_requires_grad(true),
-            );
-            let dec = &model.net.decoder;
-            let mut tape = None;
-            let out = match way {
-                "plain" => dec.forward_t(&input, (&h, &c), &memory, false).0,
-                _ => {
-                    let (r, t) = dec.teacher_forced_rows(&input, (&h, &c), &memory, &scored, false);
-                    tape = t;
-                    let (b, t, hidden) = keep.size3().map(|(b, t, _)| (b, t, r.size()[1])).unwrap();
-                    r.new_zeros([b * t, hidden], (r.kind(), r.device()))
-                        .index_copy(0, &rows, &r)
-                        .view([b, t, hidden])
-                }
-            };
-            let out = out * &keep;
-            (&out * out.ones_like().cumsum(-1, Kind::Float))
-                .sum(Kind::Float)
-                .backward();
-            if let Some(tape) = tape {
-                tape.backward();
-            }
-            let mut grads: Vec<Tensor> = vars.iter().map(|p| p.grad().copy()).collect();
-            grads.extend([h.grad().copy(), c.grad().copy()]);
-            for p in &vars {
-                let _ = p.grad().zero_();
-            }
-            (out, grads)
-        };
-        let (plain, plain_g) = run("plain");
-        {
-            let way = "rows";
-            let (other, other_g) = run(way);
-            assert!(
-                max_diff(&plain, &other) < 1e-5,
-                "attention {attention}, {way}: outputs differ"
-            );
-            let mut compared = 0;
-            for (a, b) in plain_g.iter().zip(&other_g) {
-                if a.abs().sum(Kind::Float).double_value(&[]) > 0.0 {
-                    compared += 1;
-                    let scale = a.abs().max().double_value(&[]).max(1.0);
-                    assert!(
-                        max_diff(a, b) < 1e-4 * scale,
-                        "{way}: gradients differ by {}",
-                        max_diff(a, b)
-                    );
-                }
-            }
-            assert!(compared >= 4, "decoder parameters received gradients");
-        }
-        // The loss (generator at scored positions only) is the homework's PAD-ignoring mean.
-        let logits = {
-            let (memory, (h, c), _) = model.net.encode(&batch.src, &batch.src_lengths, false);
-            let dec = &model.net.decoder;
-            model
-                .net
-                .generate(&dec.forward_t(&input, (&h, &c), &memory, false).0)
-        };
-        let full = logits
-            .reshape([-1, d.vocabs.tgt.len() as i64])
-            .cross_entropy_loss::<Tensor>(
-                &batch.tgt.narrow(1, 1, t - 1).reshape([-1]),
-                None,
-                tch::Reduction::Mean,
-                seq2seq::vocab::PAD,
-                0.0,
-            );
-        let ours = model.net.loss(&batch, false).value;
-        assert!(max_diff(&full, &ours) < 1e-5, "loss {ours} against {full}");
-    }
 }
 
 #[test]

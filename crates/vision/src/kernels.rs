@@ -89,6 +89,13 @@ impl Backend {
         self.pytorch_draws
     }
 
+    /// Whether the optimisers may take their fused forms (`crate::step`: SGD fused into a
+    /// large first linear layer, Adam in one pass): the fast ops' other rounding. The
+    /// reference keeps libtorch's SGD and Adam op by op.
+    pub fn fused_optimizers(&self) -> bool {
+        !self.pytorch_draws
+    }
+
     /// What runs, in words (for logs and tests).
     pub fn describe(&self) -> String {
         if self.pytorch_draws {

@@ -65,9 +65,10 @@ impl Stepper {
     pub fn new(vs: &nn::VarStore, net: &Cnn, config: &TrainConfig) -> Self {
         let (lr, weight_decay) = (config.learning_rate, config.l2_decay);
         let fc1_weight = net.fc1_weight().shallow_clone();
+        let fused = net.backend().fused_optimizers();
         Self(if config.optimizer == Optimizer::Adam {
-            Update::Adam(torchkit::optim::Adam::new(vs, lr, weight_decay).fused(!config.exact))
-        } else if config.exact || fc1_weight.numel() < 1_000_000 {
+            Update::Adam(torchkit::optim::Adam::new(vs, lr, weight_decay).fused(fused))
+        } else if !fused || fc1_weight.numel() < 1_000_000 {
             // The fused update pays for a large first layer only (2.1: 4.7M weights, 2.2: 131k).
             Update::Sgd(
                 nn::Sgd {

@@ -34,7 +34,7 @@ pub struct Trained {
 }
 
 /// The running loss sums the skeleton's "Training loss" (the mean over every batch so
-/// far) needs; in exact mode every loss, as the skeleton takes a float32 mean of them all.
+/// far) needs: every loss, as the skeleton takes a float32 mean of them all.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct LossSums {
     total: f64,
@@ -98,13 +98,14 @@ impl Learner for Skeleton<'_> {
         let epoch_sum: f64 = epoch_losses.iter().sum();
         sums.total += epoch_sum;
         sums.count += epoch_losses.len();
-        let cumulative = if self.config.exact {
+        sums.all.extend(epoch_losses.iter().map(|&l| l as f32));
+        let cumulative = if sums.all.len() == sums.count {
             // `torch.tensor(train_losses).mean()`: a float32 mean of every loss so far.
-            sums.all.extend(epoch_losses.iter().map(|&l| l as f32));
             Tensor::from_slice(&sums.all)
                 .mean(Kind::Float)
                 .double_value(&[])
         } else {
+            // A resume point written before every loss was kept.
             sums.total / sums.count as f64
         };
         let (val_loss, val_accuracy, _) = evaluate(&self.net, &self.val, self.config.eval_chunk);

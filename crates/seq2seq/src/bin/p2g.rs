@@ -5,8 +5,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use seq2seq::decode::Strategy;
-use seq2seq::evaluate::{predict, score, wer_at_k};
-use seq2seq::exact;
+use seq2seq::evaluate::{score, wer_at_k};
+use seq2seq::kernels::Kernels;
 use seq2seq::options::{ModelOptions, TrainArgs};
 use seq2seq::stage::{self, StageConfig};
 use seq2seq::train::RunFiles;
@@ -108,37 +108,23 @@ fn run(cli: Cli) -> Result<()> {
                 (_, Some(width)) => Strategy::Beam { width },
                 _ => Strategy::Greedy,
             };
-            anyhow::ensure!(
-                !(c.run.exact && beam.is_some()),
-                "--beam has no --exact form: the homework's code has no beam search"
-            );
+            let kernels = Kernels::for_run(c.run.exact);
             let t = Instant::now();
             let run = || {
-                if c.run.exact {
-                    exact::generate_words(
-                        &model.net,
-                        &corpus.test,
-                        &corpus.vocabs.tgt,
-                        topp,
-                        c.max_len,
-                        device,
-                    )
-                } else {
-                    predict(
-                        &model.net,
-                        &corpus.test,
-                        &corpus.vocabs.tgt,
-                        strategy,
-                        c.max_len,
-                        1000,
-                        device,
-                    )
-                }
+                kernels.predict(
+                    &model.net,
+                    &corpus.test,
+                    &corpus.vocabs.tgt,
+                    strategy,
+                    c.max_len,
+                    1000,
+                    device,
+                )
             };
-            let s = score(&run(), &corpus.test_gold);
+            let s = score(&run()?, &corpus.test_gold);
             println!("Test CER: {:.4}, Test WER: {:.4}", s.cer, s.wer);
             if topp.is_some() {
-                let sets: Vec<Vec<String>> = (0..k).map(|_| run()).collect();
+                let sets: Vec<Vec<String>> = (0..k).map(|_| run()).collect::<Result<_>>()?;
                 let at_k = wer_at_k(&sets, &corpus.test_gold);
                 println!("Printing first 10 examples with multiple predictions:");
                 for ex in at_k.differing.iter().take(10) {

@@ -1,18 +1,13 @@
-//! The encoder: embedding → dropout → packed bidirectional LSTM → dropout.
+//! The encoder's forward pass for training and batched decoding: the same function as
+//! [`Encoder::forward`] (its reference twin), with the LSTM packed by one row gather and
+//! run by [`packed_bilstm`], whose backward pass is hand-written.
 
-use tch::{nn, Tensor};
+use tch::Tensor;
 
-use crate::lstm::{packed_bilstm, Tape};
+use crate::fast::lstm::{packed_bilstm, Tape};
+use crate::model::Encoder;
 use crate::vocab::PAD;
 use torchkit::rng::fast_dropout as dropout;
-
-/// Bidirectional one-layer LSTM encoder over packed sequences.
-#[derive(Debug)]
-pub struct Encoder {
-    pub(crate) embedding: Tensor,
-    pub(crate) lstm: Vec<Tensor>,
-    pub(crate) dropout: f64,
-}
 
 /// The encoder's outputs.
 #[derive(Debug)]
@@ -23,62 +18,49 @@ pub struct EncoderOutput {
     pub h: Tensor,
     /// Final cell states, (2, B, hidden/2).
     pub c: Tensor,
-    /// The LSTM's backward pass, when training with gradients (see [`crate::lstm`]).
+    /// The LSTM's backward pass, when training with gradients (see [`crate::fast::lstm`]).
     pub tape: Option<Tape>,
 }
 
-impl Encoder {
-    /// `encoder.embedding` (vocab × hidden) and `encoder.lstm` (hidden → hidden/2 per direction).
-    pub fn new(path: &nn::Path, vocab: i64, hidden: i64, dropout: f64) -> Self {
-        let embedding =
-            torchkit::layers::embedding(&(path / "embedding"), vocab, hidden, Some(PAD));
-        let lstm = torchkit::layers::lstm(&(path / "lstm"), hidden, hidden / 2, true);
-        Self {
-            embedding,
-            lstm,
-            dropout,
-        }
-    }
-
-    /// Encodes `src` (B, T) with `lengths` (B, int64, CPU). With gradients on, the result
-    /// carries the LSTM's [`Tape`]: call its `backward` after the loss's. Like PyTorch's
-    /// `pack_padded_sequence(enforce_sorted=False)`, the batch is sorted by length for
-    /// packing and every output — the final states too — is put back in the input order, so
-    /// padding never reaches the states and extra padding columns change nothing.
-    pub fn forward_t(&self, src: &Tensor, lengths: &Tensor, train: bool) -> EncoderOutput {
-        let emb = dropout(
-            &Tensor::embedding(&self.embedding, src, PAD, false, false),
-            self.dropout,
-            train,
-        );
-        let (sorted_lengths, order) = lengths.sort(0, true);
-        let restore = order.argsort(0, false);
-        let device = src.device();
-        let restore_d = restore.to_device(device);
-        let sorted = Vec::<i64>::try_from(&sorted_lengths).expect("int64 lengths");
-        let order = Vec::<i64>::try_from(&order).expect("int64 order");
-        // As libtorch's packing does (the corpus reader refuses empty sources already).
-        assert!(
-            sorted.last().is_some_and(|&l| l > 0),
-            "encoder: every source needs at least one token"
-        );
-        // Rows per step of the packed layout, as `pack_padded_sequence` makes it.
-        let sizes: Vec<i64> = (0..sorted.first().copied().unwrap_or(0))
-            .map(|t| sorted.iter().filter(|&&l| l > t).count() as i64)
-            .collect();
-        // Packed by one row gather from the embeddings (whose backward is one index_add),
-        // rather than a sorting gather and then libtorch's step-by-step packing.
-        let (_, width, hidden) = emb.size3().expect("(B, T, H)");
-        let rows = Tensor::from_slice(&packed_rows(&sizes, &order, width)).to_device(device);
-        let data = emb.reshape([-1, hidden]).index_select(0, &rows);
-        let lstm = packed_bilstm(&data, &sizes, &self.lstm);
-        let (out, h, c) = (lstm.output, lstm.h, lstm.c);
-        EncoderOutput {
-            outputs: dropout(&unpack(&out, &sizes, &order), self.dropout, train),
-            h: h.index_select(1, &restore_d),
-            c: c.index_select(1, &restore_d),
-            tape: lstm.tape,
-        }
+/// [`Encoder::forward`] packed by one row gather and run by [`packed_bilstm`]: `src` (B, T)
+/// with `lengths` (B, int64, CPU). With gradients on, the result carries the LSTM's
+/// [`Tape`]: call its `backward` after the loss's. Like PyTorch's
+/// `pack_padded_sequence(enforce_sorted=False)`, the batch is sorted by length for packing
+/// and every output — the final states too — is put back in the input order, so padding
+/// never reaches the states and extra padding columns change nothing.
+pub fn encode(encoder: &Encoder, src: &Tensor, lengths: &Tensor, train: bool) -> EncoderOutput {
+    let emb = dropout(
+        &Tensor::embedding(&encoder.embedding, src, PAD, false, false),
+        encoder.dropout,
+        train,
+    );
+    let (sorted_lengths, order) = lengths.sort(0, true);
+    let restore = order.argsort(0, false);
+    let device = src.device();
+    let restore_d = restore.to_device(device);
+    let sorted = Vec::<i64>::try_from(&sorted_lengths).expect("int64 lengths");
+    let order = Vec::<i64>::try_from(&order).expect("int64 order");
+    // As libtorch's packing does (the corpus reader refuses empty sources already).
+    assert!(
+        sorted.last().is_some_and(|&l| l > 0),
+        "encoder: every source needs at least one token"
+    );
+    // Rows per step of the packed layout, as `pack_padded_sequence` makes it.
+    let sizes: Vec<i64> = (0..sorted.first().copied().unwrap_or(0))
+        .map(|t| sorted.iter().filter(|&&l| l > t).count() as i64)
+        .collect();
+    // Packed by one row gather from the embeddings (whose backward is one index_add),
+    // rather than a sorting gather and then libtorch's step-by-step packing.
+    let (_, width, hidden) = emb.size3().expect("(B, T, H)");
+    let rows = Tensor::from_slice(&packed_rows(&sizes, &order, width)).to_device(device);
+    let data = emb.reshape([-1, hidden]).index_select(0, &rows);
+    let lstm = packed_bilstm(&data, &sizes, &encoder.lstm);
+    let (out, h, c) = (lstm.output, lstm.h, lstm.c);
+    EncoderOutput {
+        outputs: dropout(&unpack(&out, &sizes, &order), encoder.dropout, train),
+        h: h.index_select(1, &restore_d),
+        c: c.index_select(1, &restore_d),
+        tape: lstm.tape,
     }
 }
 
@@ -107,11 +89,6 @@ fn packed_rows(sizes: &[i64], order: &[i64], t: i64) -> Vec<i64> {
                 .map(move |&i| i * t + step as i64)
         })
         .collect()
-}
-
-/// The state bridge: (2, B, H) forward/backward finals → (1, B, 2H), forward first.
-pub fn bridge(state: &Tensor) -> Tensor {
-    Tensor::cat(&[state.get(0), state.get(1)], -1).unsqueeze(0)
 }
 
 #[cfg(test)]

@@ -1,16 +1,27 @@
-//! The whole network: encoder, state bridge, decoder and the tied generator.
+//! The homework's `models.py`, class for class: [`BahdanauAttention`], [`Encoder`],
+//! [`Decoder`] and [`Seq2Seq`], under autograd with libtorch's own ops, built in the
+//! homework's order of construction (and so of random draws). This is the model `--exact`
+//! trains; the fast backend ([`crate::fast`]) computes the same functions of the same
+//! parameters with other kernels. [`Model`] adds the VarStore, the vocabularies and the
+//! checkpoints.
+
+mod attention;
+mod decoder;
+mod encoder;
+mod seq2seq;
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use tch::{nn, Device, Tensor};
+use tch::{nn, Device};
 
-use crate::batch::{source_mask, Batch, Vocabs};
-use crate::decoder::{Decoder, Memory};
-use crate::encoder::{bridge, Encoder};
-use crate::lstm::Tape;
-use crate::vocab::PAD;
+pub use attention::{sequence_mask, BahdanauAttention};
+pub use decoder::{reshape_state, Decoder};
+pub use encoder::Encoder;
+pub use seq2seq::Seq2Seq;
+
+use crate::batch::Vocabs;
 
 /// Sizes and options of the model.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -58,121 +69,6 @@ impl ModelConfig {
 /// The names PyTorch stores the tied generator weight under.
 pub const TIED: &[torchkit::checkpoint::Alias<'static>] =
     &[("generator.weight", "decoder.embedding.weight")];
-
-/// Encoder–decoder with a generator whose weight is the decoder embedding.
-#[derive(Debug)]
-pub struct Seq2Seq {
-    /// The encoder.
-    pub encoder: Encoder,
-    /// The decoder.
-    pub decoder: Decoder,
-    pub(crate) generator_bias: Tensor,
-    /// The options it was built with.
-    pub config: ModelConfig,
-}
-
-impl Seq2Seq {
-    /// Creates every parameter under `root`, named and initialised as the PyTorch homework's
-    /// `Seq2Seq` (encoder, attention, decoder, generator — in that order of construction).
-    pub fn new(root: &nn::Path, config: &ModelConfig) -> Self {
-        let encoder = Encoder::new(
-            &(root / "encoder"),
-            config.src_vocab,
-            config.hidden,
-            config.dropout,
-        );
-        let decoder = Decoder::new(
-            &(root / "decoder"),
-            config.tgt_vocab,
-            config.hidden,
-            config.dropout,
-            config.attention,
-        );
-        // PyTorch draws the generator's own weight before tying it to the embedding.
-        torchkit::layers::skip_linear_weight(config.hidden, config.tgt_vocab, root.device());
-        let bound = 1.0 / (config.hidden as f64).sqrt();
-        let generator_bias = (root / "generator").var(
-            "bias",
-            &[config.tgt_vocab],
-            nn::Init::Uniform {
-                lo: -bound,
-                up: bound,
-            },
-        );
-        Self {
-            encoder,
-            decoder,
-            generator_bias,
-            config: config.clone(),
-        }
-    }
-
-    /// Logits over the target vocabulary for decoder outputs (…, H).
-    pub fn generate(&self, outputs: &Tensor) -> Tensor {
-        outputs.matmul(&self.decoder.embedding.tr()) + &self.generator_bias
-    }
-
-    /// Encodes a source batch; returns the decoder memory and initial state (h, c), and,
-    /// when training with gradients, the encoder LSTM's backward pass.
-    pub fn encode(
-        &self,
-        src: &Tensor,
-        lengths: &Tensor,
-        train: bool,
-    ) -> (Memory, (Tensor, Tensor), Option<Tape>) {
-        let enc = self.encoder.forward_t(src, lengths, train);
-        let mask = source_mask(lengths, src.device());
-        let state = (bridge(&enc.h), bridge(&enc.c));
-        (self.decoder.memory(enc.outputs, mask), state, enc.tape)
-    }
-
-    /// Mean cross-entropy of `tgt[:, 1:]` given the logits, ignoring PAD (the generator runs
-    /// at the scored positions only).
-    pub fn loss(&self, batch: &Batch, train: bool) -> Loss {
-        let (memory, (h, c), tape) = self.encode(&batch.src, &batch.src_lengths, train);
-        let (input, gold) = shifted(&batch.tgt);
-        let scored = gold.ne(PAD);
-        let (out, decoder_tape) =
-            self.decoder
-                .teacher_forced_rows(&input, (&h, &c), &memory, &scored, train);
-        let logits = self.generate(&out);
-        // The gold tokens in the rows' order (row-major over the scored positions).
-        let gold = gold.masked_select(&scored);
-        let value =
-            logits.cross_entropy_loss::<Tensor>(&gold, None, tch::Reduction::Mean, PAD, 0.0);
-        // The decoder's backward pass first: it delivers the encoder's final states theirs.
-        Loss {
-            value,
-            tapes: decoder_tape.into_iter().chain(tape).collect(),
-        }
-    }
-}
-
-/// Teacher forcing's decoder input `tgt[:, :-1]` and gold tokens `tgt[:, 1:]`.
-fn shifted(tgt: &Tensor) -> (Tensor, Tensor) {
-    let t = tgt.size()[1];
-    (tgt.narrow(1, 0, t - 1), tgt.narrow(1, 1, t - 1))
-}
-
-/// A training loss and its backward pass, which has three parts: autograd, then the decoder
-/// LSTM's hand-written one (which needs the gradients autograd left on its outputs, and
-/// gives the encoder's final states theirs), then the encoder LSTM's.
-#[derive(Debug)]
-pub struct Loss {
-    /// The scalar loss.
-    pub value: Tensor,
-    tapes: Vec<Tape>,
-}
-
-impl Loss {
-    /// Accumulates the gradient of the loss into every parameter's `.grad`.
-    pub fn backward(self) {
-        self.value.backward();
-        for tape in self.tapes {
-            tape.backward();
-        }
-    }
-}
 
 /// A model with its VarStore, for loading, saving and counting.
 #[derive(Debug)]

@@ -1,4 +1,4 @@
-//! The LSTM cell's element-wise arithmetic for one step of [`crate::lstm`], on raw float32
+//! The LSTM cell's element-wise arithmetic for one step of [`crate::fast::lstm`], on raw float32
 //! rows, in one pass each way.
 //!
 //! As tensor ops a step of the encoder was about twenty dispatches forward (gate

@@ -3,7 +3,7 @@
 //! The forward pass is PyTorch's CPU packed LSTM (input projections of all steps at once, then
 //! per step `addmm(b_hh, h, W_hhᵀ) + x_proj`, the gates, `c = f·c + i·g`, `h = o·tanh(c)`).
 //! On the CPU in float32 each step's element-wise part is one vectorised loop
-//! ([`crate::cell`]), whose sigmoid and tanh agree with libtorch's to about 1e-7; elsewhere
+//! ([`crate::fast::cell`]), whose sigmoid and tanh agree with libtorch's to about 1e-7; elsewhere
 //! it is libtorch's ops in libtorch's order, which give `Tensor::lstm_data`'s numbers bit for
 //! bit. Under autograd, `lstm_data` records about a dozen nodes per step and direction, and
 //! at this size (hidden 64, batch ≤ 64) the bookkeeping costs more than the arithmetic: the
@@ -149,7 +149,7 @@ fn direction(
             let (n, off) = (sizes[t], offs[t]);
             let g = gates.narrow(0, off, n);
             let _ = b_hh.addmm_out(&g, &h_state.narrow(0, 0, n), &w_hh_t);
-            crate::cell::forward(crate::cell::Forward {
+            crate::fast::cell::forward(crate::fast::cell::Forward {
                 gates: step_rows(&gates, off, n, 4 * h),
                 x_proj: step_rows(&x_proj, off, n, 4 * h),
                 c_prev: floats(&c_state, 0, n * h),
@@ -202,7 +202,7 @@ fn direction(
     }
 }
 
-/// Whether the step's element-wise work runs in [`crate::cell`]'s loops: float32 on the CPU
+/// Whether the step's element-wise work runs in [`crate::fast::cell`]'s loops: float32 on the CPU
 /// (elsewhere, and for other kinds, libtorch's ops).
 fn fused(t: &Tensor) -> bool {
     t.device() == tch::Device::Cpu && t.kind() == Kind::Float
@@ -443,7 +443,7 @@ fn bptt(
         let offs = offsets(sizes);
         for t in steps(sizes.len(), !reverse) {
             let (n, off) = (sizes[t], offs[t]);
-            crate::cell::backward(crate::cell::Backward {
+            crate::fast::cell::backward(crate::fast::cell::Backward {
                 d_gates: step_rows(&d_gates, off, n, four_h),
                 dh_state: floats(&dh_state, 0, n * h),
                 d_out: step_rows(&d_out, off, n, h),

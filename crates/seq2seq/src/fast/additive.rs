@@ -39,7 +39,7 @@ extern "C" {
 /// and `v`. Float32 CPU tensors take the fused kernel, anything else libtorch's ops.
 pub fn additive_scores(q: &Tensor, k: &Tensor, v: &Tensor, qi: &Tensor, ki: &Tensor) -> Tensor {
     if !torchkit::shim::cpu_float(&[q, k, v]) {
-        return unfused(q, k, v, qi, ki);
+        return additive_scores_slow(q, k, v, qi, ki);
     }
     // SAFETY: tch's tensors are `at::Tensor*`; the shim only reads them, and on success
     // hands over a new tensor that `from_ptr` owns (and frees on drop).
@@ -71,7 +71,7 @@ pub fn attention_context(
     len: &Tensor,
 ) -> Tensor {
     if !torchkit::shim::cpu_float(&[q, keys, values, v]) {
-        return unfused_context(q, keys, values, v, batch, len);
+        return attention_context_slow(q, keys, values, v, batch, len);
     }
     // SAFETY: as in `additive_scores`.
     torchkit::shim::call("attention context", |out, err, cap| unsafe {
@@ -91,7 +91,7 @@ pub fn attention_context(
 
 /// The same context from libtorch's ops: the scores of all (row, source) pairs, padded
 /// sources at −∞, softmax, and a batched product with each row's values.
-pub fn unfused_context(
+pub fn attention_context_slow(
     q: &Tensor,
     keys: &Tensor,
     values: &Tensor,
@@ -109,7 +109,7 @@ pub fn unfused_context(
     let real = positions
         .unsqueeze(0)
         .lt_tensor(&len.index_select(0, batch).unsqueeze(1));
-    let e = unfused(
+    let e = additive_scores_slow(
         q,
         &keys.reshape([b * s, h]),
         v,
@@ -126,7 +126,13 @@ pub fn unfused_context(
 }
 
 /// The same scores from libtorch's ops.
-pub fn unfused(q: &Tensor, k: &Tensor, v: &Tensor, qi: &Tensor, ki: &Tensor) -> Tensor {
+pub fn additive_scores_slow(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    qi: &Tensor,
+    ki: &Tensor,
+) -> Tensor {
     let h = q.size()[1];
     (q.index_select(0, qi) + k.index_select(0, ki))
         .tanh()
@@ -153,7 +159,7 @@ mod tests {
     /// The fused node gives the ops' scores and gradients to float rounding, on the vector
     /// path (H a multiple of 8) and the scalar one.
     #[test]
-    fn fused_scores_and_gradients_are_the_ops_ones() {
+    fn additive_scores_equals_its_slow_twin_in_values_and_gradients() {
         for h in [128, 13] {
             let [q, k, v, qi, ki] = inputs(h);
             let w = Tensor::randn([9], (Kind::Float, Device::Cpu));
@@ -162,7 +168,7 @@ mod tests {
                 let e = if fused {
                     additive_scores(&q, &k, &v, &qi, &ki)
                 } else {
-                    unfused(&q, &k, &v, &qi, &ki)
+                    additive_scores_slow(&q, &k, &v, &qi, &ki)
                 };
                 (&e * &w).sum(Kind::Float).backward();
                 let grads: Vec<Tensor> = [&q, &k, &v]
@@ -197,7 +203,7 @@ mod tests {
     /// float rounding: rows of one batch row share its keys and values (accumulating), and
     /// sources past a row's length get no weight and no gradient.
     #[test]
-    fn fused_context_and_gradients_are_the_ops_ones() {
+    fn attention_context_equals_its_slow_twin_in_values_and_gradients() {
         // Fixed inputs (no draws: lib tests share libtorch's generator across threads).
         let wave = |shape: &[i64], phase: f64, scale: f64| {
             let n: i64 = shape.iter().product();
@@ -219,7 +225,7 @@ mod tests {
                 let c = if fused {
                     attention_context(&q, &keys, &values, &v, &batch, &len)
                 } else {
-                    unfused_context(&q, &keys, &values, &v, &batch, &len)
+                    attention_context_slow(&q, &keys, &values, &v, &batch, &len)
                 };
                 (&c * &w).sum(Kind::Float).backward();
                 let grads: Vec<Tensor> = [&q, &keys, &values, &v]
