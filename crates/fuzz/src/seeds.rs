@@ -19,6 +19,7 @@ pub fn model_config() -> ModelConfig {
         hidden: 8,
         dropout: 0.3,
         attention: true,
+        hopfield: None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! * [`Memory`]: stored patterns `X` (N×D) with inverse temperature β — gradients,
 //!   Hessians, the CCCP update and its iteration ([`Trajectory`]).
 //! * [`attention`]: the batched update as cross-attention, `softmax(β Q Xᵀ) X`.
+//! * [`tensor`]: the same update on libtorch tensors under autograd, masked, for layers.
 //! * [`classic`]: the binary Hopfield network `q ← sign(W q)` for contrast.
 //! * [`verify`]: independent checks against libtorch autograd, LAPACK and attention.
 //! * [`retrieval`]: the retrieval experiments of Ramsauer et al. (2020).
@@ -24,6 +25,7 @@ pub mod energy;
 mod memory;
 mod pipeline;
 pub mod retrieval;
+pub mod tensor;
 pub mod verify;
 
 pub use memory::{Memory, Trajectory};

@@ -68,7 +68,12 @@ impl Corpus {
     /// A fresh model for this data (sized to its vocabularies, which its checkpoints
     /// carry): draws its initial weights from libtorch's generator.
     pub fn model(&self, hidden: i64, dropout: f64, attention: bool, device: tch::Device) -> Model {
-        Model::new(&self.model_config(hidden, dropout, attention), device).with_vocabs(&self.vocabs)
+        self.model_of(&self.model_config(hidden, dropout, attention), device)
+    }
+
+    /// A fresh model of `config` (sized to these vocabularies) for this data.
+    pub fn model_of(&self, config: &ModelConfig, device: tch::Device) -> Model {
+        Model::new(config, device).with_vocabs(&self.vocabs)
     }
 
     /// A model configuration sized to the vocabularies.
@@ -79,6 +84,7 @@ impl Corpus {
             hidden,
             dropout,
             attention,
+            hopfield: None,
         }
     }
 }

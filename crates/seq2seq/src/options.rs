@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use torchkit::options;
 
 use crate::corpus::Corpus;
-use crate::model::Model;
+use crate::model::{HopfieldConfig, Model, ModelConfig};
 
 /// The homework's options, with its spellings (`--n_epochs`, `--lr`, `--use_attn`, …) as
 /// aliases.
@@ -33,9 +33,20 @@ pub struct ModelOptions {
     #[command(flatten)]
     #[serde(flatten)]
     pub run: cli::Run,
-    /// Bahdanau attention in the decoder.
+    /// Bahdanau attention in the decoder (the homework's).
     #[arg(long, visible_alias = "use_attn")]
     pub use_attn: bool,
+    /// Which attention head: the homework's Bahdanau attention (what --use-attn gives), or a
+    /// Hopfield layer on Q1's update rule. Implies --use-attn.
+    #[arg(long, value_enum)]
+    pub attn: Option<Head>,
+    /// Hopfield head: retrievals per decoder step (1 = one update, i.e. attention; more
+    /// iterate the update towards a fixed point).
+    #[arg(long, default_value_t = 1, value_parser = hopfield_steps)]
+    pub hopfield_steps: usize,
+    /// Hopfield head: learn β (starting at 1/√H) instead of keeping it 1/√H.
+    #[arg(long)]
+    pub learn_beta: bool,
     /// Folder with train.tsv, valid.tsv, test.tsv.
     #[arg(
         long,
@@ -51,6 +62,25 @@ pub struct ModelOptions {
     /// Longest decoded output.
     #[arg(long, visible_alias = "max_len", default_value_t = 50, value_parser = cli::values::positive_usize)]
     pub max_len: usize,
+}
+
+/// The decoder's attention head (`--attn`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Head {
+    /// The homework's additive attention.
+    Bahdanau,
+    /// A Hopfield layer on Q1's update rule (`model::HopfieldAttention`).
+    Hopfield,
+}
+
+/// 1 to 64 retrievals per decoder step.
+fn hopfield_steps(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if (1..=64).contains(&v) => Ok(v),
+        Ok(_) => Err("must be from 1 to 64".into()),
+        Err(e) => Err(format!("{e}")),
+    }
 }
 
 /// An even hidden size from 2 to 65536 (each encoder direction gets half).
@@ -70,7 +100,7 @@ impl ModelOptions {
         let device = torchkit::device::resolve(self.run.device)?;
         torchkit::rng::seed(self.run.seed);
         let corpus = Corpus::read(&self.data)?;
-        let config = corpus.model_config(self.hidden_size, self.dropout, self.use_attn);
+        let config = self.model_config(&corpus);
         // Weights, gradients and Adam's two moments, 4 bytes each.
         let bytes = (config.parameters() as u64).saturating_mul(16);
         options::check_fits_in_memory(
@@ -81,16 +111,28 @@ impl ModelOptions {
                 config.parameters()
             ),
         )?;
-        let model = corpus.model(self.hidden_size, self.dropout, self.use_attn, device);
+        let model = corpus.model_of(&config, device);
         Ok((device, corpus, model))
+    }
+
+    /// The model these options ask for, sized to `corpus`'s vocabularies.
+    pub fn model_config(&self, corpus: &Corpus) -> ModelConfig {
+        let attention = self.use_attn || self.attn.is_some();
+        ModelConfig {
+            hopfield: (self.attn == Some(Head::Hopfield)).then_some(HopfieldConfig {
+                steps: self.hopfield_steps,
+                learn_beta: self.learn_beta,
+            }),
+            ..corpus.model_config(self.hidden_size, self.dropout, attention)
+        }
     }
 
     pub fn checkpoint(&self) -> PathBuf {
         self.checkpoint.clone().unwrap_or_else(|| {
-            PathBuf::from(if self.use_attn {
-                "model-attn.safetensors"
-            } else {
-                "model.safetensors"
+            PathBuf::from(match (self.attn, self.use_attn) {
+                (Some(Head::Hopfield), _) => "model-hopfield.safetensors",
+                (Some(Head::Bahdanau), _) | (None, true) => "model-attn.safetensors",
+                (None, false) => "model.safetensors",
             })
         })
     }

@@ -6,6 +6,7 @@ mod common;
 use seq2seq::batch::{Batch, Encoded};
 use seq2seq::decode::Strategy;
 use seq2seq::kernels::Kernels;
+use seq2seq::model::{HopfieldConfig, Model, ModelConfig};
 use tch::{Device, Tensor};
 use torchkit::rng::exclusive;
 
@@ -21,8 +22,24 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 fn fast_loss_and_gradients_equal_the_readable_models() {
     let _generator = exclusive();
     let d = common::data();
-    for attention in [false, true] {
-        let model = common::seed_model(&d, attention);
+    // The seed checkpoints, and a freshly drawn model with the Hopfield head (two steps,
+    // β learned): the fast backend runs that head's readable code on the scored rows.
+    let hopfield = || {
+        torchkit::rng::seed(5);
+        let config = ModelConfig {
+            hopfield: Some(HopfieldConfig {
+                steps: 2,
+                learn_beta: true,
+            }),
+            ..common::config(&d, true)
+        };
+        Model::new(&config, Device::Cpu)
+    };
+    for (attention, model) in [
+        ("none", common::seed_model(&d, false)),
+        ("Bahdanau", common::seed_model(&d, true)),
+        ("Hopfield", hopfield()),
+    ] {
         let items: Vec<&Encoded> = d.train[..64].iter().collect();
         let batch = Batch::new(&items, Device::Cpu);
         let run = |kernels: Kernels| {
@@ -47,7 +64,14 @@ fn fast_loss_and_gradients_equal_the_readable_models() {
             (reference - fast).abs() < 1e-5,
             "attention {attention}: loss {fast} against the reference's {reference}"
         );
-        assert_eq!(reference_grads.len(), if attention { 19 } else { 15 });
+        assert_eq!(
+            reference_grads.len(),
+            match attention {
+                "none" => 15,
+                "Bahdanau" => 19,
+                _ => 20,
+            }
+        );
         for ((name, a), (_, b)) in reference_grads.iter().zip(&fast_grads) {
             let scale = a.abs().max().double_value(&[]);
             assert!(scale > 0.0, "{name} received no gradient");

@@ -7,7 +7,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::fast::attention::{attend, attend_rows, keys};
 use crate::fast::lstm::{packed_lstm, Tape};
-use crate::model::Decoder;
+use crate::model::{Attention, Decoder};
 use crate::vocab::PAD;
 use torchkit::rng::fast_dropout as dropout;
 
@@ -16,8 +16,10 @@ use torchkit::rng::fast_dropout as dropout;
 pub struct Memory {
     /// Encoder outputs (B, S, H).
     pub outputs: Tensor,
-    /// `W_h` applied to them (attention only).
+    /// `W_h` applied to them (Bahdanau), or the Hopfield head's stored patterns `W_k h`.
     pub keys: Option<Tensor>,
+    /// The Hopfield head's values `W_v h`.
+    pub values: Option<Tensor>,
     /// (B, S), true at real source positions.
     pub mask: Tensor,
 }
@@ -28,6 +30,7 @@ impl Memory {
         Memory {
             outputs: self.outputs.index_select(0, rows),
             keys: self.keys.as_ref().map(|k| k.index_select(0, rows)),
+            values: self.values.as_ref().map(|v| v.index_select(0, rows)),
             mask: self.mask.index_select(0, rows),
         }
     }
@@ -35,10 +38,18 @@ impl Memory {
 
 /// Prepares the encoder side for attention.
 pub fn memory(decoder: &Decoder, outputs: Tensor, mask: Tensor) -> Memory {
-    let keys = decoder.attn.as_ref().map(|a| keys(a, &outputs));
+    let (keys, values) = match &decoder.attn {
+        Some(Attention::Bahdanau(a)) => (Some(keys(a, &outputs)), None),
+        Some(Attention::Hopfield(h)) => {
+            let (k, v) = h.keys_values(&outputs);
+            (Some(k), Some(v))
+        }
+        None => (None, None),
+    };
     Memory {
         outputs,
         keys,
+        values,
         mask,
     }
 }
@@ -103,17 +114,21 @@ pub fn teacher_forced_rows(
         (&init(state.0), &init(state.1)),
     );
     let query = lstm.output.index_select(0, &ids(&pack.rows));
-    let out = match (&decoder.attn, &memory.keys) {
-        (Some(attn), Some(keys)) => {
+    let batch = ids(&pack.batch);
+    let out = match (&decoder.attn, &memory.keys, &memory.values) {
+        (Some(Attention::Bahdanau(a)), Some(keys), _) => {
             let lengths = memory.mask.sum_dim_intlist(1, false, Kind::Int64);
-            attend_rows(
-                attn,
-                &query,
-                &memory.outputs,
-                keys,
-                &ids(&pack.batch),
-                &lengths,
-            )
+            attend_rows(a, &query, &memory.outputs, keys, &batch, &lengths)
+        }
+        // The Hopfield head has no kernel of its own: its readable retrieval over the padded
+        // (B, T) layout (a few small batched products), the scored rows taken back out.
+        (Some(Attention::Hopfield(head)), Some(keys), Some(values)) => {
+            let flat = scored.reshape([-1]).nonzero().squeeze_dim(1);
+            let dense = Tensor::zeros([b * t, h], (query.kind(), device))
+                .index_copy(0, &flat, &query)
+                .view([b, t, h]);
+            let (out, _) = head.retrieve(&dense, keys, values, &memory.mask);
+            out.view([b * t, h]).index_select(0, &flat)
         }
         _ => query,
     };
@@ -130,8 +145,13 @@ fn embed(decoder: &Decoder, tgt: &Tensor, train: bool) -> Tensor {
 
 /// Attention (if any) on the LSTM outputs, then dropout.
 fn attend_outputs(decoder: &Decoder, out: &Tensor, memory: &Memory, train: bool) -> Tensor {
-    let out = match (&decoder.attn, &memory.keys) {
-        (Some(attn), Some(keys)) => attend(attn, out, &memory.outputs, keys, &memory.mask, None).0,
+    let out = match (&decoder.attn, &memory.keys, &memory.values) {
+        (Some(Attention::Bahdanau(a)), Some(keys), _) => {
+            attend(a, out, &memory.outputs, keys, &memory.mask, None).0
+        }
+        (Some(Attention::Hopfield(h)), Some(keys), Some(values)) => {
+            h.retrieve(out, keys, values, &memory.mask).0
+        }
         _ => out.shallow_clone(),
     };
     dropout(&out, decoder.dropout, train)

@@ -3,7 +3,8 @@
 
 use tch::{nn, Tensor};
 
-use super::attention::BahdanauAttention;
+use super::head::Attention;
+use super::hopfield::HopfieldConfig;
 use crate::vocab::PAD;
 
 /// One-layer LSTM decoder (no input feeding: the attention output is not fed back).
@@ -14,7 +15,7 @@ pub struct Decoder {
     /// `decoder.lstm`'s four tensors in PyTorch's order.
     pub lstm: Vec<Tensor>,
     /// `decoder.attn`, when the model has attention.
-    pub attn: Option<BahdanauAttention>,
+    pub attn: Option<Attention>,
     /// `nn.Dropout`'s probability.
     pub dropout: f64,
 }
@@ -27,9 +28,10 @@ impl Decoder {
         hidden_size: i64,
         tgt_vocab_size: i64,
         attention: bool,
+        hopfield: Option<&HopfieldConfig>,
         dropout: f64,
     ) -> Self {
-        let attn = attention.then(|| BahdanauAttention::new(&(path / "attn"), hidden_size));
+        let attn = attention.then(|| Attention::new(&(path / "attn"), hidden_size, hopfield));
         let embedding = torchkit::layers::embedding(
             &(path / "embedding"),
             tgt_vocab_size,

@@ -8,6 +8,8 @@
 mod attention;
 mod decoder;
 mod encoder;
+mod head;
+mod hopfield;
 mod seq2seq;
 
 use std::path::Path;
@@ -19,6 +21,8 @@ use tch::{nn, Device};
 pub use attention::{sequence_mask, BahdanauAttention};
 pub use decoder::{reshape_state, Decoder};
 pub use encoder::Encoder;
+pub use head::Attention;
+pub use hopfield::{HopfieldAttention, HopfieldConfig};
 pub use seq2seq::Seq2Seq;
 
 use crate::batch::Vocabs;
@@ -34,8 +38,10 @@ pub struct ModelConfig {
     pub hidden: i64,
     /// Dropout on embeddings and outputs (0.3).
     pub dropout: f64,
-    /// Bahdanau attention on the decoder outputs.
+    /// Attention on the decoder outputs: Bahdanau's, or ...
     pub attention: bool,
+    /// ... with this, a Hopfield layer ([`HopfieldAttention`]).
+    pub hopfield: Option<HopfieldConfig>,
 }
 
 impl ModelConfig {
@@ -53,11 +59,12 @@ impl ModelConfig {
         };
         let encoder = m(self.src_vocab, h).saturating_add(m(2, lstm(h, half)));
         let decoder = m(self.tgt_vocab, h).saturating_add(lstm(h, h));
-        // W_s, W_h (H×H), W_out (H×2H) and v.
-        let attention = if self.attention {
-            m(4, m(h, h)).saturating_add(h)
-        } else {
-            0
+        // Bahdanau: W_s, W_h (H×H), W_out (H×2H) and v; Hopfield: W_q, W_k, W_v, W_out
+        // (and β).
+        let attention = match (self.attention, &self.hopfield) {
+            (false, _) => 0,
+            (true, None) => m(4, m(h, h)).saturating_add(h),
+            (true, Some(c)) => m(5, m(h, h)).saturating_add(i64::from(c.learn_beta)),
         };
         encoder
             .saturating_add(decoder)
@@ -177,6 +184,14 @@ mod tests {
             hidden: 128,
             dropout: 0.3,
             attention,
+            hopfield: None,
+        }
+    }
+
+    fn hopfield(steps: usize, learn_beta: bool) -> ModelConfig {
+        ModelConfig {
+            hopfield: Some(HopfieldConfig { steps, learn_beta }),
+            ..config(true)
         }
     }
 
@@ -187,17 +202,48 @@ mod tests {
             257_117
         );
         assert_eq!(Model::new(&config(true), Device::Cpu).parameters(), 322_781);
+        // The Hopfield head: W_q, W_k, W_v (H×H) and W_out (H×2H) in place of Bahdanau's
+        // W_h, W_s, W_out and v; β one more when learned.
+        assert_eq!(
+            Model::new(&hopfield(1, false), Device::Cpu).parameters(),
+            322_781 - 128 + 128 * 128
+        );
+        assert_eq!(
+            Model::new(&hopfield(3, true), Device::Cpu).parameters(),
+            322_781 - 128 + 128 * 128 + 1
+        );
         // The count without building, for every shape.
-        for attention in [false, true] {
+        for c in [
+            config(false),
+            config(true),
+            hopfield(1, false),
+            hopfield(2, true),
+        ] {
             for hidden in [2, 8, 128] {
                 let c = ModelConfig {
                     hidden,
                     src_vocab: 11,
-                    ..config(attention)
+                    ..c.clone()
                 };
                 assert_eq!(c.parameters(), Model::new(&c, Device::Cpu).parameters());
             }
         }
+    }
+
+    #[test]
+    fn the_hopfield_head_has_pytorch_names() {
+        let m = Model::new(&hopfield(1, true), Device::Cpu);
+        let vars = m.vs.variables();
+        for name in ["W_q", "W_k", "W_v"] {
+            assert_eq!(
+                vars[&format!("decoder.attn.{name}.weight")].size(),
+                [128, 128]
+            );
+        }
+        assert_eq!(vars["decoder.attn.W_out.weight"].size(), [128, 256]);
+        assert_eq!(vars["decoder.attn.beta"].size(), Vec::<i64>::new());
+        assert!((vars["decoder.attn.beta"].double_value(&[]) - 1.0 / 128f64.sqrt()).abs() < 1e-7);
+        assert!(!vars.contains_key("decoder.attn.v.weight"));
     }
 
     #[test]

@@ -38,6 +38,7 @@ impl Seq2Seq {
             config.hidden,
             config.tgt_vocab,
             config.attention,
+            config.hopfield.as_ref(),
             config.dropout,
         );
         // nn.Linear draws the generator's own weight before it is tied to the embedding.
