@@ -307,7 +307,7 @@ fn stage_command(
                     out: dir.to_path_buf(),
                     epochs: epochs(3, cli::stages::Q2_EPOCHS),
                     run,
-                    channels_last: false,
+                    pixels_hwc: false,
                 },
                 jobs: jobs(1),
             };
@@ -322,6 +322,7 @@ fn stage_command(
                 run,
                 beam_widths: vec![5],
                 jobs: jobs(2),
+                hopfield_steps: vec![1, 3],
             };
             (2, reproduce(cli::to_args(&q3)))
         }

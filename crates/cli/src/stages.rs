@@ -40,9 +40,11 @@ pub struct Q2Run {
     #[command(flatten)]
     #[serde(flatten)]
     pub run: crate::Run,
-    /// Read pixels as (48, 48, 3) and move channels first, instead of the skeleton's view.
-    #[arg(long, conflicts_with = "exact")]
-    pub channels_last: bool,
+    /// Read each image's pixels as (48, 48, 3), height-width-channel, and move the channels
+    /// first, instead of the skeleton's view of them (the file's layout question, not the
+    /// memory layout the model computes on: that is `--nchw`).
+    #[arg(long, alias = "channels-last", conflicts_with = "exact")]
+    pub pixels_hwc: bool,
 }
 
 /// `cnn reproduce`: the report's Q2 stage.
@@ -94,6 +96,10 @@ pub struct Q3Stage {
     /// then (b), each with every core).
     #[arg(long, default_value_t = 2, value_parser = positive_usize)]
     pub jobs: usize,
+    /// Beside (b), a model with a Hopfield-layer attention head for each of these numbers of
+    /// retrievals per decoder step, compared with (b) and studied in Q1's terms.
+    #[arg(long, value_delimiter = ',', default_value = "1,3", value_parser = positive_usize)]
+    pub hopfield_steps: Vec<usize>,
 }
 
 #[cfg(test)]
@@ -129,6 +135,7 @@ mod tests {
             run: run.clone(),
             beam_widths: vec![3, 5],
             jobs: 4,
+            hopfield_steps: vec![1, 3],
         };
         let args = std::iter::once("p2g".to_string()).chain(crate::to_args(&q3));
         assert_eq!(<Q3 as clap::Parser>::try_parse_from(args).unwrap().a, q3);
@@ -139,7 +146,7 @@ mod tests {
                 out: "o/q2".into(),
                 epochs: 3,
                 run,
-                channels_last: false,
+                pixels_hwc: false,
             },
             jobs: 1,
         };

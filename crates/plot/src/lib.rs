@@ -1,5 +1,6 @@
 //! Line charts for the report: one or more named series over a shared x axis (epochs, β, N…),
-//! with title, axis labels, legend and grid, saved as both PNG and SVG.
+//! with title, axis labels, legend and grid, saved as both PNG and SVG; grids of grey-scale
+//! images; and attention maps ([`HeatmapGrid`]).
 //!
 //! Text is drawn with DejaVu Sans embedded in the binary, so rendering needs no system fonts.
 //!
@@ -12,6 +13,10 @@
 //!     .save("reports/val_cer")?; // writes val_cer.png and val_cer.svg
 //! # Ok::<(), anyhow::Error>(())
 //! ```
+
+mod heatmap;
+
+pub use heatmap::{Heatmap, HeatmapGrid};
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;

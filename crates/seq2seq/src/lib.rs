@@ -12,6 +12,7 @@
 //! * [`stage`]: the report's Q3 stage — (a) no attention, (b) attention, (c) nucleus, beam.
 //! * [`synthetic`]: a generated corpus in the same format, for `--quick` runs.
 
+pub mod alignment;
 pub mod batch;
 pub mod config;
 pub mod corpus;
@@ -25,6 +26,7 @@ pub mod loss;
 pub mod model;
 pub mod options;
 pub mod outcome;
+pub mod retrieval;
 pub mod stage;
 pub mod synthetic;
 pub mod train;

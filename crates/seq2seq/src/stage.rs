@@ -13,11 +13,11 @@ use crate::corpus::Corpus;
 use crate::decode::Strategy;
 use crate::evaluate::{predict, score, wer_at_k};
 use crate::kernels::Kernels;
-use crate::model::Model;
-use crate::options::{ModelOptions, TrainArgs};
+use crate::model::{HopfieldConfig, Model, ModelConfig};
+use crate::options::{Head, ModelOptions, TrainArgs};
 use crate::train::{TrainConfig, TrainOutcome};
 pub use summaries::q3::{
-    BeamReport, ModelReport, NucleusReport, NucleusScores, Q3Options, Q3Summary,
+    BeamReport, HopfieldRun, ModelReport, NucleusReport, NucleusScores, Q3Options, Q3Summary,
 };
 use torchkit::jobs::Job;
 
@@ -45,6 +45,8 @@ pub struct StageConfig {
     /// Trainings at once, each a child process with its share of the cores (2: (a) and (b)
     /// side by side, single-threaded — much sooner than one after the other).
     pub jobs: usize,
+    /// Retrievals per step of each Hopfield-head model trained beside (b) (1 and 3).
+    pub hopfield_steps: Vec<usize>,
 }
 
 impl StageConfig {
@@ -65,31 +67,73 @@ impl StageConfig {
             k: self.k,
             beam_widths: self.beam_widths.clone(),
             jobs: self.jobs,
+            hopfield_steps: self.hopfield_steps.clone(),
         }
     }
 }
 
-fn names(attention: bool) -> (&'static str, &'static str) {
-    if attention {
-        ("attention", "b")
-    } else {
-        ("no_attention", "a")
+/// A model the stage trains: (a), (b), or (b) with the Hopfield head of `n` retrievals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// (a).
+    NoAttention,
+    /// (b).
+    Bahdanau,
+    /// (b)'s decoder with a Hopfield-layer head.
+    Hopfield(usize),
+}
+
+impl Variant {
+    /// The trained models: (a), (b) and one per Hopfield step count.
+    fn all(c: &StageConfig) -> Vec<Variant> {
+        [Variant::NoAttention, Variant::Bahdanau]
+            .into_iter()
+            .chain(c.hopfield_steps.iter().map(|&n| Variant::Hopfield(n)))
+            .collect()
+    }
+
+    /// The stem of its files.
+    fn name(self) -> String {
+        match self {
+            Variant::NoAttention => "no_attention".into(),
+            Variant::Bahdanau => "attention".into(),
+            Variant::Hopfield(n) => format!("hopfield_{n}"),
+        }
+    }
+
+    /// How the report and the log call it.
+    pub fn label(self) -> String {
+        match self {
+            Variant::NoAttention => "(a) no attention".into(),
+            Variant::Bahdanau => "(b) Bahdanau attention".into(),
+            Variant::Hopfield(1) => "Hopfield, 1 step".into(),
+            Variant::Hopfield(n) => format!("Hopfield, {n} steps"),
+        }
+    }
+
+    /// The options of its `p2g train`: (b)'s, with the head replaced.
+    fn head(self) -> (bool, Option<Head>, usize) {
+        match self {
+            Variant::NoAttention => (false, None, 1),
+            Variant::Bahdanau => (true, None, 1),
+            Variant::Hopfield(n) => (true, Some(Head::Hopfield), n),
+        }
     }
 }
 
 /// The `exe train …` job of one model, handed its options typed ([`training_options`]); its
 /// output goes to `<name>.log` in `dir`.
-fn training_job(exe: &Path, c: &StageConfig, attention: bool, dir: &Path, device: Device) -> Job {
-    let (name, letter) = names(attention);
-    let log = dir.join(format!("{name}.log"));
-    Job::new(format!("Q3 ({letter}) training {name}"), exe, log)
+fn training_job(exe: &Path, c: &StageConfig, v: Variant, dir: &Path, device: Device) -> Job {
+    let log = dir.join(format!("{}.log", v.name()));
+    Job::new(format!("Q3 training {}", v.label()), exe, log)
         .arg("train")
-        .args(cli::to_args(&training_options(c, attention, dir, device)))
+        .args(cli::to_args(&training_options(c, v, dir, device)))
 }
 
 /// What `p2g train` is given to train one model of the stage into `dir`.
-fn training_options(c: &StageConfig, attention: bool, dir: &Path, device: Device) -> TrainArgs {
-    let (name, _) = names(attention);
+fn training_options(c: &StageConfig, v: Variant, dir: &Path, device: Device) -> TrainArgs {
+    let name = v.name();
+    let (use_attn, attn, hopfield_steps) = v.head();
     TrainArgs {
         model: ModelOptions {
             learning_rate: c.train.lr,
@@ -102,9 +146,9 @@ fn training_options(c: &StageConfig, attention: bool, dir: &Path, device: Device
                 device: torchkit::device::choice_of(device),
                 exact: c.train.exact,
             },
-            use_attn: attention,
-            attn: None,
-            hopfield_steps: 1,
+            use_attn,
+            attn,
+            hopfield_steps,
             learn_beta: false,
             data: c.data_dir.clone(),
             checkpoint: Some(dir.join(format!("{name}.safetensors"))),
@@ -116,9 +160,8 @@ fn training_options(c: &StageConfig, attention: bool, dir: &Path, device: Device
 }
 
 /// The outcome the training of one model wrote in `dir`; it must be of these options.
-fn training_outcome(c: &StageConfig, attention: bool, dir: &Path) -> Result<TrainOutcome> {
-    let (name, _) = names(attention);
-    let path = dir.join(format!("{name}_outcome.json"));
+fn training_outcome(c: &StageConfig, v: Variant, dir: &Path) -> Result<TrainOutcome> {
+    let path = dir.join(format!("{}_outcome.json", v.name()));
     let o: TrainOutcome = artifacts::read_json(&path)?;
     anyhow::ensure!(
         o.config == c.train,
@@ -128,15 +171,28 @@ fn training_outcome(c: &StageConfig, attention: bool, dir: &Path) -> Result<Trai
     Ok(o)
 }
 
+/// A fresh model of `v` for this corpus (what its checkpoint loads into).
+fn fresh_model(p: &Corpus, c: &StageConfig, v: Variant, device: Device) -> Model {
+    let (attention, _, steps) = v.head();
+    let config = ModelConfig {
+        hopfield: matches!(v, Variant::Hopfield(_)).then_some(HopfieldConfig {
+            steps,
+            learn_beta: false,
+        }),
+        ..p.model_config(c.hidden, c.dropout, attention)
+    };
+    p.model_of(&config, device)
+}
+
 fn test_model(
     p: &Corpus,
     c: &StageConfig,
-    attention: bool,
+    v: Variant,
     outcome: TrainOutcome,
     device: Device,
 ) -> Result<(Model, ModelReport)> {
-    let (name, letter) = names(attention);
-    let mut model = p.model(c.hidden, c.dropout, attention, device);
+    let (name, label) = (v.name(), v.label());
+    let mut model = fresh_model(p, c, v, device);
     model.load(&outcome.checkpoint)?;
     let t = Instant::now();
     let preds = Kernels::for_run(c.train.exact).predict(
@@ -151,7 +207,7 @@ fn test_model(
     let test = score(&preds, &p.test_gold);
     let test_decode_seconds = t.elapsed().as_secs_f64();
     println!(
-        "({letter}) {name}: Test CER: {:.4}, Test WER: {:.4}",
+        "{label}: Test CER: {:.4}, Test WER: {:.4}",
         test.cer, test.wer
     );
     // Beam search is the fast backend's alone (the homework has none), in either mode.
@@ -169,7 +225,7 @@ fn test_model(
         );
         let s = score(&preds, &p.test_gold);
         println!(
-            "({letter}) {name}, beam {width}: Test CER: {:.4}, Test WER: {:.4}",
+            "{label}, beam {width}: Test CER: {:.4}, Test WER: {:.4}",
             s.cer, s.wer
         );
         beam.push(BeamReport {
@@ -213,26 +269,27 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
     }
     // A finished training of the same options and data is reused by its own process
     // (`torchkit::trainer`), an interrupted one resumes.
-    let jobs = [false, true]
-        .into_iter()
-        .map(|attention| training_job(exe, c, attention, out, device))
+    let variants = Variant::all(c);
+    let jobs = variants
+        .iter()
+        .map(|&v| training_job(exe, c, v, out, device))
         .collect();
     torchkit::jobs::run_all(jobs, c.jobs)?;
     let (a, b) = (
-        training_outcome(c, false, out)?,
-        training_outcome(c, true, out)?,
+        training_outcome(c, Variant::NoAttention, out)?,
+        training_outcome(c, Variant::Bahdanau, out)?,
     );
     let attention_checkpoint = b.checkpoint.clone();
     let training_seconds = start.elapsed().as_secs_f64();
-    let (_, no_attention) = test_model(&p, c, false, a, device)?;
-    let (attn_model, attention) = test_model(&p, c, true, b, device)?;
+    let (_, no_attention) = test_model(&p, c, Variant::NoAttention, a, device)?;
+    let (attn_model, attention) = test_model(&p, c, Variant::Bahdanau, b, device)?;
 
     eprintln!("== Q3 (c) nucleus sampling, p = {}", c.top_p);
     torchkit::rng::seed(c.seed);
     // The homework samples in a process of its own: seeded, then the model built (its
     // initial draws) and loaded.
     drop(attn_model);
-    let mut attn_model = p.model(c.hidden, c.dropout, true, device);
+    let mut attn_model = fresh_model(&p, c, Variant::Bahdanau, device);
     attn_model.load(&attention_checkpoint)?;
     let kernels = Kernels::for_run(c.train.exact);
     let sample = |_: usize| {
@@ -267,7 +324,34 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
         differing_sample: at_k.differing.iter().take(10).cloned().collect(),
     };
 
+    // The Hopfield heads, tested as (b) was, then what every head retrieves.
+    let mut hopfield = Vec::new();
+    let mut hopfield_models = Vec::new();
+    for &v in &variants {
+        if let Variant::Hopfield(steps) = v {
+            let outcome = training_outcome(c, v, out)?;
+            let (model, report) = test_model(&p, c, v, outcome, device)?;
+            hopfield.push(HopfieldRun { steps, report });
+            hopfield_models.push((v, model));
+        }
+    }
     let mut figures = Vec::new();
+    let retrieval = if hopfield_models.is_empty() {
+        None
+    } else {
+        eprintln!("== Q3: what the attention heads retrieve");
+        let (study, drawn) = crate::retrieval::study(
+            &p,
+            c,
+            (Variant::Bahdanau, &attn_model),
+            &mut hopfield_models,
+            out,
+            device,
+        )?;
+        figures.extend(drawn);
+        Some(study)
+    };
+
     let note = if c.synthetic {
         " (generated quick-run data)"
     } else {
@@ -310,6 +394,8 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
         no_attention,
         attention,
         nucleus,
+        hopfield,
+        retrieval,
         device: torchkit::device::describe(device),
         total_seconds: start.elapsed().as_secs_f64(),
         training_wall_seconds: training_seconds,
@@ -338,16 +424,29 @@ mod tests {
             k: 3,
             beam_widths: vec![5],
             jobs: 2,
+            hopfield_steps: vec![1, 3],
         };
         for (device, flag) in [(Device::Cpu, "cpu"), (Device::Cuda(0), "cuda")] {
-            let job = training_job(Path::new("p2g"), &c, true, Path::new("out"), device);
+            let job = training_job(
+                Path::new("p2g"),
+                &c,
+                Variant::Bahdanau,
+                Path::new("out"),
+                device,
+            );
             assert_eq!(job.flag_value("--device").as_deref(), Some(flag));
         }
         let has_exact = |c: &StageConfig| {
-            training_job(Path::new("p2g"), c, false, Path::new("out"), Device::Cpu)
-                .command
-                .get_args()
-                .any(|a| a == "--exact")
+            training_job(
+                Path::new("p2g"),
+                c,
+                Variant::NoAttention,
+                Path::new("out"),
+                Device::Cpu,
+            )
+            .command
+            .get_args()
+            .any(|a| a == "--exact")
         };
         assert!(!has_exact(&c));
         let exact = StageConfig {
@@ -384,16 +483,11 @@ mod tests {
             k: 3,
             beam_widths: vec![5],
             jobs: 2,
+            hopfield_steps: vec![1, 3],
         };
-        for attention in [false, true] {
-            let want = training_options(&c, attention, Path::new("out"), Device::Cpu);
-            let job = training_job(
-                Path::new("p2g"),
-                &c,
-                attention,
-                Path::new("out"),
-                Device::Cpu,
-            );
+        for v in Variant::all(&c) {
+            let want = training_options(&c, v, Path::new("out"), Device::Cpu);
+            let job = training_job(Path::new("p2g"), &c, v, Path::new("out"), Device::Cpu);
             let args: Vec<_> = job.command.get_args().collect();
             assert_eq!(args[0], "train");
             let got = <Train as clap::Parser>::try_parse_from(
@@ -402,7 +496,14 @@ mod tests {
             .unwrap()
             .args;
             assert_eq!(got, want);
-            assert_eq!(got.model.use_attn, attention);
+            assert_eq!(got.model.use_attn, v != Variant::NoAttention);
+            assert_eq!(
+                (got.model.attn, got.model.hopfield_steps),
+                match v {
+                    Variant::Hopfield(n) => (Some(Head::Hopfield), n),
+                    _ => (None, 1),
+                }
+            );
         }
     }
 }

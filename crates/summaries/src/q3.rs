@@ -34,6 +34,9 @@ pub struct Q3Options {
     pub beam_widths: Vec<usize>,
     /// Trainings at once.
     pub jobs: usize,
+    /// Retrievals per step of each Hopfield-head model trained beside (b).
+    #[serde(default)]
+    pub hopfield_steps: Vec<usize>,
 }
 
 /// Everything the stage measured; `summary.json`.
@@ -51,6 +54,12 @@ pub struct Q3Summary {
     pub attention: ModelReport,
     /// (c), on the attention checkpoint.
     pub nucleus: NucleusReport,
+    /// The Hopfield-head models, trained as (b) with the head replaced.
+    #[serde(default)]
+    pub hopfield: Vec<HopfieldRun>,
+    /// What the trained heads retrieve (none without a Hopfield model).
+    #[serde(default)]
+    pub retrieval: Option<Retrieval>,
     /// Device and threads.
     pub device: String,
     /// Wall time of the stage.
@@ -137,4 +146,54 @@ pub struct Scores {
     pub cer: f64,
     /// Fraction of examples not predicted exactly.
     pub wer: f64,
+}
+
+/// A model with the Hopfield attention head.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HopfieldRun {
+    /// Retrievals per decoder step.
+    pub steps: usize,
+    /// Its training and test results.
+    pub report: ModelReport,
+}
+
+/// The effective number of attended source positions, `exp` of the attention's entropy,
+/// under teacher forcing on the test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EffectivePositions {
+    /// Mean at decoder step 1, 2, …
+    pub per_step: Vec<f64>,
+    /// How many words have each step.
+    pub words_per_step: Vec<usize>,
+    /// Over every step of every word.
+    pub mean: f64,
+}
+
+/// One head at one inverse temperature and number of retrievals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadPoint {
+    /// What it is ("(b) Bahdanau", "Hopfield, 1 step", …).
+    pub label: String,
+    /// β over the trained β (1 for the models as trained).
+    pub beta_scale: f64,
+    /// Retrievals per decoder step.
+    pub steps: usize,
+    /// Effective positions.
+    pub effective: EffectivePositions,
+    /// Greedy test scores at this setting.
+    pub test: Scores,
+}
+
+/// What the trained attention heads retrieve, in Q1's terms.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Retrieval {
+    /// Mean source length (phonemes) of the test words: the effective positions of
+    /// uniform averaging.
+    pub mean_source_length: f64,
+    /// Bahdanau's and each Hopfield model's head, as trained.
+    pub trained: Vec<HeadPoint>,
+    /// The first Hopfield model with β scaled and the retrievals changed at test time.
+    pub sweep: Vec<HeadPoint>,
+    /// The words of the attention maps (gold spellings).
+    pub map_words: Vec<String>,
 }

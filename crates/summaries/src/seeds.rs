@@ -76,6 +76,9 @@ pub struct Q3Seeds {
     pub attention: ModelStats,
     /// (c).
     pub nucleus: NucleusStats,
+    /// Each Hopfield-head model (by retrievals per step) that every seed trained.
+    #[serde(default)]
+    pub hopfield: Vec<(usize, ModelStats)>,
 }
 
 /// One Q3 model over seeds.

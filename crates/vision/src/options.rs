@@ -30,9 +30,9 @@ pub struct SweepRunArgs {
     pub stage: cli::stages::Q2Run,
 }
 
-/// The pixel reading order `--channels-last` asks for.
-pub fn layout(channels_last: bool) -> Layout {
-    if channels_last {
+/// The pixel reading order `--pixels-hwc` asks for.
+pub fn layout(pixels_hwc: bool) -> Layout {
+    if pixels_hwc {
         Layout::ChannelsLast
     } else {
         Layout::Skeleton

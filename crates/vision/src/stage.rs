@@ -198,7 +198,7 @@ impl StageConfig {
             epochs: args.epochs,
             learning_rates,
             seed: args.run.seed,
-            layout: crate::options::layout(args.channels_last),
+            layout: crate::options::layout(args.pixels_hwc),
             jobs,
             exact: args.run.exact,
         }
@@ -235,7 +235,7 @@ fn sweep_options(
                 device: torchkit::device::choice_of(device),
                 exact: c.exact,
             },
-            channels_last: c.layout == Layout::ChannelsLast,
+            pixels_hwc: c.layout == Layout::ChannelsLast,
         },
     }
 }

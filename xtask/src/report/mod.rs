@@ -5,6 +5,7 @@
 
 mod exactness;
 mod facts;
+mod hopfield;
 pub mod html;
 mod q1;
 mod q2;
@@ -138,6 +139,7 @@ pub fn write(root: &Path, out: &Path, run: &summaries::Run, facts: &RunFacts) ->
             seeds.and_then(|s| s.q3.as_ref()),
             &reference,
         );
+        hopfield::write(&mut md, out, q3, seeds.and_then(|s| s.q3.as_ref()));
     }
     if let Some(s) = seeds {
         let _ = writeln!(

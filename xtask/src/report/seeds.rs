@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Result;
 use plot::{LineChart, Series};
 use summaries::q2::Q2Summary;
-use summaries::q3::Q3Summary;
+use summaries::q3::{ModelReport, Q3Summary};
 use summaries::seeds::{ModelStats, NucleusStats, Q2Seeds, Q3Seeds, RunStats, Seeds, Stat};
 
 use super::StageRecord;
@@ -111,6 +111,20 @@ pub fn aggregate(out: &Path, table: &[StageRecord], quick: bool) -> Result<Seeds
                 wer: stat(|s| s.nucleus.test.wer),
                 wer_at_3: stat(|s| s.nucleus.test.wer_at_3),
             },
+            hopfield: hopfield_runs(&q3)
+                .into_iter()
+                .map(|(steps, runs)| {
+                    let of = |f: fn(&ModelReport) -> f64| {
+                        Stat::of(&runs.iter().map(|r| f(r)).collect::<Vec<_>>())
+                    };
+                    let stats = ModelStats {
+                        cer: of(|r| r.test.cer),
+                        wer: of(|r| r.test.wer),
+                        best_val_cer: of(|r| r.best_val_cer),
+                    };
+                    (steps, stats)
+                })
+                .collect(),
         });
         let mut chart = LineChart::new(format!("Q3 validation CER, mean ± std over seeds{note}"))
             .x_label("epoch")
@@ -123,6 +137,15 @@ pub fn aggregate(out: &Path, table: &[StageRecord], quick: bool) -> Result<Seeds
             ("(b) attention", |s: &Q3Summary| s.attention.val_cer.clone()),
         ] {
             let (mean, b) = band(&q3.iter().map(curve).collect::<Vec<_>>());
+            chart = chart.series(Series::over_epochs(label, &mean).with_band(b));
+        }
+        for (steps, runs) in hopfield_runs(&q3) {
+            let curves: Vec<Vec<f64>> = runs.iter().map(|r| r.val_cer.clone()).collect();
+            let (mean, b) = band(&curves);
+            let label = format!(
+                "Hopfield, {steps} step{}",
+                if steps == 1 { "" } else { "s" }
+            );
             chart = chart.series(Series::over_epochs(label, &mean).with_band(b));
         }
         chart.save(figures_dir.join("seeds_q3_val_cer"))?;
@@ -139,6 +162,26 @@ pub fn aggregate(out: &Path, table: &[StageRecord], quick: bool) -> Result<Seeds
     seeds.dedup();
     section.seeds = seeds;
     Ok(section)
+}
+
+/// The Hopfield-head models every seed's Q3 trained, by retrievals per step, with each
+/// seed's report.
+fn hopfield_runs(q3: &[Q3Summary]) -> Vec<(usize, Vec<&ModelReport>)> {
+    let Some(first) = q3.first() else {
+        return Vec::new();
+    };
+    first
+        .hopfield
+        .iter()
+        .filter_map(|h| {
+            let runs: Vec<&ModelReport> = q3
+                .iter()
+                .filter_map(|s| s.hopfield.iter().find(|o| o.steps == h.steps))
+                .map(|o| &o.report)
+                .collect();
+            (runs.len() == q3.len()).then_some((h.steps, runs))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -142,6 +142,7 @@ fn run(cli: Cli) -> Result<()> {
             run,
             beam_widths,
             jobs,
+            hopfield_steps,
         }) => {
             let cli::Run {
                 seed,
@@ -175,6 +176,7 @@ fn run(cli: Cli) -> Result<()> {
                 k: 3,
                 beam_widths,
                 jobs,
+                hopfield_steps,
             };
             let s = stage::run(
                 &config,

@@ -58,6 +58,21 @@ impl Decoder {
         src_lengths: &Tensor,
         train: bool,
     ) -> (Tensor, (Tensor, Tensor)) {
+        let (outputs, dec_state, _) =
+            self.forward_with_alignments(tgt, dec_state, encoder_outputs, src_lengths, train);
+        (outputs, dec_state)
+    }
+
+    /// [`Decoder::forward`], and the attention weights (B, T, S) of every step when the
+    /// decoder attends: what the report's attention maps and retrieval figures read.
+    pub fn forward_with_alignments(
+        &self,
+        tgt: &Tensor,
+        dec_state: (Tensor, Tensor),
+        encoder_outputs: &Tensor,
+        src_lengths: &Tensor,
+        train: bool,
+    ) -> (Tensor, (Tensor, Tensor), Option<Tensor>) {
         let (mut h, mut c) = dec_state;
         if h.size()[0] == 2 {
             (h, c) = (reshape_state(&h), reshape_state(&c));
@@ -66,18 +81,22 @@ impl Decoder {
         let embedded = embedded.dropout(self.dropout, train);
 
         let params: Vec<&Tensor> = self.lstm.iter().collect();
-        let mut outputs = Vec::new();
+        let (mut outputs, mut alignments) = (Vec::new(), Vec::new());
         for t in 0..tgt.size()[1] {
             let input_t = embedded.select(1, t).unsqueeze(1);
             let (mut output, h_t, c_t) =
                 input_t.lstm(&[&h, &c], &params, true, 1, 0.0, train, false, true);
             (h, c) = (h_t, c_t);
             if let Some(attn) = &self.attn {
-                output = attn.forward(&output, encoder_outputs, src_lengths);
+                let (attended, alignment) =
+                    attn.forward_with_alignment(&output, encoder_outputs, src_lengths);
+                output = attended;
+                alignments.push(alignment);
             }
             outputs.push(output.dropout(self.dropout, train));
         }
-        (Tensor::cat(&outputs, 1), (h, c))
+        let alignments = (!alignments.is_empty()).then(|| Tensor::cat(&alignments, 1));
+        (Tensor::cat(&outputs, 1), (h, c), alignments)
     }
 }
 

@@ -68,9 +68,11 @@ struct TrainArgs {
     data: PathBuf,
     #[command(flatten)]
     run: cli::Run,
-    /// Read pixels as (48, 48, 3) and move channels first, instead of the skeleton's view.
-    #[arg(long, conflicts_with = "exact")]
-    channels_last: bool,
+    /// Read each image's pixels as (48, 48, 3), height-width-channel, and move the channels
+    /// first, instead of the skeleton's view of them (the file's layout question, not the
+    /// memory layout the model computes on: that is `--nchw`).
+    #[arg(long, alias = "channels-last", conflicts_with = "exact")]
+    pixels_hwc: bool,
     /// Compute on PyTorch's default NCHW memory layout (slower; the same kernels as the
     /// PyTorch skeleton) instead of channels-last.
     #[arg(long)]
@@ -157,7 +159,7 @@ fn run(cli: Cli) -> Result<()> {
             // Before the data loads: an unwritable --out fails now, naming it.
             artifacts::check_writable(a.out.join("cnn.safetensors"))?;
             torchkit::rng::seed(a.run.seed);
-            let data = Dataset::load(&a.data, vision::options::layout(a.channels_last))?;
+            let data = Dataset::load(&a.data, vision::options::layout(a.pixels_hwc))?;
             let model = CnnConfig {
                 dropout: a.dropout,
                 maxpool: !a.no_maxpool,
