@@ -214,7 +214,8 @@ pub fn run(root: &Path, torch: &Libtorch, args: &Args) -> Result<()> {
         let epochs = args.q3_epochs.to_string();
         let ours_cmd = |out: &Path| {
             let mut c = Command::new(bin.join("p2g"));
-            c.args(["reproduce", "--epochs", &epochs, "--data"])
+            // The homework's work only: no Hopfield-head models.
+            c.args(["reproduce", "--no-hopfield", "--epochs", &epochs, "--data"])
                 .arg(&data)
                 .arg("--out")
                 .arg(out);

@@ -323,6 +323,7 @@ fn stage_command(
                 beam_widths: vec![5],
                 jobs: jobs(2),
                 hopfield_steps: vec![1, 3],
+                no_hopfield: false,
             };
             (2, reproduce(cli::to_args(&q3)))
         }

@@ -100,6 +100,9 @@ pub struct Q3Stage {
     /// retrievals per decoder step, compared with (b) and studied in Q1's terms.
     #[arg(long, value_delimiter = ',', default_value = "1,3", value_parser = positive_usize)]
     pub hopfield_steps: Vec<usize>,
+    /// Train no Hopfield-head model: only the homework's (a) and (b).
+    #[arg(long, conflicts_with = "hopfield_steps")]
+    pub no_hopfield: bool,
 }
 
 #[cfg(test)]
@@ -136,6 +139,7 @@ mod tests {
             beam_widths: vec![3, 5],
             jobs: 4,
             hopfield_steps: vec![1, 3],
+            no_hopfield: false,
         };
         let args = std::iter::once("p2g".to_string()).chain(crate::to_args(&q3));
         assert_eq!(<Q3 as clap::Parser>::try_parse_from(args).unwrap().a, q3);

@@ -17,7 +17,17 @@ use crate::corpus::Corpus;
 use crate::decode::Strategy;
 use crate::evaluate::{predict, score};
 use crate::model::{Attention, Model};
-use crate::stage::{StageConfig, Variant};
+
+/// What the study needs of the stage's options.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Longest decoded output.
+    pub max_len: usize,
+    /// Decoder rows at once.
+    pub rows: usize,
+    /// The data is the generated quick-run corpus.
+    pub synthetic: bool,
+}
 
 /// Words of the maps when the test set has them: a silent `gh`, the digraphs `ph` and `sh`.
 const MAP_WORDS: &[&str] = &["sighted", "phoneme", "slashed"];
@@ -27,14 +37,14 @@ const SWEEP_STEPS: &[usize] = &[1, 3];
 /// Decoder steps drawn: those at least this many test words reach.
 const MIN_WORDS: usize = 20;
 
-/// Runs the study on the trained `bahdanau` model and `hopfield` models (the first is swept,
-/// and put back as trained); writes its figures into `out` and returns the summary's part
-/// and the figure files.
+/// Runs the study on the trained `bahdanau` model and `hopfield` models, each with its
+/// label (the first Hopfield model is swept, and put back as trained); writes its figures
+/// into `out` and returns the summary's part and the figure files.
 pub fn study(
     p: &Corpus,
-    c: &StageConfig,
-    bahdanau: (Variant, &Model),
-    hopfield: &mut [(Variant, Model)],
+    c: Settings,
+    bahdanau: (String, &Model),
+    hopfield: &mut [(String, Model)],
     out: &Path,
     device: Device,
 ) -> Result<(Retrieval, Vec<String>)> {
@@ -46,8 +56,8 @@ pub fn study(
             &p.test,
             &p.vocabs.tgt,
             Strategy::Greedy,
-            c.train.max_len,
-            c.train.eval_batch_size,
+            c.max_len,
+            c.rows,
             device,
         );
         HeadPoint {
@@ -58,12 +68,10 @@ pub fn study(
             test: score(&preds, &p.test_gold),
         }
     };
-    let mut trained = vec![point(bahdanau.0.label(), bahdanau.1, 1.0, 1)];
-    for (v, model) in hopfield.iter() {
-        let Variant::Hopfield(steps) = *v else {
-            continue;
-        };
-        trained.push(point(v.label(), model, 1.0, steps));
+    let mut trained = vec![point(bahdanau.0.clone(), bahdanau.1, 1.0, 1)];
+    for (label, model) in hopfield.iter() {
+        let (_, steps) = hopfield_setting(model).expect("a Hopfield head");
+        trained.push(point(label.clone(), model, 1.0, steps));
     }
     let mut sweep = Vec::new();
     if let Some((_, model)) = hopfield.first_mut() {
@@ -97,8 +105,8 @@ pub fn study(
         &p.test,
         &p.vocabs.tgt,
         Strategy::Greedy,
-        c.train.max_len,
-        c.train.eval_batch_size,
+        c.max_len,
+        c.rows,
         device,
     );
     if let Some(miss) = (0..p.test.len())
@@ -109,10 +117,10 @@ pub fn study(
     let mut panels = Vec::new();
     for &i in &words {
         for (label, model) in [
-            (bahdanau.0.label(), bahdanau.1),
-            (hopfield[0].0.label(), first_hopfield),
+            (bahdanau.0.clone(), bahdanau.1),
+            (hopfield[0].0.clone(), first_hopfield),
         ] {
-            let map = greedy_map(&model.net, &p.test[i], &p.vocabs, c.train.max_len, device)
+            let map = greedy_map(&model.net, &p.test[i], &p.vocabs, c.max_len, device)
                 .expect("an attending model");
             let eos = p.vocabs.tgt.token(crate::vocab::EOS);
             let spelled: String = map
@@ -172,7 +180,7 @@ pub fn study(
     if !sweep.is_empty() {
         let mut chart = LineChart::new(format!(
             "{}: effective positions as β changes{note}",
-            hopfield[0].0.label()
+            hopfield[0].0
         ))
         .x_label("log2(β / trained β)")
         .y_label("mean effective source positions");

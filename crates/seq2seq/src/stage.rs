@@ -332,7 +332,7 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
             let outcome = training_outcome(c, v, out)?;
             let (model, report) = test_model(&p, c, v, outcome, device)?;
             hopfield.push(HopfieldRun { steps, report });
-            hopfield_models.push((v, model));
+            hopfield_models.push((v.label(), model));
         }
     }
     let mut figures = Vec::new();
@@ -340,10 +340,15 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
         None
     } else {
         eprintln!("== Q3: what the attention heads retrieve");
+        let settings = crate::retrieval::Settings {
+            max_len: c.train.max_len,
+            rows: c.train.eval_batch_size,
+            synthetic: c.synthetic,
+        };
         let (study, drawn) = crate::retrieval::study(
             &p,
-            c,
-            (Variant::Bahdanau, &attn_model),
+            settings,
+            (Variant::Bahdanau.label(), &attn_model),
             &mut hopfield_models,
             out,
             device,

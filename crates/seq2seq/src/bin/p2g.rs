@@ -143,6 +143,7 @@ fn run(cli: Cli) -> Result<()> {
             beam_widths,
             jobs,
             hopfield_steps,
+            no_hopfield,
         }) => {
             let cli::Run {
                 seed,
@@ -176,7 +177,11 @@ fn run(cli: Cli) -> Result<()> {
                 k: 3,
                 beam_widths,
                 jobs,
-                hopfield_steps,
+                hopfield_steps: if no_hopfield {
+                    Vec::new()
+                } else {
+                    hopfield_steps
+                },
             };
             let s = stage::run(
                 &config,
