@@ -114,7 +114,7 @@ pub fn batches<'a>(
     order: &'a [i64],
     size: usize,
     device: Device,
-) -> impl Iterator<Item = Batch> + 'a {
+) -> impl ExactSizeIterator<Item = Batch> + 'a {
     order.chunks(size).map(move |chunk| {
         let items: Vec<&Encoded> = chunk.iter().map(|&i| &data[i as usize]).collect();
         Batch::new(&items, device)

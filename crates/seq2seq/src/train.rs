@@ -63,21 +63,13 @@ impl<'a> Homework<'a> {
     }
 
     /// One optimisation step on `batch`; returns its loss (before the step).
-    pub(crate) fn step(
-        &mut self,
-        batch: &Batch,
-        ctx: Option<&Epoch>,
-        number: usize,
-    ) -> Result<f64> {
+    pub(crate) fn step(&mut self, batch: &Batch) -> f64 {
         self.opt.zero_grad();
         let loss = self.kernels.loss(&self.model.net, batch, true);
         let value = loss.value.double_value(&[]);
-        if let Some(ctx) = ctx {
-            ctx.check_finite(&format!("batch {number}"), value)?;
-        }
         loss.backward();
         self.opt.step();
-        Ok(value)
+        value
     }
 }
 
@@ -101,14 +93,11 @@ impl Learner for Homework<'_> {
         let (config, data) = (self.config, self.data);
         let t = Instant::now();
         let order = self.order();
-        ctx.batches(data.train.len().div_ceil(config.batch_size));
-        let (mut sum, mut count, mut last) = (0.0, 0usize, 0.0);
-        for batch in batches(data.train, &order, config.batch_size, self.device) {
-            last = self.step(&batch, Some(ctx), count + 1)?;
-            sum += last;
-            count += 1;
-            ctx.batch_done(Some(sum / count as f64));
-        }
+        let losses = ctx.train_batches(
+            batches(data.train, &order, config.batch_size, self.device),
+            |batch| Ok(self.step(&batch)),
+        )?;
+        let last = losses.last().copied().unwrap_or(f64::NAN);
         let train_seconds = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let preds = self.kernels.predict(
@@ -131,7 +120,7 @@ impl Learner for Homework<'_> {
         Ok(Verdict {
             row: EpochRow {
                 epoch: ctx.number,
-                train_loss: sum / count.max(1) as f64,
+                train_loss: losses.iter().sum::<f64>() / losses.len().max(1) as f64,
                 last_batch_loss: last,
                 val_cer: s.cer,
                 val_wer: s.wer,
@@ -206,11 +195,8 @@ pub fn first_losses(
     let mut homework = Homework::new(model, data, config, device);
     let order = homework.order();
     let mut losses = Vec::with_capacity(n);
-    for (i, batch) in batches(data.train, &order, config.batch_size, device)
-        .take(n)
-        .enumerate()
-    {
-        losses.push(homework.step(&batch, None, i + 1)?);
+    for batch in batches(data.train, &order, config.batch_size, device).take(n) {
+        losses.push(homework.step(&batch));
     }
     Ok(losses)
 }

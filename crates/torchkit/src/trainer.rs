@@ -150,6 +150,52 @@ impl Epoch {
         self.share.poll();
     }
 
+    /// The epoch's batch loop: `step` on each of `batches` in turn, each loss read back and
+    /// checked at once (a non-finite one stops the run naming its batch), the progress bar
+    /// showing the running mean. Returns the losses in order.
+    pub fn train_batches<B>(
+        &mut self,
+        batches: impl ExactSizeIterator<Item = B>,
+        mut step: impl FnMut(B) -> Result<f64>,
+    ) -> Result<Vec<f64>> {
+        let n = batches.len();
+        self.batches(n);
+        let mut losses = Vec::with_capacity(n);
+        for (b, batch) in batches.enumerate() {
+            let loss = step(batch)?;
+            self.check_finite(&format!("batch {} of {n}", b + 1), loss)?;
+            losses.push(loss);
+            self.batch_done(Some(losses.iter().sum::<f64>() / losses.len() as f64));
+        }
+        Ok(losses)
+    }
+
+    /// [`Epoch::train_batches`] for steps whose losses stay on the device (`step` returns a
+    /// scalar tensor): read back once, when the epoch's batches are done — no host sync per
+    /// batch — then checked, naming the first non-finite batch.
+    pub fn train_batches_on_device<B>(
+        &mut self,
+        batches: impl ExactSizeIterator<Item = B>,
+        mut step: impl FnMut(B) -> tch::Tensor,
+    ) -> Result<Vec<f64>> {
+        let n = batches.len();
+        self.batches(n);
+        let mut losses = Vec::with_capacity(n);
+        for batch in batches {
+            losses.push(step(batch));
+            self.batch_done(None);
+        }
+        if losses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values =
+            Vec::<f64>::try_from(tch::Tensor::stack(&losses, 0).to_kind(tch::Kind::Double))?;
+        for (b, &l) in values.iter().enumerate() {
+            self.check_finite(&format!("batch {} of {n}", b + 1), l)?;
+        }
+        Ok(values)
+    }
+
     /// An error when `loss` (of batch `batch`, 0-based, or of the evaluation) is not finite.
     pub fn check_finite(&self, what: &str, value: f64) -> Result<()> {
         if value.is_finite() {

@@ -52,14 +52,13 @@ impl Learner for Toy {
     }
 
     fn epoch(&mut self, seen: &mut Vec<usize>, ctx: &mut Epoch) -> Result<Verdict<Row>> {
-        ctx.batches(1);
         let draw = Tensor::rand([1], (Kind::Double, Device::Cpu)).double_value(&[0]);
-        let loss = if self.nan_at == Some(ctx.number) {
-            f64::NAN
-        } else {
-            1.0
-        };
-        ctx.check_finite("batch 1", loss)?;
+        // Two batches through the trainer's batch loop; the second's loss is NaN at `nan_at`.
+        let nan = self.nan_at == Some(ctx.number);
+        let losses = ctx.train_batches(0..2usize, |b| {
+            Ok(if nan && b == 1 { f64::NAN } else { 1.0 })
+        })?;
+        assert_eq!(losses, [1.0, 1.0]);
         let step = if self.inf_at == Some(ctx.number) {
             f64::INFINITY
         } else {
@@ -69,7 +68,6 @@ impl Learner for Toy {
             let mut w = self.vs.variables()["w"].shallow_clone();
             let _ = w.g_add_scalar_(step);
         });
-        ctx.batch_done(Some(loss));
         seen.push(ctx.number);
         Ok(Verdict {
             row: Row {
@@ -146,7 +144,7 @@ fn a_run_resumed_after_a_stop_ends_as_an_unbroken_one() {
     let err = fit(&mut toy, &run(&broken, 4, "a"), Vec::new()).unwrap_err();
     let msg = format!("{err:#}");
     assert!(
-        msg.contains("in epoch 3, the loss of batch 1 is NaN")
+        msg.contains("in epoch 3, the loss of batch 2 of 2 is NaN")
             && msg.contains("after epoch 2 is kept"),
         "{msg}"
     );

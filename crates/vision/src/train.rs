@@ -78,23 +78,16 @@ impl Learner for Skeleton<'_> {
         // the batches are the skeleton's).
         let order = Tensor::from_slice(&torchkit::rng::loader_order(n)).to_device(device);
         let size = self.config.batch_size;
-        let batches = n.div_ceil(size);
-        ctx.batches(batches);
-        // Losses stay on the device and are summed once per epoch: no per-batch host sync.
-        let mut losses = Vec::with_capacity(batches);
-        for b in 0..batches {
+        // Losses stay on the device and are read once per epoch: no per-batch host sync.
+        let (stepper, net, train) = (&mut self.stepper, &self.net, &self.train);
+        let epoch_losses = ctx.train_batches_on_device(0..n.div_ceil(size), |b| {
             let idx = order.narrow(0, (b * size) as i64, size.min(n - b * size) as i64);
-            losses.push(self.stepper.step(
-                &self.net,
-                &self.train.images_at(&idx),
-                &self.train.labels.index_select(0, &idx),
-            ));
-            ctx.batch_done(None);
-        }
-        let epoch_losses = Vec::<f64>::try_from(Tensor::stack(&losses, 0).to_kind(Kind::Double))?;
-        for (b, &l) in epoch_losses.iter().enumerate() {
-            ctx.check_finite(&format!("batch {} of {batches}", b + 1), l)?;
-        }
+            stepper.step(
+                net,
+                &train.images_at(&idx),
+                &train.labels.index_select(0, &idx),
+            )
+        })?;
         let epoch_sum: f64 = epoch_losses.iter().sum();
         sums.total += epoch_sum;
         sums.count += epoch_losses.len();
