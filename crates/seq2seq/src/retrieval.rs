@@ -48,18 +48,22 @@ pub fn study(
     out: &Path,
     device: Device,
 ) -> Result<(Retrieval, Vec<String>)> {
-    let point = |label: String, model: &Model, beta_scale: f64, steps: usize| -> HeadPoint {
-        let effective =
-            effective_positions(&model.net, &p.test, 256, device).expect("an attending model");
-        let preds = predict(
+    let greedy = |model: &Model| {
+        let rows = c.rows;
+        predict(
             &model.net,
             &p.test,
             &p.vocabs.tgt,
             Strategy::Greedy,
             c.max_len,
-            c.rows,
+            rows,
             device,
-        );
+        )
+    };
+    let point = |label: String, model: &Model, beta_scale: f64, steps: usize| -> HeadPoint {
+        let effective =
+            effective_positions(&model.net, &p.test, 256, device).expect("an attending model");
+        let preds = greedy(model);
         HeadPoint {
             label,
             beta_scale,
@@ -100,17 +104,9 @@ pub fn study(
     if words.is_empty() {
         words.extend(0..3.min(p.test.len()));
     }
-    let greedy = predict(
-        &bahdanau.1.net,
-        &p.test,
-        &p.vocabs.tgt,
-        Strategy::Greedy,
-        c.max_len,
-        c.rows,
-        device,
-    );
+    let spelled_by_b = greedy(bahdanau.1);
     if let Some(miss) = (0..p.test.len())
-        .find(|&i| greedy[i] != p.test_gold[i] && p.test_gold[i].chars().count() <= 10)
+        .find(|&i| spelled_by_b[i] != p.test_gold[i] && p.test_gold[i].chars().count() <= 10)
     {
         words.push(miss);
     }

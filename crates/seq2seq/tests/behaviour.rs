@@ -13,7 +13,6 @@ use seq2seq::decode::{decode, Strategy};
 use seq2seq::fast::attention::{attend, keys};
 use seq2seq::fast::encoder::encode;
 use seq2seq::model::{BahdanauAttention, Model};
-use seq2seq::train::{train, RunFiles, TrainConfig, TrainData};
 use tch::{nn, Device, Kind, Tensor};
 use torchkit::rng::exclusive;
 
@@ -190,25 +189,7 @@ fn short_training_on_real_lines_lowers_the_loss() {
     let d = common::data();
     torchkit::rng::seed(42);
     let mut model = Model::new(&common::config(&d, true), Device::Cpu);
-    let data = TrainData {
-        train: &d.train[..1280],
-        valid: &d.test[..100],
-        valid_gold: &d.test_gold[..100],
-        tgt_vocab: &d.vocabs.tgt,
-        sha256: &d.sha256,
-    };
-    let dir = std::env::temp_dir().join(format!("p2g-train-{}", std::process::id()));
-    let files = RunFiles {
-        checkpoint: dir.join("m.safetensors"),
-        log_csv: dir.join("m.csv"),
-        replace: true,
-        outcome: None,
-    };
-    let config = TrainConfig {
-        epochs: 3,
-        ..TrainConfig::default()
-    };
-    let out = train(&mut model, &data, &config, &files, Device::Cpu).unwrap();
+    let (out, dir) = common::train_briefly(&d, &mut model, "p2g-train");
     let losses: Vec<f64> = out.epochs.iter().map(|r| r.train_loss).collect();
     assert!(losses[2] < losses[0] * 0.8, "loss did not fall: {losses:?}");
     assert!(dir.join("m.safetensors").exists());

@@ -8,7 +8,6 @@ use hopfield::verify::array2;
 use hopfield::Memory;
 use ndarray::{concatenate, s, Array1, Axis};
 use seq2seq::model::{HopfieldAttention, HopfieldConfig, Model, ModelConfig};
-use seq2seq::train::{train, RunFiles, TrainConfig, TrainData};
 use tch::{nn, Device, Kind, Tensor};
 use torchkit::rng::exclusive;
 
@@ -87,25 +86,7 @@ fn a_hopfield_model_learns_on_real_lines() {
         ..common::config(&d, true)
     };
     let mut model = Model::new(&config, Device::Cpu);
-    let data = TrainData {
-        train: &d.train[..1280],
-        valid: &d.test[..100],
-        valid_gold: &d.test_gold[..100],
-        tgt_vocab: &d.vocabs.tgt,
-        sha256: &d.sha256,
-    };
-    let dir = std::env::temp_dir().join(format!("p2g-hopfield-{}", std::process::id()));
-    let files = RunFiles {
-        checkpoint: dir.join("m.safetensors"),
-        log_csv: dir.join("m.csv"),
-        replace: true,
-        outcome: None,
-    };
-    let config = TrainConfig {
-        epochs: 3,
-        ..TrainConfig::default()
-    };
-    let out = train(&mut model, &data, &config, &files, Device::Cpu).unwrap();
+    let (out, dir) = common::train_briefly(&d, &mut model, "p2g-hopfield");
     let losses: Vec<f64> = out.epochs.iter().map(|r| r.train_loss).collect();
     assert!(losses[2] < losses[0] * 0.8, "loss did not fall: {losses:?}");
     let val_cers: Vec<f64> = out.epochs.iter().map(|r| r.val_cer).collect();
