@@ -135,7 +135,20 @@ impl Model {
     /// One without (the homework's files) loads with a warning.
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        torchkit::checkpoint::load(&mut self.vs, TIED, path)?;
+        if let Err(e) = torchkit::checkpoint::load(&mut self.vs, TIED, path) {
+            // Our checkpoints say what model they hold: name it beside this one.
+            let saved = torchkit::checkpoint::metadata(path)
+                .ok()
+                .and_then(|m| m.get(META_MODEL).cloned());
+            let ours = serde_json::to_string(&self.net.config)?;
+            return Err(match saved {
+                Some(saved) if saved != ours => e.context(format!(
+                    "{} holds a model of other options ({saved}) than the one built here ({ours}): pass the options it was trained with (--use-attn, --attn hopfield, --hopfield-steps, --hidden-size …)",
+                    path.display()
+                )),
+                _ => e,
+            });
+        }
         let Some(vocabs) = &self.vocabs else {
             return Ok(());
         };
@@ -228,6 +241,25 @@ mod tests {
                 assert_eq!(c.parameters(), Model::new(&c, Device::Cpu).parameters());
             }
         }
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_head_is_refused_naming_both_models() {
+        let dir = std::env::temp_dir().join(format!("p2g-heads-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("h.safetensors");
+        Model::new(&hopfield(2, false), Device::Cpu)
+            .save(&path)
+            .unwrap();
+        let err = Model::new(&config(true), Device::Cpu)
+            .load(&path)
+            .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("\"steps\":2") && msg.contains("\"hopfield\":null"),
+            "{msg}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
