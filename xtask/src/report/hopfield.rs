@@ -15,7 +15,7 @@ pub fn write(md: &mut String, out: &Path, q3: &Q3Summary, seeds: Option<&Q3Seeds
         return;
     };
     md.push_str("## Q1 meets Q3 — a Hopfield attention head\n\n");
-    md.push_str("Q1 shows that one update of a modern Hopfield network, `ξ ← X softmax(β Xᵀ ξ)`, is cross-attention. Here that update is the decoder's attention head (`p2g train --attn hopfield`): the decoder state, projected by `W_q`, is the state pattern; the encoder outputs, projected by `W_k`, are the stored patterns; the last retrieval's probabilities read the values `W_v h`; β = 1/√H. With more steps the state is updated towards a fixed point before the values are read. Everything else is (b)'s model, trained with the same seed, data and epochs.\n\n");
+    md.push_str("Q1 shows that one update of a modern Hopfield network, `ξ ← Xᵀ softmax(β X ξ)` (the stored patterns the rows of X), is cross-attention. Here that update is the decoder's attention head (`p2g train --attn hopfield`): the decoder state, projected by `W_q`, is the state pattern; the encoder outputs, projected by `W_k`, are the stored patterns; the last retrieval's probabilities read the values `W_v h`; β = 1/√H. With more steps the state is updated towards a fixed point before the values are read. Everything else is (b)'s model, trained with the same seed, data and epochs.\n\n");
     if q3.config.synthetic {
         md.push_str("Data: **generated quick-run corpus, not the homework's**.\n\n");
     }
