@@ -176,10 +176,16 @@ fn checkpoint_round_trip_keeps_predictions_and_pytorch_names() {
         decode(&model.net, &batch, Strategy::Greedy, 50),
         decode(&again.net, &batch, Strategy::Greedy, 50)
     );
-    // A no-attention checkpoint does not load into an attention model, and says why.
+    // A no-attention checkpoint does not load into an attention model, and says why: the
+    // two models' options and the missing tensor.
     let mut attn = Model::new(&common::config(&d, true), Device::Cpu);
-    let err = attn.load(&path).unwrap_err().to_string();
-    assert!(err.contains("decoder.attn"), "{err}");
+    let err = format!("{:#}", attn.load(&path).unwrap_err());
+    assert!(
+        err.contains("\"attention\":false")
+            && err.contains("--use-attn")
+            && err.contains("decoder.attn"),
+        "{err}"
+    );
     std::fs::remove_file(path).unwrap();
 }
 
