@@ -13,7 +13,7 @@ use crate::corpus::Corpus;
 use crate::decode::Strategy;
 use crate::evaluate::{predict, score, wer_at_k};
 use crate::kernels::Kernels;
-use crate::model::{HopfieldConfig, Model, ModelConfig};
+use crate::model::Model;
 use crate::options::{Head, ModelOptions, TrainArgs};
 use crate::train::{TrainConfig, TrainOutcome};
 pub use summaries::q3::{
@@ -171,22 +171,17 @@ fn training_outcome(c: &StageConfig, v: Variant, dir: &Path) -> Result<TrainOutc
     Ok(o)
 }
 
-/// A fresh model of `v` for this corpus (what its checkpoint loads into).
+/// A fresh model of `v` for this corpus: the one its `p2g train` built, which its
+/// checkpoint loads into.
 fn fresh_model(p: &Corpus, c: &StageConfig, v: Variant, device: Device) -> Model {
-    let (attention, _, steps) = v.head();
-    let config = ModelConfig {
-        hopfield: matches!(v, Variant::Hopfield(_)).then_some(HopfieldConfig {
-            steps,
-            learn_beta: false,
-        }),
-        ..p.model_config(c.hidden, c.dropout, attention)
-    };
-    p.model_of(&config, device)
+    let options = training_options(c, v, Path::new("."), device).model;
+    p.model_of(&options.model_config(p), device)
 }
 
 fn test_model(
     p: &Corpus,
     c: &StageConfig,
+    kernels: Kernels,
     v: Variant,
     outcome: TrainOutcome,
     device: Device,
@@ -195,7 +190,7 @@ fn test_model(
     let mut model = fresh_model(p, c, v, device);
     model.load(&outcome.checkpoint)?;
     let t = Instant::now();
-    let preds = Kernels::for_run(c.train.exact).predict(
+    let preds = kernels.predict(
         &model.net,
         &p.test,
         &p.vocabs.tgt,
@@ -264,6 +259,7 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
     )?;
     artifacts::remove_stale_temps_in(out);
     let p = Corpus::read(&c.data_dir)?;
+    let kernels = Kernels::for_run(c.train.exact);
     for &width in &c.beam_widths {
         crate::decode::check_beam_width(width, p.vocabs.tgt.len()).context("--beam-widths")?;
     }
@@ -281,8 +277,8 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
     );
     let attention_checkpoint = b.checkpoint.clone();
     let training_seconds = start.elapsed().as_secs_f64();
-    let (_, no_attention) = test_model(&p, c, Variant::NoAttention, a, device)?;
-    let (attn_model, attention) = test_model(&p, c, Variant::Bahdanau, b, device)?;
+    let (_, no_attention) = test_model(&p, c, kernels, Variant::NoAttention, a, device)?;
+    let (attn_model, attention) = test_model(&p, c, kernels, Variant::Bahdanau, b, device)?;
 
     eprintln!("== Q3 (c) nucleus sampling, p = {}", c.top_p);
     torchkit::rng::seed(c.seed);
@@ -291,7 +287,6 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
     drop(attn_model);
     let mut attn_model = fresh_model(&p, c, Variant::Bahdanau, device);
     attn_model.load(&attention_checkpoint)?;
-    let kernels = Kernels::for_run(c.train.exact);
     let sample = |_: usize| {
         kernels.predict(
             &attn_model.net,
@@ -330,7 +325,7 @@ pub fn run(c: &StageConfig, out: &Path, device: Device, exe: &Path) -> Result<Q3
     for &v in &variants {
         if let Variant::Hopfield(steps) = v {
             let outcome = training_outcome(c, v, out)?;
-            let (model, report) = test_model(&p, c, v, outcome, device)?;
+            let (model, report) = test_model(&p, c, kernels, v, outcome, device)?;
             hopfield.push(HopfieldRun { steps, report });
             hopfield_models.push((v.label(), model));
         }

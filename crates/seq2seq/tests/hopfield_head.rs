@@ -34,8 +34,7 @@ fn the_head_is_q1s_update_rule_through_learned_projections() {
         });
         let query = Tensor::randn([b, t, h], (Kind::Double, Device::Cpu));
         let enc = Tensor::randn([b, src, h], (Kind::Double, Device::Cpu));
-        let (out, alignment) =
-            head.forward_with_alignment(&query, &enc, &Tensor::from_slice(&lengths));
+        let (out, alignment) = head.forward(&query, &enc, &Tensor::from_slice(&lengths));
         let w = |l: &nn::Linear| array2(&l.ws);
         let (w_q, w_k, w_v, w_out) = (w(&head.w_q), w(&head.w_k), w(&head.w_v), w(&head.w_out));
         for e in 0..b {

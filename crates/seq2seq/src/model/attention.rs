@@ -28,20 +28,10 @@ impl BahdanauAttention {
     }
 
     /// `query` (B, T, H) over `encoder_outputs` (B, S, H) whose first `src_lengths[b]`
-    /// positions are real; returns the attended vectors (B, T, H).
+    /// positions are real; returns the attended vectors (B, T, H) and the alignment
+    /// (B, T, S) — the homework returns the first; the report's attention maps draw the
+    /// second.
     pub fn forward(
-        &self,
-        query: &Tensor,
-        encoder_outputs: &Tensor,
-        src_lengths: &Tensor,
-    ) -> Tensor {
-        self.forward_with_alignment(query, encoder_outputs, src_lengths)
-            .0
-    }
-
-    /// [`BahdanauAttention::forward`] and the alignment (B, T, S) it attended with: what the
-    /// report's attention maps draw.
-    pub fn forward_with_alignment(
         &self,
         query: &Tensor,
         encoder_outputs: &Tensor,

@@ -88,8 +88,7 @@ impl Decoder {
                 input_t.lstm(&[&h, &c], &params, true, 1, 0.0, train, false, true);
             (h, c) = (h_t, c_t);
             if let Some(attn) = &self.attn {
-                let (attended, alignment) =
-                    attn.forward_with_alignment(&output, encoder_outputs, src_lengths);
+                let (attended, alignment) = attn.forward(&output, encoder_outputs, src_lengths);
                 output = attended;
                 alignments.push(alignment);
             }

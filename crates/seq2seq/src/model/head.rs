@@ -23,27 +23,17 @@ impl Attention {
         }
     }
 
-    /// `self.attn(output, encoder_outputs, src_lengths)`.
+    /// `self.attn(output, encoder_outputs, src_lengths)`: the attended vectors, and the
+    /// weights (B, T, S) over the source positions.
     pub fn forward(
-        &self,
-        query: &Tensor,
-        encoder_outputs: &Tensor,
-        src_lengths: &Tensor,
-    ) -> Tensor {
-        self.forward_with_alignment(query, encoder_outputs, src_lengths)
-            .0
-    }
-
-    /// The attended vectors and the weights (B, T, S) over the source positions.
-    pub fn forward_with_alignment(
         &self,
         query: &Tensor,
         encoder_outputs: &Tensor,
         src_lengths: &Tensor,
     ) -> (Tensor, Tensor) {
         match self {
-            Self::Bahdanau(a) => a.forward_with_alignment(query, encoder_outputs, src_lengths),
-            Self::Hopfield(h) => h.forward_with_alignment(query, encoder_outputs, src_lengths),
+            Self::Bahdanau(a) => a.forward(query, encoder_outputs, src_lengths),
+            Self::Hopfield(h) => h.forward(query, encoder_outputs, src_lengths),
         }
     }
 }

@@ -7,7 +7,9 @@
 //! Padding is masked as there. β = 1/√H unless learned.
 
 use serde::{Deserialize, Serialize};
-use tch::{nn, Kind, Tensor};
+use tch::{nn, Tensor};
+
+use super::attention::sequence_mask;
 
 /// The head's options.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -69,29 +71,17 @@ impl HopfieldAttention {
     }
 
     /// `query` (B, T, H) over `encoder_outputs` (B, S, H) whose first `src_lengths[b]`
-    /// positions are real; returns the attended vectors (B, T, H).
+    /// positions are real; returns the attended vectors (B, T, H) and the last retrieval's
+    /// probabilities (B, T, S).
     pub fn forward(
-        &self,
-        query: &Tensor,
-        encoder_outputs: &Tensor,
-        src_lengths: &Tensor,
-    ) -> Tensor {
-        self.forward_with_alignment(query, encoder_outputs, src_lengths)
-            .0
-    }
-
-    /// [`HopfieldAttention::forward`] and the last retrieval's probabilities (B, T, S).
-    pub fn forward_with_alignment(
         &self,
         query: &Tensor,
         encoder_outputs: &Tensor,
         src_lengths: &Tensor,
     ) -> (Tensor, Tensor) {
         let (keys, values) = self.keys_values(encoder_outputs);
-        let src_len = encoder_outputs.size()[1];
-        let real = Tensor::arange(src_len, (Kind::Int64, encoder_outputs.device()))
-            .unsqueeze(0)
-            .lt_tensor(&src_lengths.to_device(encoder_outputs.device()).unsqueeze(1));
+        // The encoder's outputs are as long as its longest source, as Bahdanau's mask is.
+        let real = sequence_mask(src_lengths);
         self.retrieve(query, &keys, &values, &real)
     }
 
