@@ -1,5 +1,5 @@
 fn main() {
     torch_link::emit();
-    torch_link::compile_cpp("src/norm_pool.cpp", "vision_norm_pool");
-    torch_link::compile_cpp("src/linear.cpp", "vision_linear");
+    torch_link::compile_cpp("src/fast/norm_pool.cpp", "vision_norm_pool");
+    torch_link::compile_cpp("src/fast/linear.cpp", "vision_linear");
 }

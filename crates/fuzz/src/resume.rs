@@ -9,6 +9,7 @@ use anyhow::{anyhow, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, VarStore};
 use tch::{Device, Kind, Tensor};
+use torchkit::optim::Optimizer;
 use torchkit::trainer::{fit, Epoch, Learner, Run, Verdict};
 
 /// What `--force` failing to start afresh is reported as (never expected).

@@ -23,7 +23,7 @@ use seq2seq::evaluate::predict;
 use seq2seq::kernels::Kernels;
 use seq2seq::model::Model;
 use tch::Device;
-use torchkit::optim::Adam;
+use torchkit::optim::{Adam, Optimizer};
 
 fn main() -> anyhow::Result<()> {
     let arg = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
@@ -54,7 +54,7 @@ fn main() -> anyhow::Result<()> {
     for attention in [false, true] {
         tch::manual_seed(0);
         let model = Model::new(&corpus.model_config(128, 0.3, attention), Device::Cpu);
-        let mut opt = Adam::new(&model.vs, 0.003, 0.0).fused(true);
+        let mut opt = Adam::one_pass(&model.vs, 0.003, 0.0);
         let list: Vec<_> = batches(&corpus.train, &order, 64, Device::Cpu)
             .take(n + 5)
             .collect();
@@ -113,7 +113,7 @@ fn main() -> anyhow::Result<()> {
 fn epoch_seconds(corpus: &Corpus, train: &[seq2seq::batch::Encoded], hidden: i64) -> f64 {
     tch::manual_seed(0);
     let model = Model::new(&corpus.model_config(hidden, 0.3, true), Device::Cpu);
-    let mut opt = Adam::new(&model.vs, 0.003, 0.0).fused(true);
+    let mut opt = Adam::one_pass(&model.vs, 0.003, 0.0);
     let order = torchkit::rng::loader_order(train.len());
     let t = Instant::now();
     for batch in batches(train, &order, 64, Device::Cpu) {

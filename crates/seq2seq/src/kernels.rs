@@ -53,7 +53,10 @@ impl Kernels {
 
     /// The homework's Adam (no weight decay), its update op by op or in one pass.
     pub fn adam(self, vs: &VarStore, lr: f64) -> Adam {
-        Adam::new(vs, lr, 0.0).fused(self == Self::Fast)
+        match self {
+            Self::Reference => Adam::new(vs, lr, 0.0),
+            Self::Fast => Adam::one_pass(vs, lr, 0.0),
+        }
     }
 
     /// The training loss of `batch`, with its backward pass.

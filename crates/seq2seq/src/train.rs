@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
-use torchkit::optim::Adam;
+use torchkit::optim::{Adam, Optimizer};
 use torchkit::trainer::{self, Epoch, Learner, Verdict};
 
 use crate::batch::{batches, Batch};

@@ -7,7 +7,9 @@
 //! * [`checkpoint`]: safetensors checkpoints with PyTorch state_dict names, written atomically;
 //!   PyTorch's own `.pt` state_dicts load too ([`pytorch`]).
 //! * [`runlog`]: per-epoch CSV logs and progress bars.
-//! * [`optim`]: Adam with PyTorch's update rule and a state that can be saved.
+//! * [`optim`]: the optimisers behind one interface (`zero_grad`, `step`, a saveable state):
+//!   Adam with PyTorch's update rule, libtorch's SGD.
+//! * [`fast`]: one-pass Adam and dropout, each beside its reference twin.
 //! * [`trainer`]: the epoch loop every model crate runs — locked, kill-safe, exactly
 //!   resumable, divergence-checked; the model crate brings a [`trainer::Learner`].
 //! * [`jobs`]: independent trainings as child processes, a few at a time.
@@ -16,6 +18,7 @@
 
 pub mod checkpoint;
 pub mod device;
+pub mod fast;
 pub mod jobs;
 pub mod layers;
 pub mod optim;

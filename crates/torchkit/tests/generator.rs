@@ -3,7 +3,8 @@
 //! seed and the draws compared would make them fail by chance.
 
 use tch::{Device, Kind, Tensor};
-use torchkit::rng::{dropout, exclusive, fast_dropout, loader_order, seed};
+use torchkit::fast::dropout as fast_dropout;
+use torchkit::rng::{dropout, exclusive, loader_order, seed};
 
 /// On this project's AMD machines this compares our faster draw with libtorch's kernel; on
 /// an Intel CPU `dropout` is libtorch's own (MKL path), and the test says which it checked.

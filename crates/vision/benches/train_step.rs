@@ -4,7 +4,7 @@
 //! target (1,579 batches per epoch plus dev evaluation). `-- --layers`: each convolution's
 //! share of the sgemm rate, forward and backward, in both memory layouts, and where the rest
 //! of a training step and an epoch goes, with each block's tail as libtorch's ops and as
-//! `vision::norm_pool`'s fused node (`-- --tail`: only that table). `-- --growth`: seconds of one epoch of model 2.2's
+//! `vision::fast::norm_pool`'s fused node (`-- --tail`: only that table). `-- --growth`: seconds of one epoch of model 2.2's
 //! training steps (batch 8, channels-last) with ¼, ½, 1 and 2× the 12,630 training images;
 //! one `growth q2 size <x> <images> <seconds>` line each, which `cargo xtask growth`
 //! reads.
@@ -13,8 +13,20 @@ use std::time::Instant;
 
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
+use vision::kernels::Backend;
 use vision::model::{Cnn, CnnConfig};
-use vision::train::{Stepper, TrainConfig};
+use vision::train::{train_batch, TrainConfig};
+
+/// A model of `config` built for training with the skeleton's SGD, as `vision::train` builds
+/// it, and its optimiser.
+fn for_training(config: &CnnConfig) -> (nn::VarStore, Cnn, Box<dyn torchkit::optim::Optimizer>) {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let train = TrainConfig::default();
+    let backend = Backend::training(config.kernels, config.maxpool, Device::Cpu, &train);
+    let net = Cnn::with_backend(&vs.root(), config, backend);
+    let optimizer = backend.optimizer(&vs, &train);
+    (vs, net, optimizer)
+}
 
 fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
     for _ in 0..5 {
@@ -135,11 +147,9 @@ fn layers(sgemm_gflops: f64) {
                 },
                 ..config
             };
-            let vs = nn::VarStore::new(Device::Cpu);
-            let net = Cnn::new(&vs.root(), &config);
-            let mut stepper = Stepper::new(&vs, &net, &TrainConfig::default());
+            let (_vs, net, mut optimizer) = for_training(&config);
             let step = time(100, || {
-                let _ = stepper.step(&net, &x, &y);
+                let _ = train_batch(&x, &y, &net, optimizer.as_mut());
             });
             // As the training loop evaluates: in chunks of `TrainConfig::eval_chunk`.
             let eval = time(3, || {
@@ -204,24 +214,27 @@ fn main() {
             )
         })
     }) {
-        let vs = nn::VarStore::new(Device::Cpu);
-        let net = Cnn::new(&vs.root(), &config);
-        let mut opt = nn::Sgd::default().build(&vs, 0.01).unwrap();
-        let mut stepper = Stepper::new(&vs, &net, &TrainConfig::default());
+        let (_, net, mut optimizer) = for_training(&config);
+        let vs_plain = nn::VarStore::new(Device::Cpu);
+        let net_plain = Cnn::new(&vs_plain.root(), &config);
+        let mut opt = nn::Sgd::default().build(&vs_plain, 0.01).unwrap();
         let fwd = time(200, || {
-            let _ = net.forward_t(&x, true);
+            let _ = net_plain.forward_t(&x, true);
         });
         let step = time(200, || {
-            let loss =
-                net.forward_t(&x, true)
-                    .g_nll_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100);
+            let loss = net_plain.forward_t(&x, true).g_nll_loss::<Tensor>(
+                &y,
+                None,
+                tch::Reduction::Mean,
+                -100,
+            );
             opt.backward_step(&loss);
         });
         let fused = time(200, || {
-            let _ = stepper.step(&net, &x, &y);
+            let _ = train_batch(&x, &y, &net, optimizer.as_mut());
         });
         println!(
-            "model {name}: forward {fwd:.2} ms, train step {step:.2} ms (libtorch SGD), {fused:.2} ms (vision::train::Stepper: fused for 2.1) → {:.1} s per 1,579 batches",
+            "model {name}: forward {fwd:.2} ms, train step {step:.2} ms (libtorch SGD), {fused:.2} ms (vision::train::train_batch: SGD inside fc1's backward for 2.1) → {:.1} s per 1,579 batches",
             fused * 1579.0 / 1e3
         );
     }
@@ -232,19 +245,14 @@ fn main() {
         ("2.1", CnnConfig::model_2_1()),
         ("2.2", CnnConfig::model_2_2()),
     ] {
-        let vs = nn::VarStore::new(Device::Cpu);
-        let net = Cnn::new(&vs.root(), &config);
-        let mut stepper = Stepper::new(&vs, &net, &TrainConfig::default());
+        let (_vs, net, mut optimizer) = for_training(&config);
         let order = Tensor::randperm(12_630, (Kind::Int64, Device::Cpu));
         let mut b = 0;
         let ms = time(400, || {
             let idx = order.narrow(0, (b % 1578) * 8, 8);
             b += 1;
-            let _ = stepper.step(
-                &net,
-                &data.index_select(0, &idx),
-                &labels.index_select(0, &idx),
-            );
+            let (x, y) = (data.index_select(0, &idx), labels.index_select(0, &idx));
+            let _ = train_batch(&x, &y, &net, optimizer.as_mut());
         });
         println!("model {name}, shuffled batches from the split: {ms:.2} ms per step");
     }
@@ -285,9 +293,7 @@ fn main() {
 /// a step does not depend on their values).
 fn growth() {
     let full = 12_630.0;
-    let vs = nn::VarStore::new(Device::Cpu);
-    let net = Cnn::new(&vs.root(), &CnnConfig::model_2_2());
-    let mut stepper = Stepper::new(&vs, &net, &TrainConfig::default());
+    let (_vs, net, mut optimizer) = for_training(&CnnConfig::model_2_2());
     for factor in [0.25, 0.5, 1.0, 2.0] {
         let n = (full * factor) as i64;
         let data = Tensor::rand([n, 6912], (Kind::Float, Device::Cpu));
@@ -296,11 +302,8 @@ fn growth() {
         let t = Instant::now();
         for b in 0..(n + 7) / 8 {
             let idx = order.narrow(0, b * 8, 8.min(n - b * 8));
-            let _ = stepper.step(
-                &net,
-                &data.index_select(0, &idx),
-                &labels.index_select(0, &idx),
-            );
+            let (x, y) = (data.index_select(0, &idx), labels.index_select(0, &idx));
+            let _ = train_batch(&x, &y, &net, optimizer.as_mut());
         }
         println!(
             "growth q2 size {factor} {n} {:.3}",
@@ -367,7 +370,7 @@ fn rest_of_step() {
         );
         row(
             format!("dropout {c}×{}²", side / 2),
-            op_ms(&half, true, |x| torchkit::rng::fast_dropout(x, 0.1, true)),
+            op_ms(&half, true, |x| torchkit::fast::dropout(x, 0.1, true)),
         );
     }
     row(
@@ -386,8 +389,7 @@ fn rest_of_step() {
     row(
         "head: fc1, ReLU, BN1d, dropout, fc2, ReLU, fc_out, log-softmax".into(),
         op_ms(&[8, 128], false, |x| {
-            let h =
-                torchkit::rng::fast_dropout(&x.apply(&fc1).relu().apply_t(&bn1, true), 0.1, true);
+            let h = torchkit::fast::dropout(&x.apply(&fc1).relu().apply_t(&bn1, true), 0.1, true);
             h.apply(&fc2)
                 .relu()
                 .apply(&out)
@@ -400,7 +402,7 @@ fn rest_of_step() {
         torchkit::rng::dropout(x, 0.1, true)
     });
     println!("(`--exact` draws dropout masks as PyTorch does: 32×24² then takes {f:.3} ms forward, {b:.3} ms backward)");
-    // The update: plain SGD over 2.2's parameters, as the stepper does it.
+    // The update: plain SGD over 2.2's parameters, as libtorch's SGD does it.
     let vs = nn::VarStore::new(Device::Cpu);
     let _net = Cnn::new(&vs.root(), &CnnConfig::model_2_2());
     let mut params = vs.trainable_variables();
@@ -427,7 +429,7 @@ fn rest_of_step() {
     println!("batch assembly (8 of 12,630 uint8 images → float32): {assemble:.3} ms");
 }
 
-/// The fused node (`vision::norm_pool`) in place of each block's batch norm, max-pool, ReLU
+/// The fused node (`vision::fast::norm_pool`) in place of each block's batch norm, max-pool, ReLU
 /// and dropout, against libtorch's four ops; `-- --tail` prints only this.
 fn block_tails() {
     println!("\n| a block's tail (batch 8, channels-last) | fused node: forward ms | backward ms | libtorch's ops: forward ms | backward ms |");
@@ -439,8 +441,8 @@ fn block_tails() {
             let m = nn::batch_norm2d(vs.root(), c, Default::default());
             let bn = with_bn.then_some(&m);
             let (f, b) = op_ms(&shape, true, |x| {
-                let noise = vision::norm_pool::dropout_noise(x, 0.1);
-                vision::norm_pool::norm_pool(x, None, bn, true, Some(&noise))
+                let noise = vision::fast::norm_pool::dropout_noise(x, 0.1);
+                vision::fast::norm_pool::norm_pool(x, None, bn, true, Some(&noise))
             });
             let (of, ob) = op_ms(&shape, true, |x| {
                 let y = match bn {
@@ -448,7 +450,7 @@ fn block_tails() {
                     None => x.shallow_clone(),
                 };
                 let y = y.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false).relu();
-                torchkit::rng::fast_dropout(&y, 0.1, true)
+                torchkit::fast::dropout(&y, 0.1, true)
             });
             println!(
                 "| {} max-pool, ReLU, dropout, {c}×{side}² | {f:.3} | {b:.3} | {of:.3} | {ob:.3} |",

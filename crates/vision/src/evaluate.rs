@@ -10,7 +10,7 @@ use crate::model::Cnn;
 /// it: the reference backend as the skeleton does ([`evaluate_whole`]), the fast one in
 /// chunks of `chunk` examples (memory bounded, the loss summed in float64).
 pub fn evaluate(net: &Cnn, split: &Split, chunk: usize) -> (f64, f64, Vec<i64>) {
-    if net.backend().is_reference() {
+    if net.backend().evaluates_whole_splits() {
         evaluate_whole(net, split)
     } else {
         evaluate_chunked(net, split, chunk)

@@ -6,16 +6,24 @@
 //! * [`Kernels::Reference`] — the skeleton's ops under autograd on NCHW memory, with
 //!   PyTorch's dropout draws: what `--exact` runs, the homework's printed digits.
 //! * [`Kernels::Fast`] — channels-last memory (oneDNN's fast layout on the CPU), fast
-//!   dropout draws ([`torchkit::rng::fast_dropout`], the same distribution), and, where they
-//!   apply, the fused block tail ([`crate::norm_pool`], twin of [`block_tail_slow`]) and the
-//!   few-rows linear ([`crate::linear`]). Whether a fused piece applies (device, layout,
-//!   pooling) is decided in [`Backend::new`] and said by [`Backend::describe`].
+//!   dropout draws ([`torchkit::fast::dropout`], the same distribution), one-pass Adam, and,
+//!   where they apply, the pieces of [`crate::fast`]: the fused block tail, the few-rows
+//!   linear, and SGD's step for a large layer taken inside its backward node. Whether a
+//!   piece applies (device, dtype, layout, pooling, optimiser, layer size) is decided in
+//!   [`Backend::new`] / [`Backend::training`] and said by [`Backend::describe`].
+//!
+//! The backend also builds the training's optimiser ([`Backend::optimizer`]), so that the
+//! step reads as the skeleton's `train_batch`: `zero_grad → forward → loss → backward →
+//! step`, whatever runs underneath.
 
 use serde::Serialize;
 use tch::nn;
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
+use torchkit::optim::{Adam, Sgd};
 
-use crate::{linear, norm_pool};
+use crate::config::{Optimizer, TrainConfig};
+use crate::fast::linear::SgdStep;
+use crate::fast::{linear, norm_pool};
 
 /// Which ops run the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,21 +56,26 @@ impl Kernels {
 }
 
 /// The backend resolved for one model on one device: each piece's choice, made once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backend {
     /// The blocks compute on channels-last memory.
     channels_last: bool,
-    /// Dropout masks drawn as PyTorch's CPU dropout draws them.
+    /// Dropout masks drawn as PyTorch's CPU dropout draws them; the validation split in one
+    /// forward pass; Adam op by op (the reference).
     pytorch_draws: bool,
     /// The block tail is [`norm_pool`]'s fused node (which adds the convolution's bias).
     fused_tail: bool,
     /// Linear layers of a training batch go through [`linear::linear`].
     fast_linear: bool,
+    /// SGD's step for layers of at least [`SgdStep::MIN_WEIGHTS`] weights, taken inside
+    /// their backward node ([`linear::sgd_linear`]).
+    sgd_in_backward: Option<SgdStep>,
 }
 
 impl Backend {
-    /// The backend `kernels` gives a model with (or without) max-pooling on `device`. The
-    /// fused tail needs channels-last float32 on the CPU and max-pooling (it pools).
+    /// The backend `kernels` gives a model with (or without) max-pooling on `device`, for
+    /// forward passes. The fused pieces are float32 CPU code; the fused tail also needs
+    /// channels-last memory and max-pooling (it pools).
     pub fn new(kernels: Kernels, maxpool: bool, device: Device) -> Self {
         match kernels {
             Kernels::Reference => Backend {
@@ -70,30 +83,64 @@ impl Backend {
                 pytorch_draws: true,
                 fused_tail: false,
                 fast_linear: false,
+                sgd_in_backward: None,
             },
             Kernels::Fast {
                 channels_last,
                 fused,
-            } => Backend {
-                channels_last,
-                pytorch_draws: false,
-                fused_tail: fused && channels_last && maxpool && device == Device::Cpu,
-                fast_linear: fused,
-            },
+            } => {
+                let cpu = fused && device == Device::Cpu;
+                Backend {
+                    channels_last,
+                    pytorch_draws: false,
+                    fused_tail: cpu && channels_last && maxpool,
+                    fast_linear: cpu,
+                    sgd_in_backward: None,
+                }
+            }
         }
     }
 
-    /// Whether these are the reference ops (`--exact`): evaluation then follows the skeleton
-    /// too (`crate::evaluate::evaluate`).
-    pub fn is_reference(&self) -> bool {
-        self.pytorch_draws
+    /// The backend for training with `config`: [`Backend::new`]'s, and with SGD on the fast
+    /// linear, SGD's step for a large layer inside its backward node.
+    pub fn training(kernels: Kernels, maxpool: bool, device: Device, config: &TrainConfig) -> Self {
+        let backend = Self::new(kernels, maxpool, device);
+        Backend {
+            sgd_in_backward: (backend.fast_linear && config.optimizer == Optimizer::Sgd).then_some(
+                SgdStep {
+                    lr: config.learning_rate,
+                    weight_decay: config.l2_decay,
+                },
+            ),
+            ..backend
+        }
     }
 
-    /// Whether the optimisers may take their fused forms (`crate::step`: SGD fused into a
-    /// large first linear layer, Adam in one pass): the fast ops' other rounding. The
-    /// reference keeps libtorch's SGD and Adam op by op.
-    pub fn fused_optimizers(&self) -> bool {
-        !self.pytorch_draws
+    /// The optimiser `config` names for the parameters in `vs`: libtorch's SGD (which skips
+    /// a weight this backend's linear node updates itself), or Adam, op by op for the
+    /// reference and in one pass per parameter otherwise.
+    pub fn optimizer(
+        &self,
+        vs: &nn::VarStore,
+        config: &TrainConfig,
+    ) -> Box<dyn torchkit::optim::Optimizer> {
+        let (lr, wd) = (config.learning_rate, config.l2_decay);
+        match config.optimizer {
+            Optimizer::Sgd => {
+                debug_assert!(self
+                    .sgd_in_backward
+                    .is_none_or(|s| s.lr == lr && s.weight_decay == wd));
+                Box::new(Sgd::new(vs, lr, wd).expect("SGD over the store's variables"))
+            }
+            Optimizer::Adam if self.pytorch_draws => Box::new(Adam::new(vs, lr, wd)),
+            Optimizer::Adam => Box::new(Adam::one_pass(vs, lr, wd)),
+        }
+    }
+
+    /// Whether a split is evaluated as the skeleton does, in one forward pass (the
+    /// reference), rather than in bounded chunks (`crate::evaluate::evaluate`).
+    pub fn evaluates_whole_splits(&self) -> bool {
+        self.pytorch_draws
     }
 
     /// What runs, in words (for logs and tests).
@@ -101,15 +148,17 @@ impl Backend {
         if self.pytorch_draws {
             return "reference ops (NCHW, PyTorch's dropout draws)".into();
         }
+        let on = |b: bool| if b { "on" } else { "off" };
         format!(
-            "fast ops: {} memory, fast dropout draws, fused block tail {}, few-rows linear {}",
+            "fast ops: {} memory, fast dropout draws, one-pass Adam, fused block tail {}, few-rows linear {}, SGD inside large layers' backward {}",
             if self.channels_last {
                 "channels-last"
             } else {
                 "NCHW"
             },
-            if self.fused_tail { "on" } else { "off" },
-            if self.fast_linear { "on" } else { "off" },
+            on(self.fused_tail),
+            on(self.fast_linear),
+            on(self.sgd_in_backward.is_some()),
         )
     }
 
@@ -146,12 +195,16 @@ impl Backend {
         block_tail_slow(x, tail, train, self)
     }
 
-    /// A linear layer.
-    pub fn linear(&self, x: &Tensor, layer: &nn::Linear) -> Tensor {
-        if self.fast_linear {
-            linear::linear(x, layer)
-        } else {
-            x.apply(layer)
+    /// A linear layer; `train`: on a training batch (a few rows).
+    pub fn linear(&self, x: &Tensor, layer: &nn::Linear, train: bool) -> Tensor {
+        if !(train && self.fast_linear && x.kind() == Kind::Float) {
+            return linear::linear_slow(x, layer);
+        }
+        match self.sgd_in_backward {
+            Some(step) if layer.ws.numel() >= SgdStep::MIN_WEIGHTS => {
+                linear::sgd_linear(x, layer, step)
+            }
+            _ => linear::linear(x, layer),
         }
     }
 
@@ -160,7 +213,7 @@ impl Backend {
         if self.pytorch_draws {
             torchkit::rng::dropout(x, p, train)
         } else {
-            torchkit::rng::fast_dropout(x, p, train)
+            torchkit::fast::dropout(x, p, train)
         }
     }
 }
@@ -210,6 +263,10 @@ mod tests {
         );
         let fast = Backend::new(Kernels::for_run(false, false), true, Device::Cpu);
         assert!(fast.fused_tail && fast.channels_last && fast.fast_linear);
+        assert!(
+            fast.sgd_in_backward.is_none(),
+            "no optimiser for forward passes"
+        );
         // The fused tail pools, and runs on the CPU on channels-last memory only.
         for (kernels, maxpool, device) in [
             (Kernels::for_run(false, true), true, Device::Cpu),
@@ -220,5 +277,28 @@ mod tests {
             assert!(!b.fused_tail, "{kernels:?} {maxpool} {device:?}");
             assert!(b.describe().contains("fused block tail off"));
         }
+        // SGD inside the backward node: the fast CPU backend training with SGD only.
+        let sgd = TrainConfig::default();
+        let adam = TrainConfig {
+            optimizer: Optimizer::Adam,
+            ..TrainConfig::default()
+        };
+        let trains = |kernels, device, config| {
+            Backend::training(kernels, true, device, config).sgd_in_backward
+        };
+        let fast_kernels = Kernels::for_run(false, false);
+        assert_eq!(
+            trains(fast_kernels, Device::Cpu, &sgd),
+            Some(SgdStep {
+                lr: 0.01,
+                weight_decay: 0.0
+            })
+        );
+        assert_eq!(trains(fast_kernels, Device::Cpu, &adam), None);
+        assert_eq!(trains(fast_kernels, Device::Cuda(0), &sgd), None);
+        assert_eq!(trains(Kernels::Reference, Device::Cpu, &sgd), None);
+        assert!(Backend::training(fast_kernels, true, Device::Cpu, &sgd)
+            .describe()
+            .ends_with("SGD inside large layers' backward on"));
     }
 }

@@ -100,11 +100,11 @@ impl ModuleT for ConvBlock {
 /// The whole network.
 #[derive(Debug)]
 pub struct Cnn {
-    blocks: Vec<ConvBlock>,
+    conv_blocks: Vec<ConvBlock>,
     fc1: nn::Linear,
-    bn: Option<nn::BatchNorm>,
     fc2: nn::Linear,
-    out: nn::Linear,
+    fc_out: nn::Linear,
+    bnorm: Option<nn::BatchNorm>,
     config: CnnConfig,
     backend: Backend,
 }
@@ -112,11 +112,20 @@ pub struct Cnn {
 impl Cnn {
     /// Creates the parameters under `root` with the homework's state_dict names and in its
     /// construction order: `conv_blocks.{0,1,2}.{conv,bnorm}`, then `fc1`, `fc2`, `fc_out`
-    /// and `bnorm`.
+    /// and `bnorm`; run by the backend `config.kernels` gives on `root`'s device.
     pub fn new(root: &nn::Path, config: &CnnConfig) -> Self {
-        let backend = Backend::new(config.kernels, config.maxpool, root.device());
+        Self::with_backend(
+            root,
+            config,
+            Backend::new(config.kernels, config.maxpool, root.device()),
+        )
+    }
+
+    /// [`Cnn::new`] run by `backend` (a training's, [`Backend::training`], or one for the
+    /// device the model will move to).
+    pub fn with_backend(root: &nn::Path, config: &CnnConfig, backend: Backend) -> Self {
         let channels = [3, 32, 64, 128];
-        let blocks = (0..3)
+        let conv_blocks = (0..3)
             .map(|i| {
                 ConvBlock::new(
                     &(root / "conv_blocks" / i),
@@ -128,89 +137,61 @@ impl Cnn {
             })
             .collect();
         let side = if config.maxpool { SIDE / 8 } else { SIDE };
-        let features = if config.batch_norm {
+        let in_features = if config.batch_norm {
             128
         } else {
             128 * side * side
         };
-        let fc1 = torchkit::layers::linear(&(root / "fc1"), features, 1024, true);
+        let fc1 = torchkit::layers::linear(&(root / "fc1"), in_features, 1024, true);
         let fc2 = torchkit::layers::linear(&(root / "fc2"), 1024, 512, true);
-        let out = torchkit::layers::linear(&(root / "fc_out"), 512, CLASSES, true);
-        let bn = config
+        let fc_out = torchkit::layers::linear(&(root / "fc_out"), 512, CLASSES, true);
+        let bnorm = config
             .batch_norm
             .then(|| torchkit::layers::batch_norm1d(&(root / "bnorm"), 1024));
         Self {
-            blocks,
+            conv_blocks,
             fc1,
-            bn,
             fc2,
-            out,
+            fc_out,
+            bnorm,
             config: *config,
             backend,
         }
     }
 
-    /// The backend that runs it, resolved for its device.
+    /// The backend that runs it.
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
     /// Where the parameters live.
     pub fn device(&self) -> Device {
-        self.out.ws.device()
-    }
-}
-
-/// The first MLP layer's input and pre-activation output, kept by [`Cnn::forward_parts`] so
-/// that a training step can update that layer's weight without materialising its gradient.
-pub struct Fc1Parts {
-    /// Input of `fc1`, (B, features).
-    pub input: Tensor,
-    /// `fc1` output before the ReLU, (B, 1024).
-    pub pre_activation: Tensor,
-}
-
-impl Cnn {
-    /// `fc1`'s weight (1024 × features): 4.7M of 2.1's 5.3M parameters.
-    pub fn fc1_weight(&self) -> &Tensor {
-        &self.fc1.ws
-    }
-
-    /// The forward pass, also returning `fc1`'s input and pre-activation.
-    pub fn forward_parts(&self, xs: &Tensor, train: bool) -> (Tensor, Fc1Parts) {
-        let mut x = self.backend.input(xs.view([-1, 3, SIDE, SIDE]));
-        for b in &self.blocks {
-            x = b.forward_t(&x, train);
-        }
-        let input = if self.config.batch_norm {
-            x.mean_dim([2i64, 3].as_slice(), false, x.kind())
-        } else {
-            x.flatten(1, -1)
-        };
-        let fc = |x: &Tensor, layer: &nn::Linear| self.backend.linear(x, layer);
-        let pre_activation = fc(&input, &self.fc1);
-        let mut x = pre_activation.relu();
-        if let Some(bn) = &self.bn {
-            x = x.apply_t(bn, train);
-        }
-        x = self.backend.dropout(&x, self.config.dropout, train);
-        x = fc(&x, &self.fc2).relu().apply(&self.out);
-        let out = x.log_softmax(-1, x.kind());
-        (
-            out,
-            Fc1Parts {
-                input,
-                pre_activation,
-            },
-        )
+        self.fc_out.ws.device()
     }
 }
 
 impl ModuleT for Cnn {
-    /// `xs`: (B, 3, 48, 48) (or (B, 6912), viewed as the skeleton does); returns (B, 6)
+    /// `xs`: (B, 3, 48, 48) (or (B, 6912), reshaped as the skeleton does); returns (B, 6)
     /// log-probabilities.
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.forward_parts(xs, train).0
+        let mut x = self.backend.input(xs.view([-1, 3, SIDE, SIDE]));
+        for conv in &self.conv_blocks {
+            x = conv.forward_t(&x, train);
+        }
+        // Global average pooling (2.2), else the last block's output flattened.
+        x = if self.config.batch_norm {
+            x.mean_dim([2i64, 3].as_slice(), false, x.kind())
+        } else {
+            x.flatten(1, -1)
+        };
+        x = self.backend.linear(&x, &self.fc1, train).relu();
+        if let Some(bnorm) = &self.bnorm {
+            x = x.apply_t(bnorm, train);
+        }
+        x = self.backend.dropout(&x, self.config.dropout, train);
+        x = self.backend.linear(&x, &self.fc2, train).relu();
+        x = x.apply(&self.fc_out);
+        x.log_softmax(1, x.kind())
     }
 }
 
@@ -244,7 +225,7 @@ mod tests {
     fn shapes_through_every_layer() {
         let (_, net) = build(CnnConfig::model_2_1());
         let mut x = Tensor::rand([2, 3, 48, 48], (Kind::Float, Device::Cpu));
-        for (b, side) in net.blocks.iter().zip([24, 12, 6]) {
+        for (b, side) in net.conv_blocks.iter().zip([24, 12, 6]) {
             x = b.forward_t(&x, false);
             assert_eq!(x.size()[2..], [side, side]);
         }

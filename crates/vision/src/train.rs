@@ -13,8 +13,9 @@ use torchkit::trainer::{self, Epoch, Learner, Verdict};
 pub use crate::config::{Optimizer, RunFiles, TrainConfig};
 use crate::dataset::{Dataset, Split};
 pub use crate::evaluate::{confusion, evaluate};
+use crate::kernels::Backend;
 use crate::model::{Cnn, CnnConfig};
-pub use crate::step::{first_losses, Stepper};
+pub use crate::step::{first_losses, train_batch};
 pub use summaries::q2::EpochRow;
 
 /// A trained model and what training measured.
@@ -47,7 +48,7 @@ struct LossSums {
 struct Skeleton<'a> {
     vs: nn::VarStore,
     net: Cnn,
-    stepper: Stepper,
+    optimizer: Box<dyn torchkit::optim::Optimizer>,
     train: Split,
     val: Split,
     config: &'a TrainConfig,
@@ -62,11 +63,11 @@ impl Learner for Skeleton<'_> {
     }
 
     fn optimizer_state(&self) -> Vec<(String, Tensor)> {
-        self.stepper.state()
+        self.optimizer.state()
     }
 
     fn load_optimizer_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.stepper.load_state(state)
+        self.optimizer.load_state(state)
     }
 
     fn epoch(&mut self, sums: &mut LossSums, ctx: &mut Epoch) -> Result<Verdict<EpochRow>> {
@@ -79,14 +80,11 @@ impl Learner for Skeleton<'_> {
         let order = Tensor::from_slice(&torchkit::rng::loader_order(n)).to_device(device);
         let size = self.config.batch_size;
         // Losses stay on the device and are read once per epoch: no per-batch host sync.
-        let (stepper, net, train) = (&mut self.stepper, &self.net, &self.train);
+        let (optimizer, net, train) = (&mut self.optimizer, &self.net, &self.train);
         let epoch_losses = ctx.train_batches_on_device(0..n.div_ceil(size), |b| {
             let idx = order.narrow(0, (b * size) as i64, size.min(n - b * size) as i64);
-            stepper.step(
-                net,
-                &train.images_at(&idx),
-                &train.labels.index_select(0, &idx),
-            )
+            let (x, y) = (train.images_at(&idx), train.labels.index_select(0, &idx));
+            train_batch(&x, &y, net, optimizer.as_mut())
         })?;
         let epoch_sum: f64 = epoch_losses.iter().sum();
         sums.total += epoch_sum;
@@ -138,9 +136,13 @@ pub fn train(
     files: &RunFiles,
     device: Device,
 ) -> Result<Trained> {
-    // Drawn on the CPU and moved, as the skeleton's `CNN(...).to(device)`.
-    let (vs, net) = torchkit::layers::on_cpu_then_to(device, |root| Cnn::new(root, model));
-    let stepper = Stepper::new(&vs, &net, config);
+    // Drawn on the CPU and moved, as the skeleton's `CNN(...).to(device)`; the backend is
+    // the one for `device` and this training's optimiser.
+    let backend = Backend::training(model.kernels, model.maxpool, device, config);
+    let (vs, net) =
+        torchkit::layers::on_cpu_then_to(device, |root| Cnn::with_backend(root, model, backend));
+    let optimizer = backend.optimizer(&vs, config);
+    eprintln!("backend: {}", backend.describe());
     let run = trainer::Run {
         stem: files.checkpoint.with_extension(""),
         checkpoint: files.checkpoint.clone(),
@@ -157,7 +159,7 @@ pub fn train(
     let mut skeleton = Skeleton {
         vs,
         net,
-        stepper,
+        optimizer,
         train: data.train.to_device(device),
         val: data.val.to_device(device),
         config,

@@ -9,7 +9,7 @@ use crate::fast::attention::{attend, attend_rows, keys};
 use crate::fast::lstm::{packed_lstm, Tape};
 use crate::model::{Attention, Decoder};
 use crate::vocab::PAD;
-use torchkit::rng::fast_dropout as dropout;
+use torchkit::fast::dropout;
 
 /// What the decoder needs from the encoder, prepared once per source batch.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use tch::Tensor;
 use crate::fast::lstm::{packed_bilstm, Tape};
 use crate::model::Encoder;
 use crate::vocab::PAD;
-use torchkit::rng::fast_dropout as dropout;
+use torchkit::fast::dropout;
 
 /// The encoder's outputs.
 #[derive(Debug)]

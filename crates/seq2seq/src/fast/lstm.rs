@@ -143,7 +143,7 @@ fn direction(
     };
     let w_hh_t = w_hh.tr();
     let offs = offsets(sizes);
-    if fused(x_proj) {
+    if cell_loops(x_proj) {
         let x_proj = x_proj.contiguous();
         for t in steps(sizes.len(), reverse) {
             let (n, off) = (sizes[t], offs[t]);
@@ -203,8 +203,10 @@ fn direction(
 }
 
 /// Whether the step's element-wise work runs in [`crate::fast::cell`]'s loops: float32 on the CPU
-/// (elsewhere, and for other kinds, libtorch's ops).
-fn fused(t: &Tensor) -> bool {
+/// (elsewhere, and for other kinds, libtorch's ops). The model's device and dtype decide it,
+/// so it is the same for every step of a run, and [`crate::kernels::Kernels::describe`] says
+/// which when the run starts.
+fn cell_loops(t: &Tensor) -> bool {
     t.device() == tch::Device::Cpu && t.kind() == Kind::Float
 }
 
@@ -214,7 +216,7 @@ fn fused(t: &Tensor) -> bool {
 /// never overlap (distinct tensors, or distinct rows).
 #[allow(clippy::mut_from_ref)]
 fn floats(t: &Tensor, start: i64, len: i64) -> &mut [f32] {
-    debug_assert!(fused(t) && t.is_contiguous() && start + len <= t.numel() as i64);
+    debug_assert!(cell_loops(t) && t.is_contiguous() && start + len <= t.numel() as i64);
     // SAFETY: `t` is a contiguous float32 CPU tensor holding at least `start + len`
     // elements (checked above in debug builds; every caller passes in-range rows), and the
     // aliasing rules are kept by the callers as said above.
@@ -433,7 +435,7 @@ fn bptt(
 ) -> (Tensor, (Tensor, Tensor)) {
     let (total, four_h) = s.gates.size2().expect("(Σn, 4H)");
     let h = four_h / 4;
-    if fused(&s.gates) {
+    if cell_loops(&s.gates) {
         let d_gates = Tensor::empty([total, four_h], (s.gates.kind(), s.gates.device()));
         let dh_state = d_h_final.contiguous().copy();
         let dc_state = d_c_final.contiguous().copy();

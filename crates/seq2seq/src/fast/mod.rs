@@ -10,7 +10,7 @@
 //! | [`decoder::teacher_forced_rows`], [`attention::attend_rows`] | the decoder over scored positions only, packed | [`Decoder::forward`](crate::model::Decoder::forward) | `tests/backends.rs` |
 //! | [`loss::loss`] | generator at scored positions only; three-part backward | [`Seq2Seq::loss`](crate::model::Seq2Seq::loss) | `tests/backends.rs` (loss ≤ 1e-5, gradients ≤ 1e-4 relative) |
 //! | [`decoder::step`], [`crate::decode`] | a whole batch decoded at once, finished rows leaving it | [`crate::generate`] (one word at a time) | `tests/backends.rs` (same greedy words) |
-//! | `torchkit::rng::fast_dropout`, `torchkit::optim::Adam::fused` | dropout and Adam in one pass | `Tensor::dropout`, Adam op by op | in `torchkit` |
+//! | `torchkit::fast::dropout`, `torchkit::fast::adam` (`Adam::one_pass`) | dropout and Adam in one pass | `torchkit::rng::dropout`, `torchkit::optim::adam::update_slow` | in `torchkit` |
 //!
 //! The LSTM cell loop and the additive node are float32 CPU code; on other devices these
 //! pieces run their twins' libtorch ops, as [`crate::kernels::Kernels::describe`] says.

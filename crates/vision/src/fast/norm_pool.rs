@@ -1,6 +1,7 @@
 //! The tail of a convolutional block — the convolution's bias, batch norm (model 2.2), 2×2
 //! max-pool, ReLU and the dropout mask — as one autograd node with a fused CPU kernel
-//! (`norm_pool.cpp`), for channels-last float32 inputs.
+//! (`norm_pool.cpp`), for channels-last float32 inputs. Its twin is
+//! [`crate::kernels::block_tail_slow`], libtorch's ops.
 //!
 //! As libtorch ops these are four kernels each way; the batch norm's backward alone was the
 //! slowest op of a 2.2 step. The node reads the convolution's output twice forward (its
@@ -48,13 +49,13 @@ pub fn applies(x: &Tensor) -> bool {
 }
 
 /// The dropout multiplier [`norm_pool`] applies to its output of `x` (see
-/// [`torchkit::rng::dropout_noise`]): (N, C, H/2, W/2) in channels-last memory, drawn as
-/// [`torchkit::rng::fast_dropout`] draws it on that output, so that both paths drop the same
+/// [`torchkit::fast::dropout_noise`]): (N, C, H/2, W/2) in channels-last memory, drawn as
+/// [`torchkit::fast::dropout`] draws it on that output, so that both paths drop the same
 /// elements of a seeded run.
 pub fn dropout_noise(x: &Tensor, p: f64) -> Tensor {
     let (n, c, h, w) = x.size4().expect("(N, C, H, W)");
     let nhwc = Tensor::empty([n, h / 2, w / 2, c], (Kind::Float, Device::Cpu));
-    torchkit::rng::dropout_noise(nhwc.permute([0, 3, 1, 2]), p)
+    torchkit::fast::dropout_noise(nhwc.permute([0, 3, 1, 2]), p)
 }
 
 /// `relu(max_pool_2×2(bn(x + bias))) · noise`, differentiable in `x`, `bias` and the batch

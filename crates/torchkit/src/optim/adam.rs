@@ -12,6 +12,9 @@ use anyhow::{bail, Result};
 use tch::nn::VarStore;
 use tch::{Kind, Tensor};
 
+use super::Optimizer;
+use crate::fast::adam::Constants;
+
 /// Adam over the trainable variables of a store.
 pub struct Adam {
     params: Vec<(String, Tensor)>,
@@ -26,16 +29,37 @@ pub struct Adam {
     pub eps: f64,
     /// L2 penalty added to the gradient (0).
     pub weight_decay: f64,
-    /// Update each parameter in one vectorised pass over its memory ([`fused_update`])
-    /// instead of PyTorch's eight tensor ops: the same rule, other float rounding (PyTorch's
-    /// vectorised `lerp` uses a fused multiply-add). For fast modes; off by default, so the
-    /// update is PyTorch's to the bit.
-    pub fused: bool,
+    /// Each parameter's update: PyTorch's tensor ops ([`update_slow`], to the bit) or one
+    /// pass over its memory ([`crate::fast::adam::update`]), chosen at construction.
+    update: fn(&Tensor, &Tensor, &Tensor, &Tensor, &Step),
 }
 
 impl Adam {
-    /// PyTorch's defaults with learning rate `lr`; parameters in name order.
+    /// PyTorch's Adam, op by op: its defaults with learning rate `lr`; parameters in name
+    /// order.
     pub fn new(vs: &VarStore, lr: f64, weight_decay: f64) -> Self {
+        Self::with_update(vs, lr, weight_decay, update_slow)
+    }
+
+    /// The same rule, each dense float32 CPU parameter updated in one pass
+    /// ([`crate::fast::adam::update`]; other tensors take PyTorch's ops): for the fast
+    /// backends.
+    pub fn one_pass(vs: &VarStore, lr: f64, weight_decay: f64) -> Self {
+        Self::with_update(vs, lr, weight_decay, |p, g, m, v, h| {
+            let one_pass =
+                Constants::new(h.betas, h.step_size, h.bias2_sqrt, h.eps, h.weight_decay);
+            if !crate::fast::adam::update(p, g, m, v, &one_pass) {
+                update_slow(p, g, m, v, h)
+            }
+        })
+    }
+
+    fn with_update(
+        vs: &VarStore,
+        lr: f64,
+        weight_decay: f64,
+        update: fn(&Tensor, &Tensor, &Tensor, &Tensor, &Step),
+    ) -> Self {
         let mut params: Vec<(String, Tensor)> = vs
             .variables()
             .into_iter()
@@ -54,14 +78,8 @@ impl Adam {
             betas: (0.9, 0.999),
             eps: 1e-8,
             weight_decay,
-            fused: false,
+            update,
         }
-    }
-
-    /// The same optimiser with [`Adam::fused`] set to `on`.
-    pub fn fused(mut self, on: bool) -> Self {
-        self.fused = on;
-        self
     }
 
     /// Steps taken so far.
@@ -75,16 +93,17 @@ impl Adam {
         loss.backward();
         self.step();
     }
+}
 
-    /// Clears every parameter's gradient.
-    pub fn zero_grad(&mut self) {
+impl Optimizer for Adam {
+    fn zero_grad(&mut self) {
         for (_, p) in &mut self.params {
             p.zero_grad();
         }
     }
 
-    /// Updates every parameter from its gradient (one Adam step).
-    pub fn step(&mut self) {
+    /// One Adam step from every parameter's gradient.
+    fn step(&mut self) {
         self.step += 1;
         let (b1, b2) = self.betas;
         // As Python computes them: `beta ** step` and `bias_correction2 ** 0.5` are libm's
@@ -93,6 +112,13 @@ impl Adam {
         let bias1 = 1.0 - b1.powf(t);
         let bias2_sqrt = (1.0 - b2.powf(t)).powf(0.5);
         let step_size = self.lr / bias1;
+        let constants = Step {
+            betas: (b1, b2),
+            step_size,
+            bias2_sqrt,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+        };
         tch::no_grad(|| {
             for (((_, p), m), v) in self
                 .params
@@ -100,38 +126,17 @@ impl Adam {
                 .zip(&mut self.exp_avg)
                 .zip(&mut self.exp_avg_sq)
             {
-                let mut g = p.grad();
-                if !g.defined() {
-                    continue;
+                let g = p.grad();
+                if g.defined() {
+                    (self.update)(p, &g, m, v, &constants);
                 }
-                if self.fused {
-                    let hyper = Hyper {
-                        beta2: b2 as f32,
-                        one_minus_beta1: (1.0 - b1) as f32,
-                        one_minus_beta2: (1.0 - b2) as f32,
-                        step_size: step_size as f32,
-                        bias2_sqrt: bias2_sqrt as f32,
-                        eps: self.eps as f32,
-                        weight_decay: self.weight_decay as f32,
-                    };
-                    if fused_update(p, &g, m, v, &hyper) {
-                        continue;
-                    }
-                }
-                if self.weight_decay != 0.0 {
-                    g = &g + &*p * self.weight_decay;
-                }
-                let _ = m.lerp_(&g, 1.0 - b1);
-                let _ = v.g_mul_scalar_(b2).addcmul_(&(&g * (1.0 - b2)), &g);
-                let denom = (v.sqrt() / bias2_sqrt).g_add_scalar_(self.eps);
-                let _ = p.addcdiv_(&(&*m * -step_size), &denom);
             }
         });
     }
 
     /// The state as named tensors (`adam.exp_avg.<param>`, `adam.exp_avg_sq.<param>`,
     /// `adam.step`), for a resume checkpoint.
-    pub fn state(&self) -> Vec<(String, Tensor)> {
+    fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = vec![("adam.step".to_string(), Tensor::from_slice(&[self.step]))];
         for (((name, _), m), v) in self.params.iter().zip(&self.exp_avg).zip(&self.exp_avg_sq) {
             out.push((format!("adam.exp_avg.{name}"), m.shallow_clone()));
@@ -142,7 +147,7 @@ impl Adam {
 
     /// Restores a state written by [`Adam::state`]; every tensor must be present with the
     /// parameter's shape, checked before any is copied (a state from a file is untrusted).
-    pub fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         let step = match state.get("adam.step") {
             Some(t) if t.numel() == 1 && !t.is_floating_point() => t.reshape([1]).int64_value(&[0]),
             Some(_) => bail!("optimiser state 'adam.step' is not one integer"),
@@ -180,57 +185,36 @@ impl Adam {
     }
 }
 
-/// One step's constants, computed in double precision as PyTorch's scalars are, then used
-/// in single precision as the update computes.
-struct Hyper {
-    beta2: f32,
-    one_minus_beta1: f32,
-    one_minus_beta2: f32,
-    step_size: f32,
-    bias2_sqrt: f32,
-    eps: f32,
-    weight_decay: f32,
+/// One step's constants, in double precision as PyTorch's scalars are.
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    /// (β1, β2).
+    pub betas: (f64, f64),
+    /// lr / (1 − β1ᵗ).
+    pub step_size: f64,
+    /// √(1 − β2ᵗ).
+    pub bias2_sqrt: f64,
+    /// ε.
+    pub eps: f64,
+    /// L2 penalty added to the gradient.
+    pub weight_decay: f64,
 }
 
-/// The update of [`Adam::step`] over the memory of a dense float32 CPU parameter, its
-/// gradient and its two moments, element by element in one loop the compiler vectorises
-/// (at Q3's sizes, 19 tensors of 322,781 floats, PyTorch's eight ops a tensor cost 1.4 ms a
-/// step, most of it per-op overhead). Returns false, touching nothing, for any other
-/// tensors, which then take the tensor-op path.
-fn fused_update(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, h: &Hyper) -> bool {
-    // Dense and laid out alike (contiguous, or channels-last as a convolution's weight may
-    // be): the update is element-wise, so memory order will do.
-    let dense =
-        |t: &Tensor| t.is_contiguous() || (t.dim() == 4 && t.permute([0, 2, 3, 1]).is_contiguous());
-    let n = p.numel();
-    if ![p, g, m, v].iter().all(|t| {
-        t.device() == tch::Device::Cpu
-            && t.kind() == Kind::Float
-            && dense(t)
-            && t.size() == p.size()
-            && t.stride() == p.stride()
-    }) {
-        return false;
+/// One parameter's update as `torch.optim.Adam`'s single-tensor implementation writes it, op
+/// by op: PyTorch's to the bit.
+pub fn update_slow(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, s: &Step) {
+    let (b1, b2) = s.betas;
+    let mut g = g.shallow_clone();
+    if s.weight_decay != 0.0 {
+        g = &g + p * s.weight_decay;
     }
-    // SAFETY: four distinct dense float32 tensors of `n` elements (a parameter, its
-    // gradient and its moments never share memory), and nothing else reads or writes them
-    // while the slices live (the step runs without autograd, on this thread).
-    let (p, g, m, v) = unsafe {
-        (
-            std::slice::from_raw_parts_mut(p.data_ptr() as *mut f32, n),
-            std::slice::from_raw_parts(g.data_ptr() as *const f32, n),
-            std::slice::from_raw_parts_mut(m.data_ptr() as *mut f32, n),
-            std::slice::from_raw_parts_mut(v.data_ptr() as *mut f32, n),
-        )
-    };
-    let (w1, w2) = (h.one_minus_beta1, h.one_minus_beta2);
-    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
-        let g = g + h.weight_decay * *p;
-        *m += w1 * (g - *m);
-        *v = h.beta2 * *v + w2 * g * g;
-        *p -= h.step_size * *m / (v.sqrt() / h.bias2_sqrt + h.eps);
-    }
-    true
+    let _ = m.shallow_clone().lerp_(&g, 1.0 - b1);
+    let _ = v
+        .shallow_clone()
+        .g_mul_scalar_(b2)
+        .addcmul_(&(&g * (1.0 - b2)), &g);
+    let denom = (v.sqrt() / s.bias2_sqrt).g_add_scalar_(s.eps);
+    let _ = p.shallow_clone().addcdiv_(&(m * -s.step_size), &denom);
 }
 
 #[cfg(test)]
@@ -251,17 +235,21 @@ mod tests {
 
     #[test]
     fn matches_libtorch_adam() {
-        for fused in [false, true] {
-            matches_libtorch_adam_when(fused);
+        for one_pass in [false, true] {
+            matches_libtorch_adam_when(one_pass);
         }
     }
 
-    fn matches_libtorch_adam_when(fused: bool) {
+    fn matches_libtorch_adam_when(one_pass: bool) {
         let (vs_a, lin_a, x, y) = problem();
         let (mut vs_b, lin_b, _, _) = problem();
         vs_b.copy(&vs_a).unwrap();
         let start = vs_a.variables()["lin.weight"].copy();
-        let mut ours = Adam::new(&vs_a, 0.01, 0.0).fused(fused);
+        let mut ours = if one_pass {
+            Adam::one_pass(&vs_a, 0.01, 0.0)
+        } else {
+            Adam::new(&vs_a, 0.01, 0.0)
+        };
         let mut theirs = nn::Adam::default().build(&vs_b, 0.01).unwrap();
         for _ in 0..50 {
             ours.backward_step(&lin_a.forward(&x).mse_loss(&y, tch::Reduction::Mean));
@@ -270,7 +258,7 @@ mod tests {
         let (a, b) = (vs_a.variables(), vs_b.variables());
         for (name, t) in &a {
             let diff = (t - &b[name]).abs().max().double_value(&[]);
-            assert!(diff < 1e-5, "fused {fused}, {name}: {diff}");
+            assert!(diff < 1e-5, "one pass {one_pass}, {name}: {diff}");
         }
         assert!(
             (&a["lin.weight"] - &start).abs().max().double_value(&[]) > 1e-2,
@@ -278,16 +266,17 @@ mod tests {
         );
     }
 
-    /// The fused pass is the tensor ops' update to float rounding, weight decay included,
-    /// takes channels-last parameters too, and leaves a parameter that is not dense, or
-    /// laid out unlike its gradient, to the tensor ops.
+    /// The one-pass update is the tensor ops' update to float rounding, weight decay
+    /// included, takes channels-last parameters too, and leaves a parameter that is not
+    /// dense, or laid out unlike its gradient, to the tensor ops.
     #[test]
-    fn fused_update_is_the_tensor_ops_update() {
+    fn one_pass_update_is_the_tensor_ops_update() {
+        use crate::fast::adam::update;
         let (vs_a, lin_a, x, y) = problem();
         let (mut vs_b, lin_b, _, _) = problem();
         vs_b.copy(&vs_a).unwrap();
         let mut ops = Adam::new(&vs_a, 0.01, 0.05);
-        let mut fused = Adam::new(&vs_b, 0.01, 0.05).fused(true);
+        let mut fused = Adam::one_pass(&vs_b, 0.01, 0.05);
         for _ in 0..50 {
             ops.backward_step(&lin_a.forward(&x).mse_loss(&y, tch::Reduction::Mean));
             fused.backward_step(&lin_b.forward(&x).mse_loss(&y, tch::Reduction::Mean));
@@ -299,20 +288,12 @@ mod tests {
         }
         let p = Tensor::ones([3, 2], (Kind::Float, tch::Device::Cpu)).tr();
         let g = p.ones_like();
-        let h = Hyper {
-            beta2: 0.999,
-            one_minus_beta1: 0.1,
-            one_minus_beta2: 0.001,
-            step_size: 0.1,
-            bias2_sqrt: 1.0,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        };
-        assert!(!fused_update(&p, &g, &p.zeros_like(), &p.zeros_like(), &h));
+        let h = Constants::new((0.9, 0.999), 0.1, 1.0, 1e-8, 0.0);
+        assert!(!update(&p, &g, &p.zeros_like(), &p.zeros_like(), &h));
         assert!(p.equal(&p.ones_like()), "left untouched");
         let dense = p.contiguous();
         let (m, v) = (dense.zeros_like(), dense.zeros_like());
-        assert!(fused_update(&dense, &g.contiguous(), &m, &v, &h));
+        assert!(update(&dense, &g.contiguous(), &m, &v, &h));
         // m = 0.1, v = 0.001: p = 1 − 0.1 · 0.1 / √0.001.
         let want = 1.0 - 0.1 * 0.1 / 0.001f64.sqrt();
         let got = dense.double_value(&[0, 0]);
@@ -324,13 +305,10 @@ mod tests {
         let gw = nhwc(Tensor::ones([4, 3, 2, 2], (Kind::Float, tch::Device::Cpu)));
         let moments = || (w.zeros_like(), w.zeros_like());
         let (m, v) = moments();
-        assert!(
-            !fused_update(&w, &gw.contiguous(), &m, &v, &h),
-            "mixed layouts"
-        );
+        assert!(!update(&w, &gw.contiguous(), &m, &v, &h), "mixed layouts");
         assert!(w.equal(&w.ones_like()), "left untouched");
         let (m, v) = moments();
-        assert!(fused_update(&w, &gw, &m, &v, &h), "channels-last");
+        assert!(update(&w, &gw, &m, &v, &h), "channels-last");
         let all = w.flatten(0, -1);
         let (lo, hi) = (all.min().double_value(&[]), all.max().double_value(&[]));
         assert!(
