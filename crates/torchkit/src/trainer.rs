@@ -413,11 +413,12 @@ fn collect_state<L: Learner>(learner: &mut L, device: Device) -> Result<Vec<(Str
         // weights).
         .map(|(k, v)| (format!("model.{k}"), v.to_device(Device::Cpu).contiguous()))
         .collect();
-    named.extend(
-        optimizer
-            .into_iter()
-            .map(|(k, v)| (format!("optimizer.{k}"), v.to_device(Device::Cpu))),
-    );
+    named.extend(optimizer.into_iter().map(|(k, v)| {
+        (
+            format!("optimizer.{k}"),
+            v.to_device(Device::Cpu).contiguous(),
+        )
+    }));
     for (name, d) in generators(device) {
         let state = crate::rng::state(d)?;
         named.push((name.into(), Tensor::from_slice(&state)));

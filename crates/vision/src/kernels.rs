@@ -150,13 +150,14 @@ impl Backend {
         }
         let on = |b: bool| if b { "on" } else { "off" };
         format!(
-            "fast ops: {} memory, fast dropout draws, one-pass Adam, fused block tail {}, few-rows linear {}, SGD inside large layers' backward {}",
+            "fast ops: {} memory, fast dropout draws, one-pass Adam, fused block tail {}, few-rows linear (≤ {} rows) {}, SGD inside large layers' backward {}",
             if self.channels_last {
                 "channels-last"
             } else {
                 "NCHW"
             },
             on(self.fused_tail),
+            linear::FEW_ROWS,
             on(self.fast_linear),
             on(self.sgd_in_backward.is_some()),
         )
@@ -195,13 +196,16 @@ impl Backend {
         block_tail_slow(x, tail, train, self)
     }
 
-    /// A linear layer; `train`: on a training batch (a few rows).
+    /// A linear layer (`train`: in a training step). The few-rows node takes inputs of up to
+    /// [`linear::FEW_ROWS`] rows (a training batch, an evaluation chunk), where it is the
+    /// faster product; a training step's large layers take SGD's step inside it.
     pub fn linear(&self, x: &Tensor, layer: &nn::Linear, train: bool) -> Tensor {
-        if !(train && self.fast_linear && x.kind() == Kind::Float) {
+        let rows = x.size()[0];
+        if !(self.fast_linear && x.kind() == Kind::Float && rows <= linear::FEW_ROWS) {
             return linear::linear_slow(x, layer);
         }
         match self.sgd_in_backward {
-            Some(step) if layer.ws.numel() >= SgdStep::MIN_WEIGHTS => {
+            Some(step) if train && layer.ws.numel() >= SgdStep::MIN_WEIGHTS => {
                 linear::sgd_linear(x, layer, step)
             }
             _ => linear::linear(x, layer),

@@ -319,6 +319,35 @@ fn one_sgd_step_lowers_the_loss_on_a_fixed_batch() {
     }
 }
 
+/// Adam's moments take the channels-last layout of the convolutions' weights: a resume
+/// point must still be written (safetensors stores row-major data), and the run learn.
+#[test]
+fn an_adam_run_on_channels_last_memory_writes_its_resume_points() {
+    let _generator = exclusive();
+    let path = tmp("adam");
+    write_dataset(&path, [120, 30, 30]);
+    let data = Dataset::load(&path, Layout::Skeleton).unwrap();
+    torchkit::rng::seed(7);
+    let config = TrainConfig {
+        epochs: 2,
+        learning_rate: 0.001,
+        optimizer: vision::train::Optimizer::Adam,
+        ..TrainConfig::default()
+    };
+    let files = RunFiles {
+        checkpoint: path.with_file_name("adam.safetensors"),
+        log_csv: path.with_file_name("adam.csv"),
+        replace: true,
+    };
+    let trained = train(&CnnConfig::model_2_2(), &config, &data, &files, Device::Cpu)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let rows = &trained.epochs;
+    assert!(
+        rows[1].train_loss_epoch < rows[0].train_loss_epoch,
+        "{rows:?}"
+    );
+}
+
 #[test]
 fn tiny_end_to_end_run_learns() {
     // Both seed libtorch's generator; neither may draw inside the other's run.

@@ -25,8 +25,8 @@ extern "C" {
     ) -> std::ffi::c_int;
 }
 
-/// Rows up to which the node is faster than libtorch's linear: a training batch (8), not an
-/// evaluation chunk.
+/// Rows up to which the node is faster than libtorch's linear: a training batch (8), an
+/// evaluation chunk (32).
 pub const FEW_ROWS: i64 = 32;
 
 /// SGD's step (libtorch's: no momentum, L2 weight decay added to the gradient) taken by
