@@ -65,7 +65,7 @@ pub struct Backend {
     pytorch_draws: bool,
     /// The block tail is [`norm_pool`]'s fused node (which adds the convolution's bias).
     fused_tail: bool,
-    /// Linear layers of a training batch go through [`linear::linear`].
+    /// Linear layers of up to [`linear::FEW_ROWS`] rows go through [`linear::linear`].
     fast_linear: bool,
     /// SGD's step for layers of at least [`SgdStep::MIN_WEIGHTS`] weights, taken inside
     /// their backward node ([`linear::sgd_linear`]).
