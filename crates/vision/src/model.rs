@@ -53,14 +53,15 @@ impl CnnConfig {
 pub struct ConvBlock {
     weight: Tensor,
     bias: Tensor,
-    bn: Option<nn::BatchNorm>,
+    bnorm: Option<nn::BatchNorm>,
     maxpool: bool,
     dropout: f64,
     backend: Backend,
 }
 
 impl ConvBlock {
-    /// A block from `input` to `output` channels under `path` (`conv`, `bn`), run by `backend`.
+    /// A block from `input` to `output` channels under `path` (`conv`, `bnorm`), run by
+    /// `backend`.
     pub fn new(
         path: &nn::Path,
         input: i64,
@@ -70,13 +71,13 @@ impl ConvBlock {
     ) -> Self {
         let (mut weight, bias) = torchkit::layers::conv2d(&(path / "conv"), input, output, 3);
         backend.place_weight(&mut weight);
-        let bn = config
+        let bnorm = config
             .batch_norm
             .then(|| torchkit::layers::batch_norm2d(&(path / "bnorm"), output));
         Self {
             weight,
             bias,
-            bn,
+            bnorm,
             maxpool: config.maxpool,
             dropout: config.dropout,
             backend,
@@ -85,11 +86,14 @@ impl ConvBlock {
 }
 
 impl ModuleT for ConvBlock {
+    /// The skeleton's `conv → bnorm → relu → maxpool → dropout`: the convolution, then the
+    /// block's tail as the backend computes it (libtorch's ops, `kernels::block_tail_slow`,
+    /// or one fused node).
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let x = self.backend.conv(xs, &self.weight, &self.bias);
         let tail = Tail {
             bias: &self.bias,
-            bn: self.bn.as_ref(),
+            bn: self.bnorm.as_ref(),
             maxpool: self.maxpool,
             dropout: self.dropout,
         };
