@@ -38,6 +38,12 @@ impl Kernels {
         }
     }
 
+    /// Whether training keeps one thread count throughout (the reference's digits depend on
+    /// it; the fast kernels may take the cores other trainings free).
+    pub fn fixed_threads(self) -> bool {
+        self == Self::Reference
+    }
+
     /// What runs, in a line, for the log.
     pub fn describe(self, device: Device) -> String {
         match self {

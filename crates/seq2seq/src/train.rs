@@ -151,19 +151,20 @@ pub fn train(
     files: &RunFiles,
     device: Device,
 ) -> Result<TrainOutcome> {
+    let options = format!("{config:?} {:?}", model.net.config);
+    let mut homework = Homework::new(model, data, config, device);
     let run = trainer::Run {
         stem: files.checkpoint.with_extension(""),
         checkpoint: files.checkpoint.clone(),
         log_csv: files.log_csv.clone(),
-        options: format!("{config:?} {:?}", model.net.config),
+        options,
         data_sha256: data.sha256.to_string(),
         epochs: config.epochs,
         replace: files.replace,
         device,
         extra_outputs: files.outcome.iter().cloned().collect(),
-        fixed_threads: config.exact,
+        fixed_threads: homework.kernels.fixed_threads(),
     };
-    let mut homework = Homework::new(model, data, config, device);
     eprintln!("{}", homework.kernels.describe(device));
     let fitted = trainer::fit(&mut homework, &run, Best::default())?;
     let best_val_cer = fitted.carry.cer.unwrap_or(f64::NAN);

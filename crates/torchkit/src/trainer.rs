@@ -160,12 +160,13 @@ impl Epoch {
     ) -> Result<Vec<f64>> {
         let n = batches.len();
         self.batches(n);
-        let mut losses = Vec::with_capacity(n);
+        let (mut losses, mut sum) = (Vec::with_capacity(n), 0.0);
         for (b, batch) in batches.enumerate() {
             let loss = step(batch)?;
             self.check_finite(&format!("batch {} of {n}", b + 1), loss)?;
             losses.push(loss);
-            self.batch_done(Some(losses.iter().sum::<f64>() / losses.len() as f64));
+            sum += loss;
+            self.batch_done(Some(sum / losses.len() as f64));
         }
         Ok(losses)
     }

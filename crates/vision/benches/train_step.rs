@@ -13,19 +13,13 @@ use std::time::Instant;
 
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
-use vision::kernels::Backend;
 use vision::model::{Cnn, CnnConfig};
 use vision::train::{train_batch, TrainConfig};
 
 /// A model of `config` built for training with the skeleton's SGD, as `vision::train` builds
 /// it, and its optimiser.
 fn for_training(config: &CnnConfig) -> (nn::VarStore, Cnn, Box<dyn torchkit::optim::Optimizer>) {
-    let vs = nn::VarStore::new(Device::Cpu);
-    let train = TrainConfig::default();
-    let backend = Backend::training(config.kernels, config.maxpool, Device::Cpu, &train);
-    let net = Cnn::with_backend(&vs.root(), config, backend);
-    let optimizer = backend.optimizer(&vs, &train);
-    (vs, net, optimizer)
+    vision::train::for_training(config, &TrainConfig::default(), Device::Cpu)
 }
 
 fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {

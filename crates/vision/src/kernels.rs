@@ -137,6 +137,12 @@ impl Backend {
         }
     }
 
+    /// Whether training keeps one thread count throughout (the reference's digits depend on
+    /// it; the fast backend may take the cores other trainings free).
+    pub fn fixed_threads(&self) -> bool {
+        self.pytorch_draws
+    }
+
     /// Whether a split is evaluated as the skeleton does, in one forward pass (the
     /// reference), rather than in bounded chunks (`crate::evaluate::evaluate`).
     pub fn evaluates_whole_splits(&self) -> bool {

@@ -1,5 +1,5 @@
-//! The skeleton's `train_batch`, and the first losses of a fresh run that `tests/exact.rs`
-//! compares with the homework's code.
+//! The skeleton's `train_batch`, the model and optimiser a training builds, and the first
+//! losses of a fresh run that `tests/exact.rs` compares with the homework's code.
 
 use tch::nn::{self, ModuleT};
 use tch::{Device, Tensor};
@@ -24,13 +24,25 @@ pub fn train_batch(x: &Tensor, y: &Tensor, model: &Cnn, optimizer: &mut dyn Opti
     loss.detach()
 }
 
+/// A fresh model of `model` and its optimiser for training with `config` on `device`: the
+/// backend resolved for that device and optimiser ([`Backend::training`]), the parameters
+/// drawn on the CPU and moved, as the skeleton's `CNN(...).to(device)`.
+pub fn for_training(
+    model: &CnnConfig,
+    config: &TrainConfig,
+    device: Device,
+) -> (nn::VarStore, Cnn, Box<dyn Optimizer>) {
+    let backend = Backend::training(model.kernels, model.maxpool, device, config);
+    let (vs, net) =
+        torchkit::layers::on_cpu_then_to(device, |root| Cnn::with_backend(root, model, backend));
+    let optimizer = backend.optimizer(&vs, config);
+    (vs, net, optimizer)
+}
+
 /// The skeleton's first `n` training losses of a fresh run (seeded by the caller), in exact
 /// mode: what `tests/exact.rs` compares with a run of the homework's own code.
 pub fn first_losses(model: &CnnConfig, config: &TrainConfig, data: &Dataset, n: usize) -> Vec<f64> {
-    let vs = nn::VarStore::new(Device::Cpu);
-    let backend = Backend::training(model.kernels, model.maxpool, Device::Cpu, config);
-    let net = Cnn::with_backend(&vs.root(), model, backend);
-    let mut optimizer = backend.optimizer(&vs, config);
+    let (_vs, net, mut optimizer) = for_training(model, config, Device::Cpu);
     let order = torchkit::rng::loader_order(data.train.len());
     order
         .chunks(config.batch_size)
@@ -73,16 +85,9 @@ mod tests {
                 l2_decay: wd,
                 ..TrainConfig::default()
             };
-            let vs_a = nn::VarStore::new(Device::Cpu);
-            let backend =
-                Backend::training(config().kernels, config().maxpool, Device::Cpu, &train);
-            assert!(
-                backend.describe().ends_with("backward on"),
-                "{}",
-                backend.describe()
-            );
-            let net_a = Cnn::with_backend(&vs_a.root(), &config(), backend);
-            let mut ours = backend.optimizer(&vs_a, &train);
+            let (vs_a, net_a, mut ours) = for_training(&config(), &train, Device::Cpu);
+            let described = net_a.backend().describe();
+            assert!(described.ends_with("backward on"), "{described}");
             // The same starting weights, copied rather than re-drawn, on the same ops but
             // for the optimiser: libtorch's SGD on every parameter.
             let mut vs_b = nn::VarStore::new(Device::Cpu);

@@ -13,9 +13,8 @@ use torchkit::trainer::{self, Epoch, Learner, Verdict};
 pub use crate::config::{Optimizer, RunFiles, TrainConfig};
 use crate::dataset::{Dataset, Split};
 pub use crate::evaluate::{confusion, evaluate};
-use crate::kernels::Backend;
 use crate::model::{Cnn, CnnConfig};
-pub use crate::step::{first_losses, train_batch};
+pub use crate::step::{first_losses, for_training, train_batch};
 pub use summaries::q2::EpochRow;
 
 /// A trained model and what training measured.
@@ -136,13 +135,8 @@ pub fn train(
     files: &RunFiles,
     device: Device,
 ) -> Result<Trained> {
-    // Drawn on the CPU and moved, as the skeleton's `CNN(...).to(device)`; the backend is
-    // the one for `device` and this training's optimiser.
-    let backend = Backend::training(model.kernels, model.maxpool, device, config);
-    let (vs, net) =
-        torchkit::layers::on_cpu_then_to(device, |root| Cnn::with_backend(root, model, backend));
-    let optimizer = backend.optimizer(&vs, config);
-    eprintln!("backend: {}", backend.describe());
+    let (vs, net, optimizer) = for_training(model, config, device);
+    eprintln!("backend: {}", net.backend().describe());
     let run = trainer::Run {
         stem: files.checkpoint.with_extension(""),
         checkpoint: files.checkpoint.clone(),
@@ -153,7 +147,7 @@ pub fn train(
         replace: files.replace,
         device,
         extra_outputs: Vec::new(),
-        fixed_threads: config.exact,
+        fixed_threads: net.backend().fixed_threads(),
     };
     // Both splits move to the device once, not once per epoch.
     let mut skeleton = Skeleton {

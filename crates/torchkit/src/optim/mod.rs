@@ -65,21 +65,6 @@ impl Optimizer for Sgd {
     }
 }
 
-impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
-    fn zero_grad(&mut self) {
-        (**self).zero_grad();
-    }
-    fn step(&mut self) {
-        (**self).step();
-    }
-    fn state(&self) -> Vec<(String, Tensor)> {
-        (**self).state()
-    }
-    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        (**self).load_state(state)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
